@@ -1,0 +1,37 @@
+# Two commands matter on a fresh clone:  `make demo` (the main job) and `make test`.
+# Both create .venv on first use and install the project into it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test test-fast demo bench bench-quick lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## Runs the whole test suite (the command CI runs).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Skips the few slow tests.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+## The main job: synthesise the demo corpus, train and test both demo recipes, write a report.
+demo: $(STAMP)
+	$(VENV)/bin/avtoolkit demo --out demo_output
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run.py --quick
+
+clean:
+	rm -rf $(VENV) demo_output runs .pytest_cache

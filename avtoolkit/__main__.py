@@ -1,0 +1,5 @@
+import sys
+
+from avtoolkit.cli.main import main
+
+sys.exit(main())

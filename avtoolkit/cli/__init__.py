@@ -1,0 +1,1 @@
+"""The ``avtoolkit`` command: thin subcommands over library functions."""

@@ -1,0 +1,56 @@
+"""Entry point of the ``avtoolkit`` command.
+
+Each ``avtoolkit/cli/cmd_*.py`` module adds its subcommands through ``register(subparsers)``
+and keeps heavy imports inside its handlers so ``avtoolkit --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import avtoolkit
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="avtoolkit",
+        description="Lipreading and audio-visual speech recognition from YAML recipes.",
+    )
+    parser.add_argument("--version", action="version", version=f"avtoolkit {avtoolkit.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import avtoolkit.cli as cli_pkg
+
+    for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"avtoolkit.cli.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit status."""
+    from avtoolkit.recipe import RecipeError
+    from avtoolkit.registry import RegistryError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except (RecipeError, RegistryError, FileNotFoundError) as exc:
+        # User errors: the message is the whole story, a traceback would bury it.
+        print(f"avtoolkit {args.command}: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"  {note}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

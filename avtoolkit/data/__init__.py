@@ -1,0 +1,1 @@
+"""Data: media decoding, mouth cropping, features, datasets and the demo corpus."""

@@ -1,0 +1,1 @@
+"""Built-in datasets components; every module here registers itself on import."""

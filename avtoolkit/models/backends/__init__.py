@@ -1,0 +1,1 @@
+"""Built-in backends components; every module here registers itself on import."""

@@ -1,0 +1,1 @@
+"""Built-in encoders components; every module here registers itself on import."""

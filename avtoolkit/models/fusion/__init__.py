@@ -1,0 +1,1 @@
+"""Built-in fusion components; every module here registers itself on import."""

@@ -1,0 +1,1 @@
+"""Built-in heads components; every module here registers itself on import."""

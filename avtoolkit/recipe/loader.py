@@ -1,0 +1,184 @@
+"""Loads YAML recipes: ``base:`` inheritance, command-line overrides, line numbers."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from avtoolkit.recipe.errors import Problem, RecipeError
+from avtoolkit.recipe.overrides import apply_overrides
+
+RecipeLike = "str | Path | Mapping[str, Any] | Recipe"
+
+
+@dataclass
+class Recipe:
+    """A resolved recipe: plain data plus where each key came from.
+
+    Attributes:
+        data: the merged recipe (``base`` resolved, overrides applied).
+        source: the recipe file, if any.
+        lines: ``dotted.key -> "file:line"`` for keys read from files.
+    """
+
+    data: dict[str, Any]
+    source: Path | None = None
+    lines: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.data
+
+    @property
+    def name(self) -> str:
+        """The recipe's ``name``, or its file stem."""
+        if self.data.get("name"):
+            return str(self.data["name"])
+        return self.source.stem if self.source else "recipe"
+
+    def where(self, path: str) -> str | None:
+        """``file:line`` of a dotted key, or of its closest parent that has one."""
+        parts = path.split(".")
+        while parts:
+            found = self.lines.get(".".join(parts))
+            if found:
+                return found
+            parts.pop()
+        return None
+
+    def to_yaml(self) -> str:
+        """The resolved recipe as YAML (what a run writes next to its outputs)."""
+        return yaml.safe_dump(self.data, sort_keys=False, default_flow_style=None)
+
+    def copy_with(self, data: dict[str, Any]) -> "Recipe":
+        return Recipe(data=data, source=self.source, lines=dict(self.lines))
+
+
+def _line_map(node: yaml.Node, file: str, prefix: str, out: dict[str, str]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            out[key] = f"{file}:{key_node.start_mark.line + 1}"
+            _line_map(value_node, file, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key = f"{prefix}.{i}"
+            out[key] = f"{file}:{item.start_mark.line + 1}"
+            _line_map(item, file, key, out)
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}") from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeError([Problem("", f"invalid YAML: {problem}", where)], str(path)) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    lines: dict[str, str] = {}
+    if node is not None:
+        _line_map(node, str(path), "", lines)
+    return data, lines
+
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Merges ``over`` into ``base``: mappings merge key by key, anything else replaces.
+
+    Examples:
+        >>> deep_merge({"a": {"x": 1, "y": 2}, "l": [1]}, {"a": {"y": 3}, "l": [2]})
+        {'a': {'x': 1, 'y': 3}, 'l': [2]}
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise RecipeError(f"recipe bases form a cycle: {cycle}")
+    data, lines = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data, lines
+    bases = base if isinstance(base, list) else [base]
+    merged: dict[str, Any] = {}
+    merged_lines: dict[str, str] = {}
+    for b in bases:
+        if not isinstance(b, str):
+            raise RecipeError([Problem("base", f"must be a file name, got {b!r}", lines.get("base"))], str(path))
+        base_path = (path.parent / b)
+        if not base_path.exists():
+            raise RecipeError([Problem("base", f"base recipe '{b}' not found (looked in {path.parent})",
+                                       lines.get("base"))], str(path))
+        bdata, blines = _load_file(base_path, (*chain, path))
+        merged = deep_merge(merged, bdata)
+        merged_lines.update(blines)
+    merged = deep_merge(merged, data)
+    merged_lines.update(lines)
+    return merged, merged_lines
+
+
+def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
+    """Loads a recipe from a path, a dict or a :class:`Recipe`, and applies overrides.
+
+    The result is not yet validated; :func:`avtoolkit.recipe.validate_recipe` checks it.
+
+    Args:
+        recipe: a YAML file path, a mapping with the same structure, or a loaded recipe.
+        overrides: ``key.path=value`` strings, applied in order.
+
+    Returns:
+        The resolved :class:`Recipe`.
+
+    Raises:
+        RecipeError: missing file, invalid YAML, a bad ``base`` or a bad override.
+
+    Examples:
+        >>> r = load_recipe({"model": {"head": {"name": "ctc"}}}, ["model.head.dropout=0.1"])
+        >>> r["model"]["head"]
+        {'name': 'ctc', 'dropout': 0.1}
+    """
+    if isinstance(recipe, Recipe):
+        loaded = recipe.copy_with(copy.deepcopy(recipe.data))
+    elif isinstance(recipe, Mapping):
+        data = copy.deepcopy(dict(recipe))
+        if "base" in data:
+            raise RecipeError("'base' is only understood in recipe files (it is resolved relative to the file)")
+        loaded = Recipe(data=data)
+    elif isinstance(recipe, (str, Path)):
+        path = Path(recipe)
+        data, lines = _load_file(path)
+        loaded = Recipe(data=data, source=path, lines=lines)
+    else:
+        raise TypeError(f"a recipe is a path, a mapping or a Recipe, not {type(recipe).__name__}")
+    if overrides:
+        try:
+            loaded.data = apply_overrides(loaded.data, list(overrides))
+        except RecipeError as exc:
+            exc.add_note(f"while applying overrides to {loaded.source or 'the recipe'}")
+            raise
+    return loaded

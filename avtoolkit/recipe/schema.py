@@ -1,0 +1,136 @@
+"""Schemas of the recipe sections that are not components.
+
+``model`` and ``data`` sections name registered components and are checked against their
+constructor signatures; every other top-level section is one of these dataclasses, so an
+unknown key is an error with a suggestion and defaults live in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning ``Trainer`` settings."""
+
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32"
+    gradient_clip_val: float | None = None
+    accumulate_grad_batches: int = 1
+    deterministic: bool = False
+    log_every_n_steps: int = 10
+    limit_train_batches: float | int | None = None
+    limit_val_batches: float | int | None = None
+    limit_test_batches: float | int | None = None
+    progress_bar: bool = True
+    max_bad_steps: int = 5
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer: ``adamw``, ``adam`` or ``sgd``."""
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule: ``cosine`` (linear warm-up, then cosine), ``plateau`` or ``constant``."""
+
+    name: str = "cosine"
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    factor: float = 0.5
+    patience: int = 2
+
+
+@dataclass
+class EmaConfig:
+    """Exponential moving average of the weights, used for validation, test and best.ckpt."""
+
+    enabled: bool = False
+    decay: float = 0.999
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stops when ``monitor`` has not improved for ``patience`` validation epochs."""
+
+    enabled: bool = False
+    patience: int = 5
+    min_delta: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """Loss options: label smoothing and mixup (classification), ``zero_infinity`` (CTC)."""
+
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    zero_infinity: bool = True
+
+
+@dataclass
+class DecodingConfig:
+    """CTC decoding: ``greedy`` or ``beam`` (torchaudio / flashlight-text)."""
+
+    name: str = "greedy"
+    beam_size: int = 5
+    lexicon: str | None = None
+    lm: str | None = None
+    lm_weight: float = 0.5
+    word_score: float = 0.0
+
+
+@dataclass
+class LoggingConfig:
+    """Where metrics go besides ``metrics.csv`` and ``training.log``."""
+
+    tensorboard: bool = True
+    wandb: str | None = None
+    plots: bool = True
+
+
+@dataclass
+class PretrainedConfig:
+    """Initial weights from a checkpoint or state dict; ``strict: false`` allows partial loads."""
+
+    path: str | None = None
+    strict: bool = True
+
+
+#: top-level recipe key -> schema (``None``: checked elsewhere).
+SECTIONS: dict[str, type | None] = {
+    "trainer": TrainerConfig,
+    "optim": OptimConfig,
+    "schedule": ScheduleConfig,
+    "ema": EmaConfig,
+    "early_stopping": EarlyStoppingConfig,
+    "loss": LossConfig,
+    "decoding": DecodingConfig,
+    "logging": LoggingConfig,
+    "pretrained": PretrainedConfig,
+}
+
+#: top-level scalar keys and their types.
+SCALARS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "description": (str,),
+    "seed": (int,),
+    "monitor": (str,),
+    "monitor_mode": (str,),
+    "batch_size": (int,),
+}
+
+TOP_LEVEL = {"model", "data", *SECTIONS, *SCALARS}

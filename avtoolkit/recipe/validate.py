@@ -1,0 +1,204 @@
+"""Checks a recipe without building anything and reports every problem at once.
+
+Each component's arguments are bound to its constructor signature, so a typo reads
+``model.encoders.video.widht: unexpected argument (did you mean 'width'?)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import typing
+from typing import Any, Mapping
+
+from avtoolkit.models.contract import INJECTED_ARGS
+from avtoolkit.recipe.errors import Problem, RecipeError
+from avtoolkit.recipe.loader import Recipe, load_recipe
+from avtoolkit.recipe.schema import SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.registry import RegistryError, registry_for
+
+MODEL_KEYS = ("encoders", "fusion", "backends", "head")
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Loose check of plain annotations; anything complex is accepted."""
+    if value is None:
+        origin_args = typing.get_args(annotation)
+        return annotation is Any or type(None) in origin_args or annotation is inspect.Parameter.empty
+    if annotation in (inspect.Parameter.empty, Any):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", object)):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if origin in (list, tuple, typing.Sequence):
+        return isinstance(value, (list, tuple))
+    if origin in (dict, typing.Mapping):
+        return isinstance(value, Mapping)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    return True
+
+
+def _hints(obj: Any) -> dict[str, Any]:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: skip type checks
+        return {}
+
+
+def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = None,
+                    injected: frozenset[str] = INJECTED_ARGS) -> list[Problem]:
+    """Problems with one ``{name: ..., **args}`` component spec at recipe key ``path``."""
+    where = recipe.where if recipe is not None else (lambda p: None)
+    if not isinstance(spec, Mapping):
+        return [Problem(path, f"must be a mapping with a 'name' key naming a registered {kind}", where(path))]
+    if "name" not in spec:
+        return [Problem(f"{path}.name", f"missing: which registered {kind} to use", where(path))]
+    registry = registry_for(kind)
+    name = spec["name"]
+    if name not in registry:
+        return [Problem(f"{path}.name", registry.unknown_message(str(name)), where(f"{path}.name"))]
+    try:
+        cls = registry.get(name)
+    except RegistryError as exc:
+        return [Problem(f"{path}.name", str(exc), where(f"{path}.name"))]
+    params = inspect.signature(cls).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    hints = _hints(cls)
+    problems: list[Problem] = []
+    for key, value in spec.items():
+        if key == "name":
+            continue
+        key_path = f"{path}.{key}"
+        if key in injected and key in params:
+            problems.append(Problem(key_path, "is derived from the previous component by the assembler; "
+                                    "remove it from the recipe", where(key_path)))
+        elif key not in params and not accepts_any:
+            problems.append(Problem(key_path, "unexpected argument" + _suggest(key, named), where(key_path)))
+        elif key in hints and not _type_ok(value, hints[key]):
+            problems.append(Problem(key_path, f"expected {_type_name(hints[key])}, got {value!r}", where(key_path)))
+    for pname, p in params.items():
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or pname in injected:
+            continue
+        if p.default is inspect.Parameter.empty and pname not in spec:
+            problems.append(Problem(f"{path}.{pname}", "missing required argument", where(path)))
+    return problems
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def _check_section(key: str, value: Any, schema: type, recipe: Recipe) -> list[Problem]:
+    if value is None:
+        return []
+    if not isinstance(value, Mapping):
+        return [Problem(key, f"must be a mapping of {schema.__name__} settings", recipe.where(key))]
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    problems = []
+    for k, v in value.items():
+        path = f"{key}.{k}"
+        if k not in fields:
+            problems.append(Problem(path, "unknown key" + _suggest(str(k), list(fields)), recipe.where(path)))
+        elif not _type_ok(v, hints[k]):
+            problems.append(Problem(path, f"expected {_type_name(hints[k])}, got {v!r}", recipe.where(path)))
+    return problems
+
+
+def _check_model(model: Any, recipe: Recipe) -> list[Problem]:
+    where = recipe.where
+    if not isinstance(model, Mapping):
+        return [Problem("model", "must be a mapping with encoders, fusion, backends and head", where("model"))]
+    problems: list[Problem] = []
+    for k in model:
+        if k not in MODEL_KEYS:
+            problems.append(Problem(f"model.{k}", "unknown key" + _suggest(str(k), list(MODEL_KEYS)), where(f"model.{k}")))
+    encoders = model.get("encoders")
+    if not isinstance(encoders, Mapping) or not encoders:
+        problems.append(Problem("model.encoders", "needs at least one encoder, keyed by modality "
+                                "(video: {name: ...})", where("model.encoders")))
+        encoders = {}
+    for modality, spec in encoders.items():
+        path = f"model.encoders.{modality}"
+        found = check_component("encoder", spec, path, recipe)
+        problems += found
+        if not found:
+            expected = getattr(registry_for("encoder").get(spec["name"]), "modality", None)
+            if expected is not None and expected != modality:
+                problems.append(Problem(path, f"encoder '{spec['name']}' reads {expected}, but is keyed "
+                                        f"'{modality}'; key it '{expected}'", where(path)))
+    fusion = model.get("fusion")
+    if fusion is not None:
+        problems += check_component("fusion", fusion, "model.fusion", recipe)
+    elif len(encoders) > 1:
+        problems.append(Problem("model.fusion", f"{len(encoders)} encoders need a fusion "
+                                "(see `avtoolkit list-components --kind fusion`)", where("model")))
+    backends = model.get("backends") or []
+    if not isinstance(backends, list):
+        problems.append(Problem("model.backends", "must be a list of backends", where("model.backends")))
+        backends = []
+    for i, spec in enumerate(backends):
+        problems += check_component("backend", spec, f"model.backends.{i}", recipe)
+    if model.get("head") is None:
+        problems.append(Problem("model.head", "missing: which registered head to use", where("model")))
+    else:
+        problems += check_component("head", model["head"], "model.head", recipe)
+    return problems
+
+
+def find_problems(recipe: Recipe, require_data: bool = False) -> list[Problem]:
+    """Every problem in ``recipe`` (an empty list when it is valid)."""
+    problems: list[Problem] = []
+    data = recipe.data
+    for key in data:
+        if key not in TOP_LEVEL:
+            problems.append(Problem(str(key), "unknown top-level key" + _suggest(str(key), sorted(TOP_LEVEL)),
+                                    recipe.where(str(key))))
+    for key, types in SCALARS.items():
+        if key in data and data[key] is not None and not isinstance(data[key], types):
+            problems.append(Problem(key, f"expected {types[0].__name__}, got {data[key]!r}", recipe.where(key)))
+    if "model" not in data:
+        problems.append(Problem("model", "missing: the model section (encoders, fusion, backends, head)"))
+    else:
+        problems += _check_model(data["model"], recipe)
+    if data.get("data") is not None:
+        problems += check_component("dataset", data["data"], "data", recipe, injected=frozenset())
+    elif require_data:
+        problems.append(Problem("data", "missing: the data section (which dataset, where it is)"))
+    for key, schema in SECTIONS.items():
+        if key in data and schema is not None:
+            problems += _check_section(key, data[key], schema, recipe)
+    return problems
+
+
+def validate_recipe(recipe: Any, overrides: list[str] | None = None, require_data: bool = False) -> Recipe:
+    """Loads and checks a recipe; returns it when valid.
+
+    Args:
+        recipe: a path, a mapping or a :class:`Recipe`.
+        overrides: ``key.path=value`` strings.
+        require_data: also require a ``data`` section (training and evaluation do).
+
+    Raises:
+        RecipeError: listing every problem, each with its recipe path (and file:line).
+    """
+    loaded = load_recipe(recipe, overrides)
+    problems = find_problems(loaded, require_data=require_data)
+    if problems:
+        raise RecipeError(problems, str(loaded.source) if loaded.source else None)
+    return loaded
