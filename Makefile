@@ -7,10 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test test-fast demo bench bench-quick lint clean
 
-$(STAMP): pyproject.toml
+PLUGIN := plugins/avtoolkit-resnet
+
+# The example plugin is installed too, so recipes that use `resnet18_3d` validate.
+$(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps -e $(PLUGIN)
 	@touch $(STAMP)
 
 venv: $(STAMP)

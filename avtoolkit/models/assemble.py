@@ -97,6 +97,8 @@ def assemble(model_cfg: Mapping[str, Any]) -> AVModel:
             input_rates={m: e.output_rate for m, e in encoders.items()},
         )
         dim = fusion.output_dim
+    elif len(encoders) > 1:
+        raise ValueError(f"model.fusion: {len(encoders)} encoders ({', '.join(encoders)}) need a fusion")
     else:
         dim = next(iter(encoders.values())).output_dim
     backends: list[Backend] = []

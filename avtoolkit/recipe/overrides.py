@@ -15,6 +15,7 @@ import yaml
 from avtoolkit.recipe.errors import RecipeError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$|^\d+$")
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -41,13 +42,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise RecipeError(f"override '{text}': value is not valid YAML ({exc.__class__.__name__})") from exc
-    # YAML reads 1e-3 as a string (YAML 1.1 wants a dot); users mean a float.
-    if isinstance(value, str):
-        try:
-            if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value.strip()):
-                value = float(value)
-        except ValueError:
-            pass
+    # YAML 1.1 reads an unquoted 1e-3 as a string (it wants a dot); users mean a float.
+    # A quoted '1e-3' stays a string: quoting is how a user asks for one.
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(raw.strip()):
+        value = float(value)
     return parts, value
 
 

@@ -36,6 +36,8 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", object)):
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
     if origin in (list, tuple, typing.Sequence):
         return isinstance(value, (list, tuple))
     if origin in (dict, typing.Mapping):
@@ -69,6 +71,9 @@ def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = Non
         return [Problem(f"{path}.name", f"missing: which registered {kind} to use", where(path))]
     registry = registry_for(kind)
     name = spec["name"]
+    if not isinstance(name, str):
+        return [Problem(f"{path}.name", f"must be the name of a registered {kind}, got {name!r}",
+                        where(f"{path}.name"))]
     if name not in registry:
         return [Problem(f"{path}.name", registry.unknown_message(str(name)), where(f"{path}.name"))]
     try:

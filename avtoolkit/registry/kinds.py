@@ -32,16 +32,28 @@ def registry_for(kind: str) -> Registry:
 
 
 _LOADED = False
+_LOAD_ERROR: Exception | None = None
 
 
 def ensure_loaded() -> None:
-    """Imports avtoolkit's own components and registers installed plugins, once."""
-    global _LOADED
+    """Imports avtoolkit's own components and registers installed plugins, once.
+
+    Raises:
+        RegistryError: two sources register one name (raised again on every later call,
+            so a half-filled registry is never used as if it were complete).
+    """
+    global _LOADED, _LOAD_ERROR
+    if _LOAD_ERROR is not None:
+        raise _LOAD_ERROR
     if _LOADED:
         return
     _LOADED = True
-    import avtoolkit.components  # noqa: F401  (registers built-in components)
-    from avtoolkit.registry.plugins import register_entry_points
+    try:
+        import avtoolkit.components  # noqa: F401  (registers built-in components)
+        from avtoolkit.registry.plugins import register_entry_points
 
-    for reg in KINDS.values():
-        register_entry_points(reg)
+        for reg in KINDS.values():
+            register_entry_points(reg)
+    except Exception as exc:
+        _LOAD_ERROR = exc
+        raise

@@ -8,6 +8,7 @@ every name.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fnmatch
 import inspect
@@ -128,6 +129,40 @@ class Registry:
                  error: str | None = None) -> None:
         """Registers a plugin component that is imported only when first used."""
         self._add(Entry(name=name, kind=self.kind, source=source, loader=loader, spec=spec, error=error))
+
+    def unregister(self, name: str) -> Entry:
+        """Removes ``name`` and returns its entry (tests and interactive sessions use this).
+
+        Raises:
+            RegistryError: unknown name.
+        """
+        entry = self.entry(name)
+        del self._entries[name]
+        return entry
+
+    @contextlib.contextmanager
+    def temporary(self, name: str, obj: Callable[..., Any], *, source: str = "avtoolkit") -> Iterator[Callable[..., Any]]:
+        """Registers ``obj`` as ``name`` for the duration of a ``with`` block.
+
+        The name is removed on exit even if the block raises, so a test that registers a
+        tiny component leaves the shared registries as it found them.
+
+        Raises:
+            RegistryError: the name is already registered.
+
+        Examples:
+            >>> heads = Registry("head")
+            >>> with heads.temporary("tiny", dict):
+            ...     "tiny" in heads
+            True
+            >>> "tiny" in heads
+            False
+        """
+        self.register(name, obj, source=source)
+        try:
+            yield obj
+        finally:
+            self._entries.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
