@@ -1,0 +1,124 @@
+"""Video encoder ``effnetv2_3d``: 3D-conv stem + per-frame EfficientNetV2 trunk + projection.
+
+The lipreading front-end of Koumparoulis & Potamianos (ICASSP 2022, "Accurate and
+Resource-Efficient Lipreading with EfficientNetV2 and Transformers"): a 3x5x5 spatio-temporal
+convolution with stride 1x2x2 and, unlike the ResNet front-end of Stafylakis & Tzimiropoulos,
+*no* max-pool (the paper shows the max-pool limits accuracy), then an EfficientNetV2 trunk on
+each frame, global average pooling and a linear projection per frame.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from avtoolkit.models.contract import Encoder, lengths_to_mask
+from avtoolkit.models.encoders._effnet_blocks import Stage, build_trunk, make_divisible
+from avtoolkit.registry.kinds import ENCODERS
+
+F, M = True, False  # fused (Fused-MBConv) or not (MBConv + SE)
+
+#: EfficientNetV2-S stage table (paper Table 4; timm ``efficientnetv2_s``).
+_TABLE_S = [
+    Stage(F, 1, 3, 1, 24, 2), Stage(F, 4, 3, 2, 48, 4), Stage(F, 4, 3, 2, 64, 4),
+    Stage(M, 4, 3, 2, 128, 6, 0.25), Stage(M, 6, 3, 1, 160, 9, 0.25), Stage(M, 6, 3, 2, 256, 15, 0.25),
+]
+#: EfficientNetV2-B0 stage table (timm ``tf_efficientnetv2_b0``); B1-B3 scale it.
+_TABLE_B = [
+    Stage(F, 1, 3, 1, 16, 1), Stage(F, 4, 3, 2, 32, 2), Stage(F, 4, 3, 2, 48, 2),
+    Stage(M, 4, 3, 2, 96, 3, 0.25), Stage(M, 6, 3, 1, 112, 5, 0.25), Stage(M, 6, 3, 2, 192, 8, 0.25),
+]
+#: EfficientNetV2-L stage table (paper Table 7 / timm ``efficientnetv2_l``).
+_TABLE_L = [
+    Stage(F, 1, 3, 1, 32, 4), Stage(F, 4, 3, 2, 64, 7), Stage(F, 4, 3, 2, 96, 7),
+    Stage(M, 4, 3, 2, 192, 10, 0.25), Stage(M, 6, 3, 1, 224, 19, 0.25), Stage(M, 6, 3, 2, 384, 25, 0.25),
+    Stage(M, 6, 3, 1, 640, 7, 0.25),
+]
+
+#: size -> (stage table, stem channels, width multiplier, depth multiplier, head features).
+#: Depths are the published ones (T: timm's 0.9 of S; B: B3's 1.4 of B0). Widths are scaled
+#: down from ImageNet so the whole LRW model (with Transformer, TCN and a 500-word classifier)
+#: lands on the sizes reported for this architecture: T 8.2M, S 26.2M, B 11.9M parameters.
+SIZES: dict[str, tuple[list[Stage], int, float, float, int]] = {
+    "t": (_TABLE_S, 24, 0.5, 0.9, 512),
+    "s": (_TABLE_S, 24, 1.0, 1.0, 1024),
+    "b": (_TABLE_B, 32, 1.0, 1.4, 768),
+    "l": (_TABLE_L, 32, 1.0, 1.0, 1280),
+}
+
+
+@ENCODERS.register("effnetv2_3d")
+class EfficientNetV2Video(Encoder):
+    """3D-conv stem (3x5x5, stride 1x2x2, no max-pool) + EfficientNetV2 per frame + projection.
+
+    Input ``video [B, T, C, H, W]`` (normalised mouth ROIs, usually 88x88); output
+    ``[B, T, output_dim]`` at the video frame rate. Frames past a clip's length are zeroed
+    before the stem (exactly what the stem's own zero padding would see) and skipped by the
+    trunk, so padding a clip never changes its features.
+
+    Args:
+        size: ``"t"``, ``"s"``, ``"b"`` or ``"l"`` (stage table and default multipliers).
+        in_channels: 1 for grayscale ROIs, 3 for RGB.
+        output_dim: features per frame after the projection.
+        width: overrides the size's width multiplier (channels of every stage).
+        depth: overrides the size's depth multiplier (blocks per stage, rounded up).
+        head_features: channels of the 1x1 conv before pooling (0: none).
+        drop_path_rate: stochastic depth of the last block (linearly less for earlier ones).
+        dropout: dropout before the projection.
+        bn_momentum: PyTorch BatchNorm momentum (weight of the new batch).
+
+    Examples:
+        >>> import torch
+        >>> enc = EfficientNetV2Video("t", width=0.25, depth=0.2, head_features=0, output_dim=32)
+        >>> y, n = enc(torch.randn(2, 5, 1, 32, 32), torch.tensor([5, 3]))
+        >>> tuple(y.shape), n.tolist()
+        ((2, 5, 32), [5, 3])
+    """
+
+    modality = "video"
+    input_rate = 25.0
+
+    def __init__(self, size: str = "t", in_channels: int = 1, output_dim: int = 384,
+                 width: float | None = None, depth: float | None = None,
+                 head_features: int | None = None, drop_path_rate: float = 0.2,
+                 dropout: float = 0.1, bn_momentum: float = 0.1) -> None:
+        super().__init__()
+        if size not in SIZES:
+            raise ValueError(f"unknown EfficientNetV2 size {size!r}; choose one of {sorted(SIZES)}")
+        table, stem_ch, default_width, default_depth, default_head = SIZES[size]
+        width = default_width if width is None else width
+        depth = default_depth if depth is None else depth
+        head_features = default_head if head_features is None else head_features
+        stem_out = make_divisible(stem_ch * width)
+        self.stem = nn.Sequential(
+            nn.Conv3d(in_channels, stem_out, (3, 5, 5), (1, 2, 2), (1, 2, 2), bias=False),
+            nn.BatchNorm3d(stem_out, momentum=bn_momentum),
+            nn.SiLU(inplace=True),
+        )
+        self.trunk, ch = build_trunk(table, stem_out, width, depth, drop_path_rate, bn_momentum)
+        if head_features:
+            self.head_conv: nn.Module = nn.Sequential(
+                nn.Conv2d(ch, head_features, 1, bias=False),
+                nn.BatchNorm2d(head_features, momentum=bn_momentum),
+                nn.SiLU(inplace=True),
+            )
+            ch = head_features
+        else:
+            self.head_conv = nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(ch, output_dim)
+        self.output_dim = output_dim
+        self.in_channels = in_channels
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        if x.dim() != 5 or x.shape[2] != self.in_channels:
+            raise ValueError(f"effnetv2_3d expects video [B, T, {self.in_channels}, H, W], got {tuple(x.shape)}")
+        b, t = x.shape[:2]
+        mask = lengths_to_mask(lengths, t)
+        x = x * mask[:, :, None, None, None].to(x.dtype)
+        x = self.stem(x.transpose(1, 2)).transpose(1, 2)  # [B, T, C', H', W']
+        frames = x[mask]  # only valid frames go through the trunk
+        feats = self.head_conv(self.trunk(frames)).mean((2, 3))
+        feats = self.proj(self.dropout(feats))
+        out = feats.new_zeros(b, t, self.output_dim)
+        out[mask] = feats
+        return out, lengths
