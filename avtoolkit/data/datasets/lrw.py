@@ -1,0 +1,125 @@
+"""Dataset ``lrw``: Lip Reading in the Wild word clips as a LightningDataModule."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import DataLoader
+
+from avtoolkit.data.contract import AVDataModule
+from avtoolkit.data.lrw.dataset import LRWClips, collate_clips
+from avtoolkit.data.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
+from avtoolkit.data.lrw.prepare import REPORT_NAME, cache_path, prepare_lrw
+from avtoolkit.registry.kinds import DATASETS
+
+
+def default_cache_dir(root: str | Path, method: str = "fixed") -> Path:
+    """``<root>_mouth96_<method>`` beside the LRW folder.
+
+    Examples:
+        >>> default_cache_dir("/data/lipread_mp4").as_posix()
+        '/data/lipread_mp4_mouth96_fixed'
+    """
+    root = Path(root).expanduser()
+    return root.with_name(f"{root.name}_mouth96_{method}")
+
+
+@DATASETS.register("lrw")
+class LRWDataModule(AVDataModule):
+    """LRW word clips (500 words, 29 frames at 25 fps) from prepared 96x96 mouth ROIs.
+
+    ``prepare_data`` (run once, on the first process only) converts the mp4s that are not
+    cached yet (see :func:`~avtoolkit.data.lrw.prepare_lrw`); clips that failed are listed in
+    ``<cache_dir>/prepare_report.tsv`` and left out with a warning that names the report.
+    The vocabulary is the sorted word list, so label indices are stable across machines.
+
+    Args:
+        root: the ``lipread_mp4`` folder (required: LRW is licensed, not downloadable here).
+        words: use the first N words in sorted order (default: all 500).
+        words_list: use these words instead.
+        batch_size: clips per batch.
+        workers: dataloader worker processes.
+        crop_size: side of the square crop fed to the model (88 in the literature).
+        cache_dir: prepared ROIs (default ``<root>_mouth96_<crop_method>``).
+        crop_method: mouth cropping when preparing: ``fixed``, ``face`` or ``landmarks``.
+        landmarks_dir: 68-point ``.npy`` landmarks in the LRW layout (``crop_method: landmarks``).
+        use_word_boundary: put ``word_boundary`` in the batches (the head must ask for it too).
+        flip: horizontal-flip probability in training.
+        time_mask: most frames masked per training clip (0: off).
+        prepare_workers: processes for preparing (default: every core).
+
+    Raises:
+        LRWNotFoundError: ``root`` is not an LRW tree (says where LRW comes from).
+    """
+
+    def __init__(self, root: str | None = None, words: int | None = None, words_list: list[str] | None = None,
+                 batch_size: int = 32, workers: int = 4, crop_size: int = 88, cache_dir: str | None = None,
+                 crop_method: str = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
+                 flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None) -> None:
+        super().__init__()
+        if root is None:
+            raise LRWNotFoundError(f"data.root is not set. {LRW_HELP}")
+        self.root = Path(root).expanduser()
+        self.vocabulary = select_words(find_words(self.root), words, words_list)
+        self.words, self.words_list = words, words_list
+        self.batch_size = batch_size
+        self.workers = workers
+        self.crop_size = crop_size
+        self.crop_method = crop_method
+        self.landmarks_dir = landmarks_dir
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root, crop_method)
+        self.use_word_boundary = use_word_boundary
+        self.flip = flip
+        self.time_mask = time_mask
+        self.prepare_workers = prepare_workers
+        self.splits: dict[str, LRWClips] = {}
+
+    def prepare_data(self) -> None:
+        report = prepare_lrw(self.root, self.cache_dir, words_list=self.vocabulary, method=self.crop_method,
+                             landmarks_dir=self.landmarks_dir, workers=self.prepare_workers)
+        if report.prepared or report.failed:
+            print(f"LRW: {report}")
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in SPLITS:
+            if split in self.splits:
+                continue
+            clips = list_clips(self.root, split, self.vocabulary)
+            ready = [c for c in clips if cache_path(self.cache_dir, c).exists()]
+            if len(ready) < len(clips):
+                warnings.warn(f"LRW {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared "
+                              f"and are left out; see {self.cache_dir / REPORT_NAME} or run `avtoolkit prepare`",
+                              stacklevel=2)
+            self.splits[split] = LRWClips(ready, self.cache_dir, train=split == "train",
+                                          crop_size=self.crop_size, flip=self.flip, time_mask=self.time_mask)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.splits:
+            self.setup()
+        if not len(self.splits[split]):
+            raise LRWNotFoundError(f"LRW {split} split is empty under {self.root} for the selected words "
+                                   f"(or none is prepared in {self.cache_dir}). {LRW_HELP}")
+        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.workers, collate_fn=self._collate,
+                          persistent_workers=self.workers > 0, drop_last=False)
+
+    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = collate_clips(items)
+        if not self.use_word_boundary:
+            del batch["word_boundary"]
+        return batch
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {"words": len(self.vocabulary), "cache_dir": str(self.cache_dir),
+                **{split: len(ds) for split, ds in self.splits.items()}}

@@ -1,0 +1,95 @@
+"""``LRWClips``: a torch ``Dataset`` over prepared LRW mouth ROIs, and its collate function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from avtoolkit.data.lrw import transforms as T
+from avtoolkit.data.lrw.layout import LRWClip, word_boundary
+from avtoolkit.data.lrw.prepare import cache_path
+
+
+class LRWClips(Dataset):
+    """Prepared LRW clips of one split as batch-dict items.
+
+    Each item has ``video`` float ``[T, 1, crop, crop]``, ``label``, ``word_boundary`` ``[T]``,
+    ``id`` and ``text`` (the word).
+
+    Args:
+        clips: the clips (those whose cache file exists; see :func:`prepare_lrw`).
+        cache_dir: where :func:`prepare_lrw` wrote them.
+        train: random crop, flip and time masking instead of the centre crop.
+        crop_size: side of the square crop.
+        flip: probability of a horizontal flip in training.
+        time_mask: most frames masked per clip in training (0: none).
+    """
+
+    def __init__(self, clips: Sequence[LRWClip], cache_dir: str | Path, train: bool = False,
+                 crop_size: int = 88, flip: float = 0.5, time_mask: int = 10) -> None:
+        self.clips = list(clips)
+        self.cache_dir = Path(cache_dir)
+        self.train = train
+        self.crop_size = crop_size
+        self.flip = flip
+        self.time_mask = time_mask
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        clip = self.clips[index]
+        path = cache_path(self.cache_dir, clip)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                rois = torch.from_numpy(data["rois"])
+                duration = float(data["duration"])
+        except Exception as exc:
+            exc.add_note(f"while reading the prepared clip {path} (of {clip.video}); "
+                         "delete it and run `avtoolkit prepare` again")
+            raise
+        if self.train:
+            rois = T.horizontal_flip(T.random_crop(rois, self.crop_size), self.flip)
+        else:
+            rois = T.center_crop(rois, self.crop_size)
+        video = T.normalise(rois)
+        if self.train:
+            video = T.time_mask(video, self.time_mask)
+        boundary = word_boundary(None if np.isnan(duration) else duration, len(video))
+        return {"video": video, "label": clip.label, "word_boundary": torch.from_numpy(boundary),
+                "id": clip.id, "text": clip.word}
+
+
+def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pads clips to the longest in the batch; ``video_lengths`` keeps the true lengths.
+
+    Examples:
+        >>> a = {"video": torch.ones(3, 1, 2, 2), "label": 0, "word_boundary": torch.ones(3), "id": "a", "text": "A"}
+        >>> b = {"video": torch.ones(2, 1, 2, 2), "label": 1, "word_boundary": torch.ones(2), "id": "b", "text": "B"}
+        >>> batch = collate_clips([a, b])
+        >>> tuple(batch["video"].shape), batch["video_lengths"].tolist(), batch["word_boundary"][1].tolist()
+        ((2, 3, 1, 2, 2), [3, 2], [1.0, 1.0, 0.0])
+    """
+    lengths = torch.tensor([len(i["video"]) for i in items], dtype=torch.long)
+    t = int(lengths.max())
+    first = items[0]["video"]
+    video = first.new_zeros((len(items), t) + tuple(first.shape[1:]))
+    boundary = torch.zeros(len(items), t)
+    for k, item in enumerate(items):
+        video[k, : len(item["video"])] = item["video"]
+        boundary[k, : len(item["word_boundary"])] = item["word_boundary"]
+    return {
+        "video": video,
+        "video_lengths": lengths,
+        "word_boundary": boundary,
+        "label": torch.tensor([i["label"] for i in items], dtype=torch.long),
+        "ids": [i["id"] for i in items],
+        "texts": [i["text"] for i in items],
+    }
+
+

@@ -1,0 +1,165 @@
+"""``prepare_lrw``: decode LRW's mp4s once into cached grayscale 96x96 mouth ROIs.
+
+Each clip becomes ``<cache_dir>/WORD/SPLIT/WORD_00001.npz`` holding ``rois`` (uint8
+``[T, 96, 96]``, zlib-compressed) and ``duration`` (seconds, NaN when the ``.txt`` has none).
+Existing files are kept, so an interrupted run resumes where it stopped; files are written to
+a temporary name and renamed, so an interruption never leaves a half-written clip. Clips that
+cannot be decoded are listed with the reason in ``<cache_dir>/prepare_report.tsv``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from avtoolkit.data.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
+
+REPORT_NAME = "prepare_report.tsv"
+
+
+@dataclass
+class PrepareReport:
+    """What :func:`prepare_lrw` did.
+
+    Attributes:
+        prepared: clips converted in this call.
+        skipped: clips already in the cache (resumed).
+        failed: ``(video path, reason)`` of clips that could not be converted.
+        report_path: the TSV listing the failed clips.
+    """
+
+    prepared: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    report_path: Path | None = None
+
+    def __str__(self) -> str:
+        text = f"prepared {self.prepared} clips, {self.skipped} already cached, {len(self.failed)} failed"
+        if self.failed:
+            text += f" (listed with reasons in {self.report_path})"
+        return text
+
+
+def cache_path(cache_dir: str | Path, clip: LRWClip) -> Path:
+    """Where ``clip``'s mouth ROIs are cached."""
+    return Path(cache_dir) / clip.word / clip.split / f"{clip.id}.npz"
+
+
+def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | None:
+    if landmarks_dir is None:
+        return None
+    path = landmarks_dir / clip.word / clip.split / f"{clip.id}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"no landmark file {path} for {clip.video}")
+    return np.load(path, allow_pickle=False)
+
+
+def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | None]:
+    """Converts one clip; returns ``(video, None)`` or ``(video, reason)`` without raising."""
+    from avtoolkit.data.media import read_video
+    from avtoolkit.data.mouth import MouthCropper
+
+    clip, target, cropper_args, landmarks_dir = task
+    try:
+        frames, _ = read_video(clip.video, color="gray")
+        rois = MouthCropper(**cropper_args).crop(frames, _landmarks_for(landmarks_dir, clip), source=clip.video)
+        duration = read_duration(clip.metadata)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, rois=rois, duration=np.float32(np.nan if duration is None else duration))
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except Exception as exc:  # one bad clip must not stop the other 500k; it is reported
+        reason = f"{type(exc).__name__}: {exc}".replace("\t", " ").replace("\n", " ")
+        return str(clip.video), reason
+    return str(clip.video), None
+
+
+def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
+                words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
+                method: str = "fixed", landmarks_dir: str | Path | None = None,
+                workers: int | None = None, progress: bool = True) -> PrepareReport:
+    """Converts the LRW clips of the selected words into cached mouth ROIs.
+
+    Args:
+        root: the ``lipread_mp4`` folder.
+        cache_dir: where the ROIs go.
+        words: the first N words in sorted order (default: all).
+        words_list: a named subset of words instead.
+        splits: which splits to convert.
+        method: :class:`~avtoolkit.data.mouth.MouthCropper` method: ``"fixed"`` (LRW's mouth
+            box of its face-centred frames), ``"face"`` (OpenCV face detector) or
+            ``"landmarks"`` (68-point ``.npy`` files mirroring the LRW tree in ``landmarks_dir``).
+        landmarks_dir: root of the landmark files for ``method="landmarks"``.
+        workers: processes (default: every core).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`PrepareReport`; failed clips are also written to ``prepare_report.tsv``.
+
+    Raises:
+        LRWNotFoundError: ``root`` is not an LRW tree (the message says how to get LRW).
+    """
+    from tqdm import tqdm
+
+    vocabulary = select_words(find_words(root), words, words_list)
+    if method == "landmarks" and landmarks_dir is None:
+        raise ValueError("method 'landmarks' needs landmarks_dir (68-point .npy files in the LRW layout)")
+    cache_dir = Path(cache_dir).expanduser()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cropper_args = {"size": (96, 96), "method": method}
+    lm_dir = Path(landmarks_dir) if landmarks_dir is not None else None
+    report = PrepareReport(report_path=cache_dir / REPORT_NAME)
+    tasks = []
+    for split in splits:
+        for clip in list_clips(root, split, vocabulary):
+            target = cache_path(cache_dir, clip)
+            if target.exists():
+                report.skipped += 1
+            else:
+                tasks.append((clip, target, cropper_args, lm_dir))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
+    bar = tqdm(total=len(tasks), desc="prepare LRW", unit="clip", disable=not progress)
+    if workers == 1:
+        results = map(_convert, tasks)
+        pool = None
+    else:
+        # OpenCV threads per process would oversubscribe the cores the pool already uses.
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
+        results = pool.imap_unordered(_convert, tasks, chunksize=8)
+    try:
+        for video, reason in results:
+            if reason is None:
+                report.prepared += 1
+            else:
+                report.failed.append((video, reason))
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    _write_report(report)
+    return report
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def _write_report(report: PrepareReport) -> None:
+    assert report.report_path is not None
+    lines = ["video\treason"] + [f"{video}\t{reason}" for video, reason in sorted(report.failed)]
+    report.report_path.write_text("\n".join(lines) + "\n")
