@@ -86,8 +86,14 @@ def track_faces(
 
 
 def _running_median(values: np.ndarray, window: int) -> np.ndarray:
-    """Median over a centred window along axis 0 (shrinking at the ends)."""
-    half = window // 2
-    return np.stack(
-        [np.median(values[max(0, i - half): i + half + 1], axis=0) for i in range(len(values))]
-    )
+    """Median over a centred window along axis 0.
+
+    The window shrinks symmetrically at the ends (frame 0 is its own median), so steady
+    motion is not pulled towards the inside of the clip at its first and last frames.
+    """
+    num = len(values)
+    out = np.empty_like(values, dtype=np.float64)
+    for i in range(num):
+        half = min(window // 2, i, num - 1 - i)
+        out[i] = np.median(values[i - half: i + half + 1], axis=0)
+    return out
