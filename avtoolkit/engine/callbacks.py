@@ -1,0 +1,116 @@
+"""Small Lightning callbacks of the engine: per-epoch seeding, summary line and metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+log = logging.getLogger("avtoolkit.engine")
+
+
+class EpochSeeder(L.Callback):
+    """Reseeds every RNG from ``seed + epoch`` before each training epoch draws randomness.
+
+    Lightning does not save RNG states in checkpoints, so without this a resumed run
+    would shuffle and drop out differently from one that never stopped. Seeding at the
+    end of epoch ``e`` (for ``e + 1``) and again at the start of ``fit`` (after the sanity
+    check, for the restored epoch) makes epoch ``e`` draw the same numbers either way.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def _reseed(self, epoch: int) -> None:
+        L.seed_everything(self.seed + epoch, workers=True, verbose=False)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reseed(trainer.current_epoch)
+
+    def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reseed(trainer.current_epoch)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reseed(trainer.current_epoch + 1)
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+class EpochSummary(L.Callback):
+    """One line per epoch (stdout and training.log) and one row per epoch in ``metrics.csv``.
+
+    The CSV is appended to, so a resumed run continues the same file; a new metric name
+    rewrites the header.
+    """
+
+    def __init__(self, metrics_csv: Path | None) -> None:
+        self.metrics_csv = metrics_csv
+        self._start = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.monotonic()
+
+    @rank_zero_only
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if not k.endswith("_step") and getattr(v, "numel", lambda: 1)() == 1}
+        metrics = {k[:-len("_epoch")] if k.endswith("_epoch") else k: v for k, v in metrics.items()}
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        row: dict[str, Any] = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step, "lr": lr}
+        row.update(sorted(metrics.items()))
+        shown = "  ".join(f"{k} {_fmt(v)}" for k, v in row.items() if k not in ("epoch", "step"))
+        line = (f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  step {trainer.global_step}  {shown}  "
+                f"({time.monotonic() - self._start:.1f}s)")
+        bar = trainer.progress_bar_callback
+        if bar is not None and hasattr(bar, "print"):
+            bar.print(line)
+        else:
+            print(line, flush=True)
+        _file_only(line)
+        if self.metrics_csv is not None:
+            append_csv_row(self.metrics_csv, row)
+
+
+def _file_only(line: str) -> None:
+    """Writes to training.log without echoing to the console (the line was printed already)."""
+    logging.getLogger("avtoolkit.runlog").info(line)
+
+
+def append_csv_row(path: Path, row: dict[str, Any]) -> None:
+    """Appends ``row`` to a CSV file, rewriting it when ``row`` brings new columns.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
+        >>> append_csv_row(p, {"epoch": 1, "a": 0.5}); append_csv_row(p, {"epoch": 2, "b": 1})
+        >>> p.read_text().splitlines()
+        ['epoch,a,b', '1,0.5,', '2,,1']
+    """
+    rows: list[dict[str, Any]] = []
+    fields: list[str] = []
+    if path.is_file():
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            fields = list(reader.fieldnames or [])
+            rows = list(reader)
+    new = [k for k in row if k not in fields]
+    if new or not path.is_file():
+        fields += new
+        rows.append(row)
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=fields).writerow(row)

@@ -1,0 +1,266 @@
+"""Checkpoints: atomic writes, weights-only loading, and models rebuilt from a run.
+
+Besides Lightning's own keys a checkpoint holds ``checkpoint["avtoolkit"]``: the resolved
+recipe, the vocabulary, the task and the avtoolkit version, all plain types, so
+``torch.load(..., weights_only=True)`` reads it and a model can be rebuilt without the
+recipe file. When the run used EMA the averaged weights live in the EMA callback's state
+(``checkpoint["callbacks"]["EMA"]["shadow"]``); :func:`model_state_dict` prefers them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from torch import Tensor
+
+from avtoolkit.recipe import Recipe
+
+#: key of the avtoolkit metadata inside a checkpoint dict.
+META_KEY = "avtoolkit"
+#: ``state_key`` of the EMA callback, under ``checkpoint["callbacks"]``.
+EMA_KEY = "EMA"
+#: prefix of the model's parameters in the LightningModule's state dict.
+MODEL_PREFIX = "model."
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read safely or does not fit the model it is loaded into."""
+
+
+def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``.
+
+    A process killed mid-save leaves the previous file untouched (``os.replace`` is atomic
+    on one filesystem); only a stray ``.tmp`` file can remain.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "last.ckpt"
+        >>> save_atomic({"epoch": 3}, target)
+        >>> read_checkpoint(target)["epoch"]
+        3
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Loads a checkpoint with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file needs arbitrary code to load (pickled classes or
+            functions) or is not a checkpoint; it is refused rather than executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message suggests weights_only=False; we never do that for the user.
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path}: refused: the checkpoint needs arbitrary code to load ({first}). avtoolkit loads "
+            "checkpoints with torch.load(weights_only=True) only; re-save it as a plain state dict "
+            "(tensors, numbers, strings, lists and dicts)"
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        exc.add_note(f"while reading checkpoint {path} (truncated or not a torch checkpoint?)")
+        raise
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint or state dict, got {type(obj).__name__}")
+    return obj
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning ``CheckpointIO`` that writes through :func:`save_atomic` and reads weights-only.
+
+    Lightning's own ``_atomic_save`` relies on an fsspec transaction; this plugin makes the
+    temp-file-then-rename explicit and fsyncs before the rename, so ``last.ckpt`` and
+    ``best.ckpt`` are either the old or the new file after a kill.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        save_atomic(checkpoint, path)
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return read_checkpoint(path, map_location=map_location or "cpu")
+
+
+def model_state_dict(checkpoint: Mapping[str, Any], prefer_ema: bool = True) -> dict[str, Tensor]:
+    """The model's weights from a checkpoint dict: EMA weights when present, else trained ones.
+
+    Accepts avtoolkit/Lightning checkpoints (``state_dict`` with ``model.`` keys) and plain
+    ``AVModel`` state dicts.
+
+    Examples:
+        >>> ckpt = {"state_dict": {"model.head.w": torch.zeros(1)},
+        ...         "callbacks": {"EMA": {"shadow": {"head.w": torch.ones(1)}}}}
+        >>> model_state_dict(ckpt)["head.w"].item()
+        1.0
+        >>> model_state_dict(ckpt, prefer_ema=False)["head.w"].item()
+        0.0
+    """
+    if "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
+        state = {k[len(MODEL_PREFIX):] if k.startswith(MODEL_PREFIX) else k: v
+                 for k, v in checkpoint["state_dict"].items()}
+        shadow = (checkpoint.get("callbacks") or {}).get(EMA_KEY, {}).get("shadow") if prefer_ema else None
+        if shadow:
+            state = {**state, **shadow}
+        return state
+    state = {k: v for k, v in checkpoint.items() if isinstance(v, Tensor)}
+    if state and all(k.startswith(MODEL_PREFIX) for k in state):
+        state = {k[len(MODEL_PREFIX):]: v for k, v in state.items()}
+    return state
+
+
+@dataclass
+class StateDiff:
+    """How a state dict differs from a model's: key names and shapes."""
+
+    missing: list[str]
+    unexpected: list[str]
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self, limit: int = 20) -> str:
+        """Readable lines naming each differing key (``limit`` per category)."""
+        lines = []
+
+        def names(label: str, items: list[str]) -> None:
+            if items:
+                more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+                lines.append(f"{label} ({len(items)}): {', '.join(items[:limit])}{more}")
+
+        names("missing in checkpoint", self.missing)
+        names("not in model", self.unexpected)
+        if self.mismatched:
+            shown = [f"{k} checkpoint {list(a)} vs model {list(b)}" for k, a, b in self.mismatched[:limit]]
+            lines.append(f"shape differs ({len(self.mismatched)}): " + "; ".join(shown))
+        return "\n".join(lines)
+
+
+def compare_state_dicts(model_state: Mapping[str, Tensor], loaded: Mapping[str, Tensor]) -> StateDiff:
+    """Keys missing from ``loaded``, keys the model lacks, and shape mismatches.
+
+    Examples:
+        >>> d = compare_state_dicts({"a": torch.zeros(2), "b": torch.zeros(1)},
+        ...                         {"a": torch.zeros(3), "c": torch.zeros(1)})
+        >>> d.missing, d.unexpected, d.mismatched
+        (['b'], ['c'], [('a', (3,), (2,))])
+    """
+    missing = sorted(k for k in model_state if k not in loaded)
+    unexpected = sorted(k for k in loaded if k not in model_state)
+    mismatched = sorted(
+        (k, tuple(loaded[k].shape), tuple(model_state[k].shape))
+        for k in model_state
+        if k in loaded and tuple(loaded[k].shape) != tuple(model_state[k].shape)
+    )
+    return StateDiff(missing, unexpected, mismatched)
+
+
+def load_pretrained(model: torch.nn.Module, path: str | os.PathLike[str], strict: bool = True) -> StateDiff:
+    """Initialises ``model`` from a checkpoint or a state dict (``pretrained:`` in a recipe).
+
+    With ``strict=False`` every key present in both with the same shape is loaded and the
+    rest (e.g. a new head) keeps its fresh initialisation; the returned diff names them.
+
+    Raises:
+        CheckpointError: ``strict`` and the keys or shapes differ (each named).
+    """
+    loaded = model_state_dict(read_checkpoint(path))
+    diff = compare_state_dicts(model.state_dict(), loaded)
+    if strict and not diff.clean:
+        raise CheckpointError(
+            f"pretrained weights {path} do not fit the model (set pretrained.strict: false to load "
+            f"the keys that fit):\n{diff.describe()}"
+        )
+    bad = {k for k, _, _ in diff.mismatched}
+    usable = {k: v for k, v in loaded.items() if k not in bad and k not in diff.unexpected}
+    model.load_state_dict(usable, strict=False)
+    return diff
+
+
+@dataclass
+class LoadedModel:
+    """A trained model with what is needed to use it.
+
+    Attributes:
+        model: the :class:`~avtoolkit.models.AVModel` in eval mode (EMA weights when the
+            run used EMA).
+        recipe: the run's resolved recipe.
+        vocabulary: class names (classification) or CTC tokens with the blank first.
+        task: ``"classification"`` or ``"ctc"``.
+    """
+
+    model: torch.nn.Module
+    recipe: Recipe
+    vocabulary: list[str]
+    task: str
+
+
+def checkpoint_meta(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> dict[str, Any]:
+    """The ``avtoolkit`` metadata of a checkpoint.
+
+    Raises:
+        CheckpointError: the checkpoint was not written by an avtoolkit run.
+    """
+    meta = checkpoint.get(META_KEY)
+    if not isinstance(meta, Mapping) or "recipe" not in meta:
+        raise CheckpointError(
+            f"{path}: no avtoolkit metadata (recipe, vocabulary): not written by `avtoolkit run`; "
+            "use it as `pretrained: {path: ...}` in a recipe instead"
+        )
+    return dict(meta)
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuilds a trained model from a run's ``best.ckpt`` or ``last.ckpt``.
+
+    Args:
+        path: the checkpoint file.
+        device: where to put the model.
+
+    Returns:
+        A :class:`LoadedModel` (model in eval mode).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: unsafe or non-avtoolkit checkpoint, or weights that do not fit the
+            recipe's model (keys and shapes named).
+    """
+    from avtoolkit.models.assemble import assemble
+    from avtoolkit.recipe import validate_recipe
+
+    checkpoint = read_checkpoint(path, map_location="cpu")
+    meta = checkpoint_meta(checkpoint, path)
+    recipe = validate_recipe(meta["recipe"])
+    model = assemble(recipe["model"])
+    state = model_state_dict(checkpoint)
+    diff = compare_state_dicts(model.state_dict(), state)
+    if not diff.clean:
+        raise CheckpointError(f"{path}: weights do not fit the model of its own recipe:\n{diff.describe()}")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return LoadedModel(model=model, recipe=recipe, vocabulary=list(meta["vocabulary"]), task=str(meta["task"]))

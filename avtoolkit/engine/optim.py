@@ -1,0 +1,94 @@
+"""Optimizers and learning-rate schedules from the recipe's ``optim`` and ``schedule`` sections."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+import torch
+
+from avtoolkit.recipe import RecipeError
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("cosine", "plateau", "constant")
+
+
+class WarmupCosine:
+    """LR factor per optimizer step: linear warm-up to 1, then cosine down to ``min_ratio``.
+
+    The warm-up reaches exactly 1 on its last step and the cosine starts at 1 on the next,
+    so the rate is continuous there (the public code behind the LRW seed restarted its
+    schedule at the boundary and jumped to about twice the base rate). A plain object with
+    float attributes, so ``LambdaLR.state_dict()`` saves it in a weights-only checkpoint.
+
+    Args:
+        warmup_steps: optimizer steps of linear warm-up (0: none).
+        total_steps: optimizer steps of the whole run.
+        min_ratio: final rate as a fraction of the base rate.
+
+    Examples:
+        >>> f = WarmupCosine(warmup_steps=4, total_steps=12)
+        >>> [round(f(s), 3) for s in range(6)]
+        [0.25, 0.5, 0.75, 1.0, 1.0, 0.962]
+        >>> round(f(11), 3), f(50)
+        (0.038, 0.0)
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int, min_ratio: float = 0.0) -> None:
+        self.warmup_steps = int(max(0, warmup_steps))
+        self.total_steps = int(max(total_steps, self.warmup_steps + 1))
+        self.min_ratio = float(min_ratio)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        # step == warmup_steps is the first cosine step and gives exactly 1.
+        decay_steps = max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, (step - self.warmup_steps) / decay_steps)
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """AdamW, Adam or SGD with weight decay from an ``optim`` section.
+
+    Raises:
+        RecipeError: unknown optimizer name (``optim.name``).
+    """
+    name = str(cfg.get("name", "adamw")).lower()
+    lr = float(cfg.get("lr", 1e-3))
+    wd = float(cfg.get("weight_decay", 0.01))
+    betas = tuple(cfg.get("betas", (0.9, 0.999)))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(cfg.get("momentum", 0.9)),
+                               nesterov=bool(cfg.get("nesterov", False)))
+    raise RecipeError(f"optim.name: unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], *, total_steps: int,
+                    steps_per_epoch: float, monitor: str, monitor_mode: str) -> dict[str, Any] | None:
+    """The Lightning ``lr_scheduler`` config for a ``schedule`` section, or ``None`` (constant).
+
+    ``cosine`` steps once per optimizer step; ``plateau`` once per epoch on ``monitor``.
+
+    Raises:
+        RecipeError: unknown schedule name (``schedule.name``).
+    """
+    name = str(cfg.get("name", "cosine")).lower()
+    if name == "constant":
+        return None
+    if name == "cosine":
+        base_lr = optimizer.param_groups[0]["lr"]
+        min_ratio = float(cfg.get("min_lr", 0.0)) / base_lr if base_lr > 0 else 0.0
+        warmup = int(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch))
+        fn = WarmupCosine(warmup, total_steps, min_ratio)
+        return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, fn), "interval": "step", "frequency": 1}
+    if name == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=monitor_mode, factor=float(cfg.get("factor", 0.5)),
+            patience=int(cfg.get("patience", 2)), min_lr=float(cfg.get("min_lr", 0.0)))
+        return {"scheduler": plateau, "interval": "epoch", "frequency": 1, "monitor": monitor, "strict": True}
+    raise RecipeError(f"schedule.name: unknown schedule '{name}'; choose one of {', '.join(SCHEDULES)}")

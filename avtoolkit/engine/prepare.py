@@ -1,0 +1,120 @@
+"""Everything a run or an evaluation does before the Trainer: recipe, dataset, vocabulary, sizes."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from avtoolkit.data.contract import AVDataModule
+from avtoolkit.recipe import Problem, Recipe, RecipeError, find_problems, load_recipe, validate_recipe
+from avtoolkit.recipe.validate import check_component
+from avtoolkit.registry import registry_for
+
+#: head arguments the engine fills from the dataset's vocabulary when the recipe leaves them out.
+HEAD_SIZE_ARGS = ("num_classes", "vocab_size")
+
+
+@dataclass
+class Prepared:
+    """A validated recipe and the dataset it names."""
+
+    recipe: Recipe
+    datamodule: AVDataModule
+    vocabulary: list[str]
+
+
+def build_datamodule(recipe: Recipe) -> AVDataModule:
+    """Builds the recipe's ``data`` component (a registered ``LightningDataModule``).
+
+    The top-level ``batch_size`` goes to the dataset when its own section does not set one.
+
+    Raises:
+        RecipeError: no ``data`` section, or its name or arguments do not bind.
+    """
+    data = recipe.get("data")
+    if data is None:
+        raise RecipeError([Problem("data", "missing: the data section (which dataset, where it is)")],
+                          str(recipe.source) if recipe.source else None)
+    problems = check_component("dataset", data, "data", recipe, injected=frozenset())
+    if problems:
+        raise RecipeError(problems, str(recipe.source) if recipe.source else None)
+    cls = registry_for("dataset").get(data["name"])
+    args = {k: v for k, v in data.items() if k != "name"}
+    if recipe.get("batch_size") is not None and "batch_size" in inspect.signature(cls).parameters:
+        args.setdefault("batch_size", recipe["batch_size"])
+    try:
+        return cls(**args)
+    except Exception as exc:
+        exc.add_note(f"while building dataset '{data['name']}' at recipe key 'data'")
+        raise
+
+
+def datamodule_vocabulary(dm: AVDataModule, name: str) -> list[str]:
+    """The dataset's ``vocabulary``; calls ``setup("fit")`` first if it is only known after that.
+
+    Raises:
+        TypeError: the dataset exposes no vocabulary (the data contract requires one).
+    """
+    vocab = getattr(dm, "vocabulary", None)
+    if not vocab:
+        dm.setup("fit")
+        vocab = getattr(dm, "vocabulary", None)
+    if not vocab:
+        raise TypeError(f"dataset '{name}' has no `vocabulary` (class names or CTC tokens); see "
+                        "avtoolkit/data/contract.py")
+    return [str(v) for v in vocab]
+
+
+def inject_head_sizes(recipe: Recipe, vocabulary: list[str]) -> None:
+    """Fills ``model.head.num_classes`` / ``vocab_size`` from the vocabulary, or checks them.
+
+    Raises:
+        RecipeError: the recipe sets one that differs from the dataset's size.
+    """
+    head = (recipe.get("model") or {}).get("head")
+    if not isinstance(head, dict) or head.get("name") not in registry_for("head"):
+        return  # validation reports it with the rest
+    params = inspect.signature(registry_for("head").get(head["name"])).parameters
+    data_name = (recipe.get("data") or {}).get("name", "?")
+    for arg in HEAD_SIZE_ARGS:
+        if arg not in params:
+            continue
+        if head.get(arg) is None:
+            head[arg] = len(vocabulary)
+        elif head[arg] != len(vocabulary):
+            path = f"model.head.{arg}"
+            raise RecipeError([Problem(path, f"is {head[arg]} but dataset '{data_name}' has {len(vocabulary)} "
+                                       f"{'classes' if arg == 'num_classes' else 'tokens'}; remove the key to "
+                                       "use the dataset's size", recipe.where(path))],
+                              str(recipe.source) if recipe.source else None)
+
+
+def prepare(recipe: Any, overrides: list[str] | None = None) -> Prepared:
+    """Loads a recipe, builds its dataset, sizes its head from the vocabulary and validates it.
+
+    Raises:
+        RecipeError: every problem in the recipe, each with its key.
+    """
+    loaded = load_recipe(recipe, overrides)
+    # Report every problem at once before building anything, except the head sizes that
+    # only the dataset's vocabulary can fill in.
+    fillable = {f"model.head.{a}" for a in HEAD_SIZE_ARGS}
+    problems = [p for p in find_problems(loaded, require_data=True)
+                if not (p.path in fillable and p.message == "missing required argument")]
+    if problems:
+        raise RecipeError(problems, str(loaded.source) if loaded.source else None)
+    dm = build_datamodule(loaded)
+    vocab = datamodule_vocabulary(dm, loaded["data"]["name"])
+    inject_head_sizes(loaded, vocab)
+    validated = validate_recipe(loaded, require_data=True)
+    return Prepared(recipe=validated, datamodule=dm, vocabulary=vocab)
+
+
+def section(recipe: Recipe, key: str) -> Any:
+    """A non-component section as its schema dataclass, defaults filled in."""
+    from avtoolkit.recipe.schema import SECTIONS
+
+    schema = SECTIONS[key]
+    assert schema is not None
+    return schema(**(recipe.get(key) or {}))
