@@ -196,3 +196,10 @@ def test_media_error_survives_pickling_for_worker_processes():
 
     err = pickle.loads(pickle.dumps(MediaError("x.mp4", "broken")))
     assert (err.path, err.reason, str(err)) == ("x.mp4", "broken", "x.mp4: broken")
+
+
+def test_thread_count_does_not_change_the_frames(tmp_path):
+    path = write_mp4(tmp_path / "bar.mp4", moving_bar(12))
+    one, _ = read_video(path, threads=1)
+    auto, _ = read_video(path, threads=0)
+    np.testing.assert_array_equal(one, auto)
