@@ -1,0 +1,61 @@
+"""Writes the synthetic media: wav with the stdlib, mp4 (H.264 + optional AAC) with PyAV."""
+
+from __future__ import annotations
+
+import wave
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+VIDEO_FPS = 25
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """16-bit PCM mono wav of float ``audio`` in [-1, 1]."""
+    pcm = np.round(np.clip(audio, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+
+
+def write_mp4(
+    path: Path,
+    frames: np.ndarray,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16_000,
+    crf: int = 26,
+) -> None:
+    """H.264 mp4 of RGB ``frames`` ``[T, H, W, 3]`` at 25 fps, with an AAC track if ``audio``.
+
+    ``crf`` sets the compression (higher is lossier; LRW's broadcast clips are visibly
+    compressed). One encoder thread keeps the output bytes identical from run to run.
+    """
+    with av.open(str(path), "w", format="mp4") as container:
+        vs = container.add_stream("libx264", rate=VIDEO_FPS)
+        vs.width, vs.height = frames.shape[2], frames.shape[1]
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        vs.codec_context.thread_count = 1
+        streams_audio = None
+        if audio is not None:
+            streams_audio = container.add_stream("aac", rate=sample_rate)
+            streams_audio.layout = "mono"
+            streams_audio.codec_context.thread_count = 1
+        for img in frames:
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in vs.encode():
+            container.mux(packet)
+        if streams_audio is not None and audio is not None:
+            frame = av.AudioFrame.from_ndarray(audio.astype(np.float32)[None, :], format="fltp", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = 0
+            frame.time_base = Fraction(1, sample_rate)
+            for packet in streams_audio.encode(frame):
+                container.mux(packet)
+            for packet in streams_audio.encode():
+                container.mux(packet)
