@@ -1,0 +1,315 @@
+"""Faster CPU inference paths for any recipe model, each checked against eager PyTorch.
+
+Every function here takes a model in evaluation mode and returns a *new* model (the
+original is left untouched) or a runner with the same call signature, so a benchmark or a
+user can put the paths side by side:
+
+* :func:`fold_batchnorm`: BatchNorm folded into the convolution (or linear layer) that
+  feeds it, found by running the model once, so it works for any component layout;
+* :func:`to_channels_last`: 4-D / 5-D weights in channels-last layout, the layout oneDNN's
+  depthwise and 1x1 convolution kernels are fastest in;
+* :func:`compile_model`: ``torch.compile`` (Inductor generates C++ for the CPU);
+* :func:`quantize_linear_int8`: dynamic int8 quantisation of ``nn.Linear`` layers, with
+  :func:`output_agreement` to state what it costs in accuracy;
+* :func:`export_onnx` + :class:`OrtRunner`: ONNX Runtime with its intra-op thread count set.
+
+Models take one batch dict (the :class:`~avtoolkit.models.AVModel` convention) and return a
+dict with ``log_probs``; :class:`TensorModel` adapts that to the positional tensors ONNX needs.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).eval()
+    >>> _ = net[1].running_mean.uniform_(-1, 1)
+    >>> x = torch.randn(2, 1, 8, 8)
+    >>> fast = fold_batchnorm(net, (x,))
+    >>> type(fast[1]).__name__
+    'Identity'
+    >>> bool(torch.allclose(fast(x), net(x), atol=1e-5))
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _first_tensor(output: Any) -> Tensor:
+    """The tensor a model's output means: itself, or ``log_probs`` of a head dict."""
+    if isinstance(output, Tensor):
+        return output
+    if isinstance(output, Mapping):
+        return output["log_probs"]
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    raise TypeError(f"cannot compare model outputs of type {type(output).__name__}")
+
+
+def _set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, module)
+
+
+def _conv_bn_pairs(model: nn.Module, example: Sequence[Any]) -> list[tuple[str, str]]:
+    """(producer, norm) module names where the norm's input IS the producer's output.
+
+    Found by running the model once with hooks, not from the module tree: the order of
+    attributes says nothing about data flow (a residual block may define ``bn`` before
+    ``conv``), but tensor identity does. A pair counts only if it is the same pair on every
+    call, so a shared or reused module is never folded.
+    """
+    names = {m: n for n, m in model.named_modules()}
+    producer_of: dict[int, tuple[nn.Module, Tensor]] = {}
+    seen: dict[str, set[str | None]] = {}
+    handles = []
+
+    def after_producer(module: nn.Module, _args: Any, output: Any) -> None:
+        if isinstance(output, Tensor):
+            producer_of[id(output)] = (module, output)
+
+    def before_norm(module: nn.Module, args: Any) -> None:
+        found = producer_of.get(id(args[0])) if args else None
+        # Keep the tensor alive in ``producer_of`` so ids are never reused mid-run.
+        source = names[found[0]] if found is not None and found[1] is args[0] else None
+        seen.setdefault(names[module], set()).add(source)
+
+    for module in model.modules():
+        if isinstance(module, _CONVS) or isinstance(module, nn.Linear):
+            handles.append(module.register_forward_hook(after_producer))
+        elif isinstance(module, _NORMS):
+            handles.append(module.register_forward_pre_hook(before_norm))
+    try:
+        with torch.no_grad():
+            model(*example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    pairs = [(next(iter(srcs)), norm) for norm, srcs in seen.items() if len(srcs) == 1 and None not in srcs]
+    producers = [p for p, _ in pairs]
+    return [(p, n) for p, n in pairs if producers.count(p) == 1]
+
+
+def _fold_into(producer: nn.Module, norm: nn.Module) -> bool:
+    """Folds ``norm`` (eval statistics) into ``producer``'s weight and bias, in place."""
+    if norm.running_mean is None or norm.running_var is None:
+        return False  # batch statistics at inference time: nothing fixed to fold
+    if isinstance(producer, _CONVS) and (producer.transposed if hasattr(producer, "transposed") else False):
+        return False
+    if isinstance(producer, nn.Linear) and not isinstance(norm, nn.BatchNorm1d):
+        return False
+    with torch.no_grad():
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias
+        weight = producer.weight
+        producer.weight.copy_(weight * scale.reshape(-1, *([1] * (weight.dim() - 1))))
+        bias = producer.bias if producer.bias is not None else torch.zeros_like(shift)
+        new_bias = bias * scale + shift
+        if producer.bias is None:
+            producer.bias = nn.Parameter(new_bias)
+        else:
+            producer.bias.copy_(new_bias)
+    return True
+
+
+def fold_batchnorm(model: nn.Module, example: Sequence[Any], atol: float = 1e-3) -> nn.Module:
+    """A copy of ``model`` with every foldable BatchNorm merged into the layer feeding it.
+
+    In evaluation a BatchNorm is a fixed per-channel affine map, so it can live inside the
+    preceding convolution's weights; that removes one full pass over every activation.
+
+    Args:
+        model: the model (put in evaluation mode; it is not modified).
+        example: the positional arguments of one forward call, e.g. ``(batch,)``.
+        atol: largest allowed absolute difference of the output against ``model``.
+
+    Returns:
+        The folded copy, in evaluation mode; folded norms are replaced by ``nn.Identity``.
+
+    Raises:
+        AssertionError: the folded copy's output differs from ``model``'s by more than ``atol``
+            (a norm whose input is also used elsewhere would do that).
+    """
+    model.eval()
+    folded = copy.deepcopy(model).eval()
+    for producer_name, norm_name in _conv_bn_pairs(folded, example):
+        if _fold_into(folded.get_submodule(producer_name), folded.get_submodule(norm_name)):
+            _set_submodule(folded, norm_name, nn.Identity())
+    with torch.no_grad():
+        want, got = _first_tensor(model(*example)), _first_tensor(folded(*example))
+    diff = float((want - got).abs().max())
+    if not diff <= atol:
+        raise AssertionError(f"BatchNorm folding changed the output by {diff:.2e} (allowed {atol:.0e})")
+    return folded
+
+
+def count_batchnorms(model: nn.Module) -> int:
+    """Number of BatchNorm layers left in ``model`` (what :func:`fold_batchnorm` removes)."""
+    return sum(isinstance(m, _NORMS) for m in model.modules())
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """A copy whose 4-D and 5-D weights use the channels-last memory layout.
+
+    oneDNN then runs convolutions channels-last end to end (a depthwise 3x3 over NHWC reads
+    contiguous channel vectors), and outputs stay channels-last until a reshape needs NCHW.
+    """
+    fast = copy.deepcopy(model).eval()
+    for module in fast.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            if param.dim() == 4:
+                param.data = param.data.contiguous(memory_format=torch.channels_last)
+            elif param.dim() == 5:
+                param.data = param.data.contiguous(memory_format=torch.channels_last_3d)
+    return fast
+
+
+def compile_model(model: nn.Module, dynamic: bool = False) -> Callable[..., Any]:
+    """``torch.compile`` with Inductor, frozen weights for inference.
+
+    Args:
+        model: the model in evaluation mode.
+        dynamic: compile for varying batch and time sizes (slower code, fewer recompiles).
+
+    Returns:
+        The compiled callable; the first call compiles (tens of seconds on 2 cores).
+    """
+    # Freezing lets Inductor constant-fold weights (and BatchNorm) into the generated code.
+    return torch.compile(model.eval(), dynamic=dynamic, options={"freezing": True})
+
+
+def quantize_linear_int8(model: nn.Module) -> nn.Module:
+    """A copy with every ``nn.Linear`` dynamically quantised to int8 weights.
+
+    Activations are quantised per batch at run time, so no calibration data is needed;
+    check the cost with :func:`output_agreement` before shipping it.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely a fast path reproduces the reference model's outputs."""
+
+    top1_agreement: float  #: fraction of predictions (per clip or per frame) that are the same
+    max_abs_diff: float  #: largest absolute difference of log-probabilities
+    mean_kl: float  #: mean KL(reference || fast) of the output distributions, in nats
+
+
+def output_agreement(reference: Callable[..., Any], fast: Callable[..., Any],
+                     examples: Sequence[Sequence[Any]]) -> Agreement:
+    """Compares two models' log-probabilities on the same inputs.
+
+    Args:
+        reference: the eager model.
+        fast: the faster path (a model or an :class:`OrtRunner`).
+        examples: positional-argument tuples, one per forward call.
+
+    Returns:
+        The :class:`Agreement` over all examples.
+    """
+    same = total = 0
+    max_diff = kl_sum = 0.0
+    with torch.no_grad():
+        for args in examples:
+            want = _first_tensor(reference(*args)).float()
+            got = torch.as_tensor(_first_tensor(fast(*args))).float()
+            same += int((want.argmax(-1) == got.argmax(-1)).sum())
+            total += want.argmax(-1).numel()
+            max_diff = max(max_diff, float((want - got).abs().max()))
+            kl = (want.exp() * (want - got)).sum(-1)
+            kl_sum += float(kl.sum())
+    return Agreement(same / max(total, 1), max_diff, kl_sum / max(total, 1))
+
+
+class TensorModel(nn.Module):
+    """Positional-tensor view of a batch-dict model (what ONNX export needs).
+
+    Args:
+        model: a model taking one batch dict and returning a dict with ``log_probs``.
+        keys: the batch keys, in the order the positional inputs come.
+    """
+
+    def __init__(self, model: nn.Module, keys: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.keys = list(keys)
+
+    def forward(self, *tensors: Tensor) -> Tensor:
+        return _first_tensor(self.model(dict(zip(self.keys, tensors))))
+
+
+def export_onnx(model: nn.Module, batch: Mapping[str, Tensor], path: str | os.PathLike[str],
+                opset: int = 17) -> Path:
+    """Exports a batch-dict model to ONNX with dynamic batch and time axes.
+
+    Args:
+        model: the model in evaluation mode.
+        batch: an example batch; every tensor in it becomes an input named by its key.
+        path: the ``.onnx`` file to write.
+        opset: the ONNX opset.
+
+    Returns:
+        The written path.
+    """
+    keys = [k for k, v in batch.items() if isinstance(v, Tensor)]
+    axes = {k: ({0: "batch", 1: "time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
+    axes["log_probs"] = {0: "batch"}
+    path = Path(path)
+    with torch.no_grad():
+        # The TorchScript exporter: the dynamo one needs onnxscript, not a dependency here.
+        torch.onnx.export(TensorModel(model.eval(), keys), tuple(batch[k] for k in keys), str(path),
+                          input_names=keys, output_names=["log_probs"], dynamic_axes=axes,
+                          opset_version=opset, dynamo=False)
+    return path
+
+
+def ort_session(path: str | os.PathLike[str], threads: int = 2) -> Any:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads and full graph optimisation.
+
+    One inter-op thread and sequential execution: the models here are chains, and a second
+    pool would only compete with the first for the same cores.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OrtRunner:
+    """Calls an ONNX Runtime session like the model: ``runner(batch) -> {"log_probs": ...}``.
+
+    Args:
+        path: the ``.onnx`` file from :func:`export_onnx`.
+        threads: intra-op threads.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], threads: int = 2) -> None:
+        self.session = ort_session(path, threads)
+        self.keys = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        feeds = {k: np.ascontiguousarray(batch[k].numpy()) for k in self.keys}
+        (log_probs,) = self.session.run(["log_probs"], feeds)
+        return {"log_probs": torch.from_numpy(log_probs)}

@@ -1,0 +1,1 @@
+"""The avtoolkit benchmark harness: ``python benchmarks/run.py [--quick]`` (``make bench``)."""

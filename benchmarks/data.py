@@ -1,0 +1,174 @@
+"""Data-path benchmarks: preparing LRW-size clips and GRID clips, loading ROIs, log-mel features.
+
+Everything runs in this one process (the harness sets 2 torch threads), so "per core"
+figures are measured with one worker: ``prepare_lrw(..., workers=1)`` and OpenCV limited to
+one thread; a machine's rate is roughly this times its cores.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Where the real GRID clips live: the repository root's parent ``shared/data/grid``.
+GRID_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
+
+
+def _source_frames(size: int, frames: int, seed: int) -> list[np.ndarray]:
+    """RGB ``size`` x ``size`` frame sequences: real faces from GRID when present.
+
+    LRW frames are face-centred 256x256 crops of TV footage; the centre of a GRID frame
+    (360x288, one speaker facing the camera) is the closest thing on disk, so decoding and
+    the face detector see real content. Without GRID: moving gradients plus noise.
+    """
+    videos = sorted((GRID_DIR / "video").glob("*.mpg"))
+    if videos:
+        from avtoolkit.data.media import read_video
+
+        sequences = []
+        for path in videos:
+            video, _ = read_video(path)
+            top, left = (video.shape[1] - size) // 2, (video.shape[2] - size) // 2
+            if top < 0 or left < 0:
+                continue
+            for start in range(0, len(video) - frames + 1, frames):
+                sequences.append(video[start:start + frames, top:top + size, left:left + size])
+        if sequences:
+            return sequences
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    sequence = []
+    for t in range(frames):
+        base = 128 + 60 * np.sin((xx + 3 * t) / 17.0) * np.cos((yy - 2 * t) / 23.0)
+        sequence.append(np.clip(base[..., None] + rng.normal(0, 8, (size, size, 3)), 0, 255).astype(np.uint8))
+    return [np.stack(sequence)]
+
+
+def write_lrw_tree(root: Path, clips: int, frames: int = 29, size: int = 256, seed: int = 0) -> Path:
+    """Writes ``clips`` LRW-layout clips (H.264 mp4, ``size`` x ``size``, ``frames`` frames at 25 fps).
+
+    Returns:
+        The ``lipread_mp4`` folder.
+    """
+    import av
+
+    sources = _source_frames(size, frames, seed)
+    lrw = root / "lipread_mp4"
+    for i in range(clips):
+        word = f"WORD{i % 2}"
+        folder = lrw / word / "test"
+        folder.mkdir(parents=True, exist_ok=True)
+        with av.open(str(folder / f"{word}_{i:05d}.mp4"), "w") as container:
+            stream = container.add_stream("libx264", rate=25)
+            stream.width = stream.height = size
+            stream.pix_fmt = "yuv420p"
+            for rgb in sources[i % len(sources)]:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        (folder / f"{word}_{i:05d}.txt").write_text("Duration: 0.30 seconds\n")
+    return lrw
+
+
+def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[str, Any]:
+    """``prepare_lrw`` on one worker over freshly written LRW-size clips: clips/s per core."""
+    import cv2
+
+    from avtoolkit.data.lrw.prepare import prepare_lrw
+
+    lrw = workdir / "lipread_mp4"
+    if not lrw.exists():
+        write_lrw_tree(workdir, clips)
+    cv2.setNumThreads(1)  # what prepare's worker processes do
+    cache = workdir / f"cache_{method}"
+    start = time.perf_counter()
+    report = prepare_lrw(lrw, cache, splits=("test",), method=method, workers=1, progress=False)
+    seconds = time.perf_counter() - start
+    if report.failed:
+        raise RuntimeError(f"prepare failed on {len(report.failed)} clips: {report.failed[0]}")
+    return {"clips": report.prepared, "clips_per_s_per_core": report.prepared / seconds,
+            "method": method, "cache": str(cache)}
+
+
+def bench_load_rois(workdir: Path, cache: Path, repeats: int = 3) -> dict[str, Any]:
+    """Reading prepared clips through the LRW dataset (decompress + centre crop + normalise)."""
+    from avtoolkit.data.lrw.dataset import LRWClips
+    from avtoolkit.data.lrw.layout import find_words, list_clips
+
+    lrw = workdir / "lipread_mp4"
+    clips = list_clips(lrw, "test", find_words(lrw))
+    dataset = LRWClips(clips, cache, train=False)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for i in range(len(dataset)):
+            dataset[i]
+    seconds = time.perf_counter() - start
+    return {"clips": len(dataset) * repeats, "clips_per_s": len(dataset) * repeats / seconds}
+
+
+def bench_grid(max_clips: int | None = None) -> dict[str, Any]:
+    """Decode + face-detector mouth crop of the real GRID clips (75 frames, 360x288 MPEG-1)."""
+    import cv2
+
+    from avtoolkit.data.mouth import MouthCropper, mouth_rois
+
+    videos = sorted((GRID_DIR / "video").glob("*.mpg"))[:max_clips]
+    if not videos:
+        return {"skipped": f"no GRID clips in {GRID_DIR / 'video'}"}
+    cv2.setNumThreads(1)
+    result: dict[str, Any] = {"clips": len(videos)}
+    for method in ("face", "fixed"):
+        cropper = MouthCropper(method=method)
+        start = time.perf_counter()
+        frames = sum(len(mouth_rois(v, None, cropper)) for v in videos)
+        seconds = time.perf_counter() - start
+        result[method] = {"clips_per_s_per_core": len(videos) / seconds, "frames_per_s": frames / seconds}
+    return result
+
+
+def bench_log_mel(seconds_of_audio: float = 5.0, repeats: int = 20) -> dict[str, Any]:
+    """Log-mel features: seconds of audio per second of compute (5 s utterances, batch 1)."""
+    import torch
+
+    from avtoolkit.data.features import LogMel
+
+    log_mel = LogMel()
+    wave = torch.randn(int(seconds_of_audio * log_mel.sample_rate))
+    log_mel(wave)  # warm-up: window and filterbank creation
+    start = time.perf_counter()
+    for _ in range(repeats):
+        log_mel(wave)
+    elapsed = time.perf_counter() - start
+    result: dict[str, Any] = {"audio_s_per_s": seconds_of_audio * repeats / elapsed}
+    grid = sorted((GRID_DIR / "video").glob("*.mpg"))
+    if grid:
+        from avtoolkit.data.media import read_audio
+
+        start = time.perf_counter()
+        total = sum(len(read_audio(p)) for p in grid) / 16000
+        result["grid_audio_decode_s_per_s"] = total / (time.perf_counter() - start)
+    return result
+
+
+def bench_data(workdir: Path, quick: bool, log=print) -> dict[str, Any]:
+    """All data benchmarks; each one that fails is recorded with its error, not fatal."""
+    out: dict[str, Any] = {}
+    clips = 8 if quick else 48
+    jobs = [
+        ("prepare_lrw_fixed", lambda: bench_prepare_lrw(workdir, clips, "fixed")),
+        ("prepare_lrw_face", lambda: bench_prepare_lrw(workdir, clips, "face")),
+        ("load_prepared_rois", lambda: bench_load_rois(workdir, workdir / "cache_fixed")),
+        ("grid_decode_crop", lambda: bench_grid(2 if quick else None)),
+        ("log_mel", lambda: bench_log_mel(repeats=5 if quick else 40)),
+    ]
+    for name, job in jobs:
+        try:
+            out[name] = job()
+        except Exception as exc:
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        log(f"  {name}: {out[name]}")
+    return out

@@ -1,0 +1,184 @@
+"""Per-recipe model benchmarks: size, MACs, latency, throughput, training step, fast paths."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks._timing import latency_ms, time_calls
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to measure: ``full`` for ``make bench``, ``quick`` for the CI smoke run."""
+
+    latency_runs: int = 30
+    warmup: int = 5
+    throughput_batch: int = 16
+    throughput_runs: int = 3
+    train_batch: int = 8
+    train_runs: int = 3
+    agreement_batches: int = 4
+    threads: int = 2
+    onnx: bool = True
+    int8: bool = True
+    compile: bool = False
+
+    @classmethod
+    def quick(cls, threads: int = 2) -> "Settings":
+        return cls(latency_runs=3, warmup=1, throughput_batch=4, throughput_runs=1, train_batch=2,
+                   train_runs=1, agreement_batches=1, threads=threads, int8=False)
+
+
+#: Input shapes per task: LRW clips are 29 frames of 88x88 mouth crops; an AV-ASR example is
+#: a 5 s utterance: 500 log-mel frames (100/s) and 125 video frames (25 fps) of 64x64 crops.
+LRW_FRAMES, LRW_SIZE = 29, 88
+AVSR_AUDIO_FRAMES, AVSR_VIDEO_FRAMES, AVSR_SIZE, N_MELS = 500, 125, 64, 40
+
+
+def example_batch(model: nn.Module, batch_size: int, seed: int = 0) -> dict[str, Tensor]:
+    """A batch of the right shapes for ``model`` (random values, fixed seed)."""
+    gen = torch.Generator().manual_seed(seed)
+    batch: dict[str, Tensor] = {}
+    ctc = model.task == "ctc"
+    for modality, encoder in model.encoders.items():
+        if modality == "video":
+            frames, size = (AVSR_VIDEO_FRAMES, AVSR_SIZE) if ctc else (LRW_FRAMES, LRW_SIZE)
+            channels = int(getattr(encoder, "in_channels", 1))
+            batch["video"] = torch.randn(batch_size, frames, channels, size, size, generator=gen)
+            batch["video_lengths"] = torch.full((batch_size,), frames, dtype=torch.long)
+        elif modality == "audio":
+            n_mels = int(getattr(encoder, "n_mels", getattr(encoder, "input_dim", N_MELS)) or N_MELS)
+            batch["audio"] = torch.randn(batch_size, AVSR_AUDIO_FRAMES, n_mels, generator=gen)
+            batch["audio_lengths"] = torch.full((batch_size,), AVSR_AUDIO_FRAMES, dtype=torch.long)
+    if not ctc and "video" in batch:
+        # LRW's word boundary: the word in the middle third of the clip.
+        boundary = torch.zeros(batch_size, LRW_FRAMES)
+        boundary[:, LRW_FRAMES // 3: 2 * LRW_FRAMES // 3] = 1.0
+        batch["word_boundary"] = boundary
+    return batch
+
+
+def count_macs(model: nn.Module, batch: dict[str, Tensor]) -> tuple[float, dict[str, float]]:
+    """Multiply-accumulates per clip (total, and per top-level part) from PyTorch's op counter.
+
+    ``FlopCounterMode`` counts every matmul, convolution and attention op, including
+    functional calls that forward hooks on modules would miss.
+    """
+    clips = next(iter(batch.values())).shape[0]
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(batch)
+    per_module = counter.get_flop_counts()
+    parts: dict[str, float] = {}
+    for name, counts in per_module.items():
+        pieces = name.split(".")
+        if len(pieces) == 3 or (len(pieces) == 2 and pieces[1] in ("fusion", "head")):
+            parts[".".join(pieces[1:])] = sum(counts.values()) / 2 / clips
+    return counter.get_total_flops() / 2 / clips, parts
+
+
+def _loss(model: nn.Module, out: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
+    log_probs = out["log_probs"]
+    if model.task == "ctc":
+        b = log_probs.shape[0]
+        targets = torch.randint(1, log_probs.shape[-1], (b, 20))
+        lengths = out.get("lengths", torch.full((b,), log_probs.shape[1], dtype=torch.long))
+        return F.ctc_loss(log_probs.transpose(0, 1), targets, lengths, torch.full((b,), 20), blank=0)
+    return F.nll_loss(log_probs, torch.zeros(log_probs.shape[0], dtype=torch.long))
+
+
+def train_step(model: nn.Module, settings: Settings) -> dict[str, float]:
+    """Forward + loss + backward at ``settings.train_batch``: clips/s and ms per step."""
+    batch = example_batch(model, settings.train_batch, seed=1)
+    model.train()
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        _loss(model, model(batch), batch).backward()
+
+    times = time_calls(step, runs=settings.train_runs, warmup=1)
+    model.eval()
+    median = sorted(times)[len(times) // 2]
+    return {"batch": settings.train_batch, "step_ms": 1e3 * median, "clips_per_s": settings.train_batch / median}
+
+
+def measure_path(run: Callable[[dict[str, Tensor]], Any], model: nn.Module, macs: float,
+                 ceiling_gflops: float, settings: Settings) -> dict[str, Any]:
+    """Batch-1 latency and batch-N throughput of one inference path."""
+    one = example_batch(model, 1)
+    many = example_batch(model, settings.throughput_batch)
+    with torch.inference_mode():
+        lat = latency_ms(time_calls(lambda: run(one), runs=settings.latency_runs, warmup=settings.warmup))
+        times = time_calls(lambda: run(many), runs=settings.throughput_runs, warmup=1)
+    clips_per_s = settings.throughput_batch / sorted(times)[len(times) // 2]
+    gflops = 2 * macs * clips_per_s / 1e9
+    return {"latency": lat, "throughput": {"batch": settings.throughput_batch, "clips_per_s": clips_per_s,
+                                          "gflops": gflops, "ceiling_fraction": gflops / ceiling_gflops}}
+
+
+def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Callable[[dict], Any]]:
+    """The inference paths to compare: eager, folded+channels-last, int8, ONNX Runtime, compiled."""
+    from avtoolkit.inference import fast
+
+    example = (example_batch(model, 1),)
+    paths: dict[str, Callable[[dict], Any]] = {"eager": model}
+    folded = fast.fold_batchnorm(model, example)
+    paths["fold_bn+channels_last"] = fast.to_channels_last(folded)
+    if settings.int8:
+        paths["fold_bn+channels_last+int8_linear"] = fast.quantize_linear_int8(paths["fold_bn+channels_last"])
+    if settings.onnx:
+        onnx_path = fast.export_onnx(folded, example_batch(model, 2), workdir / "model.onnx")
+        paths["onnxruntime"] = fast.OrtRunner(onnx_path, threads=settings.threads)
+    if settings.compile:
+        paths["torch.compile"] = fast.compile_model(paths["fold_bn+channels_last"])
+    return paths
+
+
+def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every measurement of one model; a path that fails is recorded with its error, not fatal."""
+    from avtoolkit.inference import fast
+
+    model.eval()
+    params = sum(p.numel() for p in model.parameters())
+    macs, parts = count_macs(model, example_batch(model, 1))
+    result: dict[str, Any] = {"params": params, "macs_per_clip": macs, "macs_by_part": parts,
+                              "task": model.task, "paths": {}}
+    log(f"  {params / 1e6:.2f}M params, {macs / 1e9:.3f} GMACs per clip")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            paths = build_paths(model, settings, Path(tmp))
+        except Exception as exc:  # keep the eager numbers when a fast path cannot be built
+            result["paths_error"] = f"{type(exc).__name__}: {exc}"
+            log(f"  fast paths failed: {result['paths_error']}")
+            paths = {"eager": model}
+        checks = [(example_batch(model, 1, seed=10 + i),) for i in range(settings.agreement_batches)]
+        for name, run in paths.items():
+            try:
+                entry = measure_path(run, model, macs, ceiling_gflops, settings)
+                if name != "eager":
+                    entry["agreement"] = vars(fast.output_agreement(model, run, checks))
+            except Exception as exc:
+                entry = {"error": f"{type(exc).__name__}: {exc}"}
+            result["paths"][name] = entry
+            log("  " + describe_path(name, entry))
+    result["train_step"] = train_step(model, settings)
+    log(f"  train step batch {settings.train_batch}: {result['train_step']['clips_per_s']:.1f} clips/s")
+    return result
+
+
+def describe_path(name: str, entry: dict[str, Any]) -> str:
+    """One log line for a path's measurements."""
+    if "error" in entry:
+        return f"{name}: ERROR {entry['error']}"
+    lat, thr = entry["latency"], entry["throughput"]
+    return (f"{name}: b1 {lat['median_ms']:.1f} ms (p95 {lat['p95_ms']:.1f}), b{thr['batch']} "
+            f"{thr['clips_per_s']:.1f} clips/s = {thr['gflops']:.1f} GFLOP/s "
+            f"({100 * thr['ceiling_fraction']:.0f}% of ceiling)")

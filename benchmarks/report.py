@@ -1,0 +1,120 @@
+"""The printed table and the markdown / JSON files under ``benchmarks/results/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HEADER = ("recipe", "path", "params", "GMACs/clip", "b1 median ms", "b1 p95 ms", "b16 clips/s",
+          "GFLOP/s", "% ceiling", "max |dlogp|")
+
+
+def model_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per (recipe, inference path), plus one per training step."""
+    rows: list[tuple[str, ...]] = []
+    for recipe, res in results.get("models", {}).items():
+        if "error" in res or "skipped" in res:
+            rows.append((recipe, res.get("error") or res.get("skipped"), *[""] * (len(HEADER) - 2)))
+            continue
+        for path, entry in res["paths"].items():
+            if "error" in entry:
+                rows.append((recipe, path, "ERROR " + entry["error"][:60], *[""] * (len(HEADER) - 3)))
+                continue
+            lat, thr = entry["latency"], entry["throughput"]
+            diff = entry.get("agreement", {}).get("max_abs_diff")
+            rows.append((recipe, path, f"{res['params'] / 1e6:.2f}M", f"{res['macs_per_clip'] / 1e9:.3f}",
+                         f"{lat['median_ms']:.1f}", f"{lat['p95_ms']:.1f}",
+                         f"{thr['clips_per_s']:.1f}" + ("" if thr["batch"] == 16 else f" (b{thr['batch']})"),
+                         f"{thr['gflops']:.1f}", f"{100 * thr['ceiling_fraction']:.0f}",
+                         "" if diff is None else f"{diff:.1e}"))
+        step = res["train_step"]
+        rows.append((recipe, f"train step (b{step['batch']})", "", "", f"{step['step_ms']:.0f} per step", "",
+                     f"{step['clips_per_s']:.1f}", "", "", ""))
+    return rows
+
+
+def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(measurement, figure)`` rows of the data section."""
+    rows = []
+    for name, entry in results.get("data", {}).items():
+        if "error" in entry or "skipped" in entry:
+            rows.append((name, entry.get("error") or entry.get("skipped")))
+        elif name.startswith("prepare"):
+            rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core ({entry['clips']} clips)"))
+        elif name == "load_prepared_rois":
+            rows.append((name, f"{entry['clips_per_s']:.1f} clips/s (one process)"))
+        elif name == "grid_decode_crop":
+            for method in ("face", "fixed"):
+                rows.append((f"grid_decode_crop_{method}",
+                             f"{entry[method]['clips_per_s_per_core']:.1f} clips/s per core "
+                             f"({entry[method]['frames_per_s']:.0f} frames/s)"))
+        elif name == "log_mel":
+            text = f"{entry['audio_s_per_s']:.0f} s of audio per s"
+            if "grid_audio_decode_s_per_s" in entry:
+                text += f" (decoding GRID audio: {entry['grid_audio_decode_s_per_s']:.0f} s/s)"
+            rows.append((name, text))
+    return rows
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
+
+
+def _markdown(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def targets_text(results: dict[str, Any]) -> list[str]:
+    """One line per target: met or missed, by how much."""
+    return [f"{'MET   ' if t['met'] else 'MISSED'} {t['what']}: {t['measured']} (target {t['target']})"
+            for t in results.get("targets", [])]
+
+
+def render_text(results: dict[str, Any]) -> str:
+    """The table ``run.py`` prints."""
+    meta = results["meta"]
+    parts = [f"avtoolkit benchmark ({meta['mode']}), {meta['threads']} threads, {meta['cpu']}; "
+             f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
+             f"fp32 matmul ceiling: {results['ceiling']['gflops']:.1f} GFLOP/s "
+             f"(median {results['ceiling']['gflops_median']:.1f})", ""]
+    if results.get("models"):
+        parts += [_table(HEADER, model_rows(results)), ""]
+    if results.get("data"):
+        parts += [_table(("data", "rate"), data_rows(results)), ""]
+    parts += targets_text(results)
+    return "\n".join(parts)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The same content as markdown tables."""
+    meta = results["meta"]
+    parts = [f"# avtoolkit benchmark ({meta['mode']})", "",
+             f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
+             f"onnxruntime {meta['onnxruntime']}; load average {meta['loadavg_start']} -> {meta['loadavg_end']}.",
+             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s**", ""]
+    if results.get("models"):
+        parts += ["## Models", "", _markdown(HEADER, model_rows(results)), ""]
+    if results.get("data"):
+        parts += ["## Data", "", _markdown(("data", "rate"), data_rows(results)), ""]
+    if results.get("targets"):
+        parts += ["## Targets", ""] + [f"- {t}" for t in targets_text(results)] + [""]
+    for recipe, prof in results.get("profiles", {}).items():
+        parts += [f"## Where the time goes: {recipe}", "", "| layer kind | ms per call |", "|---|---|"]
+        parts += [f"| {k} | {v} |" for k, v in prof["by_layer_kind_ms"]] + [""]
+        parts += ["| op | self ms | calls |", "|---|---|---|"]
+        parts += [f"| {k} | {v} | {n} |" for k, v, n in prof["top_ops_ms"]] + [""]
+    return "\n".join(parts)
+
+
+def write_results(results: dict[str, Any], out_dir: Path, stem: str) -> tuple[Path, Path]:
+    """Writes ``<stem>.json`` and ``<stem>.md`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    md_path.write_text(render_markdown(results))
+    return json_path, md_path
