@@ -31,10 +31,11 @@ class MediaError(RuntimeError):
         'clip.mp4: no video frames could be decoded'
     """
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+    def __init__(self, path: str | os.PathLike[str], reason: str | None = None) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        # One argument: the caller wrote the whole message (it should name the file).
+        super().__init__(self.path if reason is None else f"{self.path}: {reason}")
 
     def __reduce__(self):  # keeps the two-argument form picklable across worker processes
         return (type(self), (self.path, self.reason))
@@ -152,19 +153,22 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000) -> np.nda
         if not container.streams.audio:
             raise MediaError(p, "the file has no audio track")
         stream = container.streams.audio[0]
-        # Planar float at the source layout and rate first; mono mixing below is a mean.
-        to_float = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
+        # Planar float at the source layout and rate first (the resampler takes both from
+        # the first frame, which also covers layouts FFmpeg cannot name); mono mixing
+        # below is a mean.
+        to_float = av.AudioResampler(format="fltp")
         chunks: list[np.ndarray] = []
+        source_rate = stream.rate
         try:
             for frame in container.decode(stream):
                 frame.pts = None  # the resampler rejects non-monotonic pts some .mpg files carry
                 for out in to_float.resample(frame):
                     chunks.append(out.to_ndarray())
+                    source_rate = out.sample_rate
             for out in to_float.resample(None):
                 chunks.append(out.to_ndarray())
         except av.FFmpegError as exc:
             raise MediaError(p, f"audio track is corrupt ({exc})") from exc
-        source_rate = stream.rate
     if not chunks:
         raise MediaError(p, "the audio track decodes to no samples")
     mono = np.concatenate(chunks, axis=1).mean(axis=0, dtype=np.float32)
