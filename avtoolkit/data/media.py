@@ -92,7 +92,15 @@ def read_video(
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     if color not in ("rgb", "gray", "bgr"):
         raise ValueError(f"color must be 'rgb', 'gray' or 'bgr', got {color!r}")
-    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+    # OpenCV logs a warning on stderr for every file it cannot open; the MediaError below
+    # says it once, with the file name, so a corrupt clip in a large preparation run is
+    # not reported twice.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     try:
         if not cap.isOpened():
             raise MediaError(p, "OpenCV could not open it as a video (corrupt or unsupported format)")
