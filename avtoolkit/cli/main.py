@@ -31,14 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit status."""
-    from avtoolkit.recipe import RecipeError
-    from avtoolkit.registry import RegistryError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    # Imported after parsing: the recipe layer imports torch, which `--help` must not pay for.
+    from avtoolkit.recipe import RecipeError
+    from avtoolkit.registry import RegistryError
+
     try:
         return int(args.handler(args) or 0)
     except (RecipeError, RegistryError, FileNotFoundError) as exc:

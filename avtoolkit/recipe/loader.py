@@ -181,4 +181,18 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
         except RecipeError as exc:
             exc.add_note(f"while applying overrides to {loaded.source or 'the recipe'}")
             raise
+    _drop_disabled_encoders(loaded.data)
     return loaded
+
+
+def _drop_disabled_encoders(data: dict[str, Any]) -> None:
+    """Removes encoders set to ``null``, so a recipe can drop a modality of its base.
+
+    ``model: {encoders: {video: null}}`` in a child recipe (or ``model.encoders.video=null``
+    on the command line) means "no video encoder"; everything downstream sees a plain
+    mapping of the encoders that remain.
+    """
+    model = data.get("model")
+    encoders = model.get("encoders") if isinstance(model, dict) else None
+    if isinstance(encoders, dict):
+        model["encoders"] = {m: spec for m, spec in encoders.items() if spec is not None}

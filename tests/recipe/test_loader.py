@@ -131,3 +131,13 @@ def test_dicts_and_resolved_yaml_round_trip(tmp_path):
         load_recipe({"base": "base.yaml"})
     with pytest.raises(TypeError, match="not int"):
         load_recipe(3)
+
+
+def test_an_encoder_set_to_null_is_dropped(tmp_path):
+    write(tmp_path / "av.yaml", "model:\n  encoders:\n    video: {name: video_cnn}\n    audio: {name: audio_cnn}\n"
+                                "  fusion: {name: concat}\n")
+    child = write(tmp_path / "audio_only.yaml", "base: av.yaml\nmodel:\n  encoders: {video: null}\n  fusion: null\n")
+    r = load_recipe(child)
+    assert r["model"]["encoders"] == {"audio": {"name": "audio_cnn"}} and r["model"].get("fusion") is None
+    assert load_recipe(tmp_path / "av.yaml", ["model.encoders.audio=null"])["model"]["encoders"] == {
+        "video": {"name": "video_cnn"}}
