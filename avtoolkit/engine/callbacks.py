@@ -26,18 +26,33 @@ class EpochSeeder(L.Callback):
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        #: the epoch the next training epoch seeds with; saved in checkpoints because
+        #: Lightning's ``current_epoch`` right after a restore depends on where it saved.
+        self.next_epoch: int | None = None
 
-    def _reseed(self, epoch: int) -> None:
+    @property
+    def state_key(self) -> str:
+        return "EpochSeeder"
+
+    def _reseed(self, trainer: L.Trainer) -> None:
+        epoch = self.next_epoch if self.next_epoch is not None else trainer.current_epoch
         L.seed_everything(self.seed + epoch, workers=True, verbose=False)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._reseed(trainer.current_epoch)
+        self._reseed(trainer)
 
     def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._reseed(trainer.current_epoch)
+        self._reseed(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._reseed(trainer.current_epoch + 1)
+        self.next_epoch = trainer.current_epoch + 1
+        self._reseed(trainer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "next_epoch": self.next_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.next_epoch = state_dict.get("next_epoch")
 
 
 def _fmt(value: float) -> str:

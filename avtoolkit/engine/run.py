@@ -52,6 +52,10 @@ def trainer_kwargs(recipe: Recipe) -> dict[str, Any]:
         "deterministic": cfg.deterministic,
         "log_every_n_steps": cfg.log_every_n_steps,
         "enable_progress_bar": cfg.progress_bar,
+        # A fresh train iterator each epoch, created after EpochSeeder reseeds: otherwise the
+        # first epoch after --resume would reuse the shuffle order Lightning drew while
+        # estimating the schedule length, before the restore.
+        "reload_dataloaders_every_n_epochs": 1,
     }
     for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
         if getattr(cfg, key) is not None:
@@ -166,10 +170,16 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
                         path, diff.describe())
     task = AVTask(model, rec.data, vocabulary)
     ckpt_dir = out / "checkpoints"
+    # Two callbacks: Lightning 2.6 rewrites `last` only when a top-k file was just saved, and
+    # a resumable run needs last.ckpt after every epoch. Both save at the end of the training
+    # epoch, after validation, so the saved loop state is "epoch finished".
     checkpointing = ModelCheckpoint(
         dirpath=str(ckpt_dir), filename=BEST[: -len(".ckpt")], monitor=task.monitor, mode=task.monitor_mode,
-        save_top_k=1, save_last=True, save_on_train_epoch_end=True, auto_insert_metric_name=False,
+        save_top_k=1, save_last=False, save_on_train_epoch_end=True, auto_insert_metric_name=False,
         enable_version_counter=False)
+    last_checkpoint = ModelCheckpoint(
+        dirpath=str(ckpt_dir), filename=LAST[: -len(".ckpt")], monitor=None, save_top_k=1,
+        save_on_train_epoch_end=True, auto_insert_metric_name=False, enable_version_counter=False)
     cbs: list[L.Callback] = [EpochSeeder(seed)]
     ema_cfg = section(rec, "ema")
     if ema_cfg.enabled:
@@ -178,7 +188,7 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
     if stop_cfg.enabled:
         cbs.append(EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=stop_cfg.patience,
                                  min_delta=stop_cfg.min_delta, check_on_train_epoch_end=True))
-    cbs += [EpochSummary(out / "metrics.csv" if is_zero else None), *extra, checkpointing]
+    cbs += [EpochSummary(out / "metrics.csv" if is_zero else None), *extra, checkpointing, last_checkpoint]
     trainer = L.Trainer(**trainer_kwargs(rec), callbacks=cbs, logger=_loggers(rec, out) or False,
                         default_root_dir=str(out), plugins=[AtomicCheckpointIO()])
     if ckpt_path is not None:

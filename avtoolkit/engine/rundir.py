@@ -109,10 +109,10 @@ def results_table(metrics: dict[str, float], title: str) -> str:
     Examples:
         >>> print(results_table({"test/acc": 0.5, "test/loss": 1.25}, "results"))
         results
-        ---------------------
-        test/acc       0.5000
-        test/loss      1.2500
-        ---------------------
+        -------------------------
+        test/acc           0.5000
+        test/loss          1.2500
+        -------------------------
     """
     width = max([len(k) for k in metrics] + [8]) + 4
     rule = "-" * (width + 12)
