@@ -135,7 +135,9 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
         pool = None
     else:
         # OpenCV threads per process would oversubscribe the cores the pool already uses.
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
+        # fork: workers only decode and crop, and skip re-importing torch (spawn costs seconds each).
+        method_name = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        pool = mp.get_context(method_name).Pool(workers, initializer=_init_worker)
         results = pool.imap_unordered(_convert, tasks, chunksize=8)
     try:
         for video, reason in results:
@@ -163,3 +165,30 @@ def _write_report(report: PrepareReport) -> None:
     assert report.report_path is not None
     lines = ["video\treason"] + [f"{video}\t{reason}" for video, reason in sorted(report.failed)]
     report.report_path.write_text("\n".join(lines) + "\n")
+
+
+def prepare_recipe(recipe: object, overrides: list[str] | None = None, workers: int | None = None,
+                   progress: bool = True) -> PrepareReport:
+    """Prepares the LRW clips a recipe's ``data`` section selects (what ``avtoolkit prepare`` runs).
+
+    Args:
+        recipe: a recipe path, mapping or :class:`~avtoolkit.recipe.Recipe` with ``data.name: lrw``.
+        overrides: ``key.path=value`` strings (e.g. ``data.root=/data/lipread_mp4``).
+        workers: processes (default: ``data.prepare_workers``, else every core).
+        progress: show a progress bar.
+
+    Raises:
+        RecipeError: the recipe does not validate.
+        LRWNotFoundError: ``data.root`` is unset or not an LRW tree.
+        ValueError: the recipe's dataset is not ``lrw``.
+    """
+    from avtoolkit.data.datasets.lrw import LRWDataModule
+    from avtoolkit.recipe import validate_recipe
+
+    loaded = validate_recipe(recipe, overrides, require_data=True)
+    data = dict(loaded["data"])
+    if data.pop("name") != "lrw":
+        raise ValueError(f"data.name is {loaded['data']['name']!r}: `avtoolkit prepare` prepares LRW recipes")
+    dm = LRWDataModule(**data)
+    return prepare_lrw(dm.root, dm.cache_dir, words_list=dm.vocabulary, method=dm.crop_method,
+                       landmarks_dir=dm.landmarks_dir, workers=workers or dm.prepare_workers, progress=progress)

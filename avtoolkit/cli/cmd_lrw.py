@@ -1,0 +1,37 @@
+"""``avtoolkit prepare`` (LRW mouth ROIs) and ``avtoolkit predict`` (top-k words for a video)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="convert a recipe's LRW mp4s once into cached mouth ROIs")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. data.root=/data/lipread_mp4")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    p.set_defaults(handler=prepare)
+    q = sub.add_parser("predict", help="top-k words for a video, mouth found by face detection")
+    q.add_argument("video")
+    q.add_argument("--checkpoint", required=True, help="a word-classification run's best.ckpt")
+    q.add_argument("--top", type=int, default=5)
+    q.add_argument("--crop", choices=["face", "fixed"], default="face",
+                   help="face detection (default) or LRW's fixed mouth box for face-centred clips")
+    q.add_argument("--device", default="cpu")
+    q.set_defaults(handler=predict)
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from avtoolkit.data.lrw.prepare import prepare_recipe
+
+    report = prepare_recipe(args.recipe, args.overrides, workers=args.workers)
+    print(report)
+    return 1 if report.failed else 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    from avtoolkit.data.lrw.predict import predict_words
+
+    for word, prob in predict_words(args.checkpoint, args.video, args.top, args.crop, args.device):
+        print(f"{word:<20} {prob:.3f}")
+    return 0
