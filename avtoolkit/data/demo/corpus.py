@@ -8,7 +8,7 @@ Layout under ``out_dir``::
     lrw/speakers.txt                  "WORD/split/WORD_00001 s03" per clip
     sentences/{train,val,test}.txt    manifests: audio|video|transcript (relative paths)
     sentences/{split}/sNN_00001.wav   16 kHz mono speech
-    sentences/{split}/sNN_00001.mp4   25 fps, 160x160 face video (same face-centred layout)
+    sentences/{split}/sNN_00001.mp4   25 fps, 128x128 face video (same face-centred layout)
 
 Every clip has its own random generator seeded by ``(seed, kind, split, index)``, so the
 corpus does not depend on how many worker processes wrote it.
@@ -34,7 +34,9 @@ from avtoolkit.data.demo.writer import VIDEO_FPS, write_mp4, write_wav
 
 SPLITS = ("train", "val", "test")
 LRW_FRAMES = 29
-SENTENCE_FRAME_SIZE = 160
+# 128: frame widths that are not a multiple of 64 left stale bytes in the encoder's row
+# padding, so the same frames encoded differently after a larger clip in the same process.
+SENTENCE_FRAME_SIZE = 128
 _SAMPLES_PER_FRAME = SAMPLE_RATE // VIDEO_FPS
 _NOISE_FLOOR = 10 ** (-50 / 20)  # room noise at -50 dBFS so silence is not digital zero
 

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 VIDEO_FPS = 25
@@ -45,8 +46,13 @@ def write_mp4(
             streams_audio = container.add_stream("aac", rate=sample_rate)
             streams_audio.layout = "mono"
             streams_audio.codec_context.thread_count = 1
-        for img in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+        for i, img in enumerate(frames):
+            # Convert to YUV here: FFmpeg's swscale picks SIMD paths by buffer alignment,
+            # which made the same frames encode to different bytes in different processes.
+            yuv = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.pts = i  # explicit timestamps: PyAV's own numbering is not reset per file
+            for packet in vs.encode(frame):
                 container.mux(packet)
         for packet in vs.encode():
             container.mux(packet)
