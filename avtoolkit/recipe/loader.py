@@ -182,6 +182,9 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
             exc.add_note(f"while applying overrides to {loaded.source or 'the recipe'}")
             raise
     _drop_disabled_encoders(loaded.data)
+    # `pretrained: PATH` is shorthand for `pretrained: {path: PATH}` (strict load).
+    if isinstance(loaded.data.get("pretrained"), (str, Path)):
+        loaded.data["pretrained"] = {"path": str(loaded.data["pretrained"])}
     return loaded
 
 

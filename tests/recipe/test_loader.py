@@ -141,3 +141,10 @@ def test_an_encoder_set_to_null_is_dropped(tmp_path):
     assert r["model"]["encoders"] == {"audio": {"name": "audio_cnn"}} and r["model"].get("fusion") is None
     assert load_recipe(tmp_path / "av.yaml", ["model.encoders.audio=null"])["model"]["encoders"] == {
         "video": {"name": "video_cnn"}}
+
+
+def test_pretrained_path_shorthand(tmp_path):
+    r = load_recipe({"pretrained": "runs/lrw/checkpoints/best.ckpt"})
+    assert r["pretrained"] == {"path": "runs/lrw/checkpoints/best.ckpt"}
+    assert load_recipe({}, ["pretrained=w.pt"])["pretrained"] == {"path": "w.pt"}
+    assert load_recipe({"pretrained": {"path": "w.pt", "strict": False}})["pretrained"]["strict"] is False
