@@ -33,7 +33,8 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = "".join("'" if c in _APOSTROPHES else c for c in text)
     text = re.sub(r"[-_/]", " ", text)
-    text = "".join(c for c in text if c not in _PUNCT and unicodedata.category(c)[0] != "P")
+    # The apostrophe is punctuation to Unicode but a token of the vocabulary: keep it.
+    text = "".join(c for c in text if c == "'" or (c not in _PUNCT and unicodedata.category(c)[0] != "P"))
     return re.sub(r"\s+", " ", text).strip()
 
 
