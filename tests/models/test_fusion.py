@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -115,3 +117,21 @@ def test_unknown_stream_is_an_error() -> None:
     model = _model("concat").eval()
     with pytest.raises(ValueError, match="lips"):
         model.fusion({"lips": (torch.ones(1, 4, 64), torch.tensor([4]))})
+
+
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes").glob("avasr*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_avasr_recipes_stay_under_5m_parameters(recipe: Path) -> None:
+    model = build_model(recipe).eval()
+    params = sum(p.numel() for p in model.parameters())
+    assert params < 5_000_000, f"{recipe.name}: {params:,} parameters"
+    batch = {"audio": torch.randn(1, 300, 40), "video": torch.rand(1, 75, 1, 64, 64)}
+    out = model({k: v for k, v in batch.items() if k in model.modalities})
+    assert out["log_probs"].shape == (1, 75, 29)
+
+
+def test_avasr_recipe_family() -> None:
+    assert {p.stem for p in RECIPES} >= {"avasr", "avasr_concat", "avasr_weighted", "avasr_attention",
+                                          "avasr_audio_only", "avasr_video_only"}
