@@ -218,9 +218,10 @@ def synthesize(words: list[str], speaker: Speaker, rng: np.random.Generator, lea
     # Pitch: declination over the utterance, slow wander, per-period jitter.
     t = np.arange(n_frames) / CONTROL_RATE
     wander = _smooth(rng.normal(0, 1, (n_frames, 1)), 61)[:, 0]
-    f0 = speaker.f0 * (1.08 - 0.16 * t / t[-1]) * (1 + 0.8 * wander)
+    wander *= 0.06 / (wander.std() + 1e-9)  # about +-6% (a semitone), in log-pitch
+    f0 = np.clip(speaker.f0 * (1.08 - 0.16 * t / t[-1]) * np.exp(wander), 60.0, 400.0)
     f0_samples = np.interp(np.arange(n_samples) / SAMPLE_RATE, t, f0)
-    f0_samples *= 1 + 0.01 * rng.standard_normal(n_samples)
+    f0_samples *= np.exp(0.01 * rng.standard_normal(n_samples))
     phase = np.cumsum(f0_samples / SAMPLE_RATE)
     pulses = np.diff(np.floor(phase), prepend=0.0) > 0
     # Scale so voicing energy per frame does not depend on pitch (more pulses when higher).
