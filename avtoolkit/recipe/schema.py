@@ -20,7 +20,7 @@ class TrainerConfig:
     devices: Any = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str = "32"
+    precision: str | int = "32"
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False
