@@ -1,7 +1,9 @@
-"""Imports every built-in component module so its ``@register`` decorators run.
+"""Imports avtoolkit's built-in component modules so their ``@register`` decorators run.
 
-New modules under ``models/encoders``, ``models/fusion``, ``models/backends``,
-``models/heads`` and ``data/datasets`` are found automatically.
+Every module in a kind's folder is imported when that kind's registry is first used
+(``registry_for(kind)``); modules whose names start with ``_`` are private helpers. A
+component module registers in the registry of its own folder's kind, so listing encoders
+never pays for importing the datasets (and Lightning).
 """
 
 from __future__ import annotations
@@ -9,16 +11,25 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-_PACKAGES = (
-    "avtoolkit.models.encoders",
-    "avtoolkit.models.fusion",
-    "avtoolkit.models.backends",
-    "avtoolkit.models.heads",
-    "avtoolkit.data.datasets",
-)
+#: kind -> the package whose modules register components of that kind
+PACKAGES: dict[str, str] = {
+    "encoder": "avtoolkit.models.encoders",
+    "fusion": "avtoolkit.models.fusion",
+    "backend": "avtoolkit.models.backends",
+    "head": "avtoolkit.models.heads",
+    "dataset": "avtoolkit.data.datasets",
+}
 
-for _package in _PACKAGES:
-    _mod = importlib.import_module(_package)
-    for _info in pkgutil.iter_modules(_mod.__path__):
-        if not _info.name.startswith("_"):
-            importlib.import_module(f"{_package}.{_info.name}")
+
+def import_builtin(kind: str) -> None:
+    """Imports every public module of ``kind``'s package (a no-op once imported)."""
+    package = importlib.import_module(PACKAGES[kind])
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{PACKAGES[kind]}.{info.name}")
+
+
+def import_all() -> None:
+    """Imports the built-in components of every kind."""
+    for kind in PACKAGES:
+        import_builtin(kind)

@@ -20,40 +20,44 @@ KINDS: dict[str, Registry] = {
 
 
 def registry_for(kind: str) -> Registry:
-    """The registry of ``kind``, after avtoolkit's components and plugins are registered.
+    """The registry of ``kind``, after avtoolkit's components and plugins of that kind are registered.
 
     Raises:
-        RegistryError: unknown kind.
+        RegistryError: unknown kind, or two sources register one name.
     """
     if kind not in KINDS:
         raise RegistryError(f"unknown component kind '{kind}'; kinds are: {', '.join(KINDS)}")
-    ensure_loaded()
+    ensure_loaded(kind)
     return KINDS[kind]
 
 
-_LOADED = False
-_LOAD_ERROR: Exception | None = None
+_LOADED: set[str] = set()
+_LOAD_ERRORS: dict[str, Exception] = {}
 
 
-def ensure_loaded() -> None:
-    """Imports avtoolkit's own components and registers installed plugins, once.
+def ensure_loaded(kind: str | None = None) -> None:
+    """Imports avtoolkit's own components of ``kind`` (default: every kind) and registers
+    the installed plugins of that kind, once per kind.
+
+    Kinds load separately so that, for example, validating a model section does not import
+    the datasets and Lightning.
 
     Raises:
         RegistryError: two sources register one name (raised again on every later call,
             so a half-filled registry is never used as if it were complete).
     """
-    global _LOADED, _LOAD_ERROR
-    if _LOAD_ERROR is not None:
-        raise _LOAD_ERROR
-    if _LOADED:
-        return
-    _LOADED = True
-    try:
-        import avtoolkit.components  # noqa: F401  (registers built-in components)
-        from avtoolkit.registry.plugins import register_entry_points
+    for k in [kind] if kind is not None else list(KINDS):
+        if k in _LOAD_ERRORS:
+            raise _LOAD_ERRORS[k]
+        if k in _LOADED:
+            continue
+        _LOADED.add(k)
+        try:
+            from avtoolkit.components import import_builtin
+            from avtoolkit.registry.plugins import register_entry_points
 
-        for reg in KINDS.values():
-            register_entry_points(reg)
-    except Exception as exc:
-        _LOAD_ERROR = exc
-        raise
+            import_builtin(k)
+            register_entry_points(KINDS[k])
+        except Exception as exc:
+            _LOAD_ERRORS[k] = exc
+            raise

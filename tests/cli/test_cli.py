@@ -117,3 +117,34 @@ def test_help_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
     assert "list-components" in proc.stdout and "validate" in proc.stdout
     assert "HEAVY []" in proc.stdout
+
+
+@pytest.fixture
+def broken_plugin():
+    """A plugin entry whose import fails, in the global encoder registry for one test."""
+    from avtoolkit.registry import registry_for
+
+    encoders = registry_for("encoder")
+
+    def load():
+        raise ModuleNotFoundError("No module named 'resnet_extras'")
+
+    encoders.add_lazy("t_broken", load, source="broken-plugin 0.1", spec="resnet_extras:Encoder")
+    yield
+    encoders.unregister("t_broken")
+
+
+def test_broken_plugin_is_a_warning_and_a_marked_row(broken_plugin, capsys, monkeypatch):
+    from avtoolkit.registry.plugins import PluginWarning
+
+    monkeypatch.delenv("AVTOOLKIT_STRICT_PLUGINS", raising=False)
+    with pytest.warns(PluginWarning, match="t_broken' from broken-plugin 0.1 failed to load"):
+        code, out, _ = run_main(capsys, "list-components", "--kind", "encoder", "t_*")
+    assert code == 0
+    assert "[BROKEN] t_broken" in out and "ModuleNotFoundError: No module named 'resnet_extras'" in out
+
+
+def test_strict_plugins_make_a_broken_plugin_an_error(broken_plugin, capsys, monkeypatch):
+    monkeypatch.setenv("AVTOOLKIT_STRICT_PLUGINS", "1")
+    code, out, err = run_main(capsys, "list-components", "--kind", "encoder")
+    assert code == 2 and "t_broken' from broken-plugin 0.1 failed to load" in err
