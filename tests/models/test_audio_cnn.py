@@ -22,13 +22,13 @@ def test_subsamples_100hz_log_mel_to_25hz_for_character_ctc() -> None:
 def test_padding_does_not_change_the_output() -> None:
     torch.manual_seed(0)
     enc = AudioCNN().eval()
-    short = torch.randn(1, 120, 40)
-    alone, n_alone = enc(short, torch.tensor([120]))
-    batch = torch.cat([torch.nn.functional.pad(short, (0, 0, 0, 80)), torch.randn(1, 200, 40)])
-    padded, n = enc(batch, torch.tensor([120, 200]))
+    short = torch.randn(1, 117, 40)
+    alone, n_alone = enc(short, torch.tensor([117]))
+    batch = torch.cat([torch.nn.functional.pad(short, (0, 0, 0, 83), value=3.0), torch.randn(1, 200, 40)])
+    padded, n = enc(batch, torch.tensor([117, 200]))
     assert n.tolist() == [30, 50]
-    # Frames away from the padding edge are identical; padded frames are exactly zero.
-    torch.testing.assert_close(padded[0, :28], alone[0, :28], atol=1e-5, rtol=1e-5)
+    # Every valid frame is identical, up to the last; padded frames are exactly zero.
+    torch.testing.assert_close(padded[0, :30], alone[0], atol=1e-5, rtol=1e-5)
     assert padded[0, 30:].abs().max() == 0
 
 

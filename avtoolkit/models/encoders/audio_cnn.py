@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from avtoolkit.models.contract import Encoder, lengths_to_mask
@@ -69,7 +70,15 @@ class AudioCNN(Encoder):
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         if x.dim() != 3 or x.shape[-1] != self.n_mels:
             raise ValueError(f"audio_cnn expects log-mel frames [batch, time, {self.n_mels}], got {tuple(x.shape)}")
-        h = self.convs(x.unsqueeze(1))  # [B, C, T', F']
+        n = lengths
+        h = (x * lengths_to_mask(n, x.shape[1]).unsqueeze(-1).to(x.dtype)).unsqueeze(1)  # [B, 1, T, F]
+        for conv in self.convs:
+            h = conv(h)
+            if conv[0].stride[0] == 2:
+                n = torch.div(n + 1, 2, rounding_mode="floor")
+            # Zero the padding frames after every layer (BatchNorm turns zeros into its bias):
+            # then an utterance's output does not depend on how much padding its batch adds.
+            h = h * lengths_to_mask(n, h.shape[2])[:, None, :, None].to(h.dtype)
         h = h.permute(0, 2, 1, 3).flatten(2)  # [B, T', C * F']
         out_lengths = self.output_lengths(lengths)
         h = self.fc(h)

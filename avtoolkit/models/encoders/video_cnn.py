@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avtoolkit.models.contract import Encoder, lengths_to_mask
@@ -46,8 +48,9 @@ class VideoCNN(Encoder):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
                        nn.BatchNorm2d(c_out, momentum=bn_momentum), nn.ReLU(inplace=True)]
             c_in = c_out
-        layers.append(nn.AdaptiveAvgPool2d(pool_size))
         self.convs = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.pool_size = pool_size
         self.fc = nn.Sequential(
             nn.Linear(c_in * pool_size * pool_size, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -62,6 +65,19 @@ class VideoCNN(Encoder):
             raise ValueError(f"video_cnn expects mouth crops [batch, time, {self.in_channels}, height, width], "
                              f"got {tuple(x.shape)}")
         b, t = x.shape[:2]
-        h = self.convs(x.flatten(0, 1)).flatten(1)  # frames are independent: fold time into batch
+        h = self.convs(x.flatten(0, 1))  # frames are independent: fold time into batch
+        h = self._pool(h).flatten(1)
         h = self.fc(h).view(b, t, -1)
         return h * lengths_to_mask(lengths, t).unsqueeze(-1), lengths
+
+    def _pool(self, h: Tensor) -> Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return self.pool(h)
+        # The ONNX exporter cannot size an adaptive pool after the time axis is folded into
+        # the batch; for evenly divisible maps the fixed pool below is the same operation.
+        # int(): the kernel must be a constant in the graph (crop size is fixed per export).
+        height, width, p = int(h.shape[-2]), int(h.shape[-1]), self.pool_size
+        if height % p or width % p:
+            raise ValueError(f"ONNX export needs the conv output ({height}x{width}) divisible by "
+                             f"pool_size={p}; choose a crop size that is a multiple of {8 * p}")
+        return F.avg_pool2d(h, kernel_size=(height // p, width // p))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -9,6 +10,32 @@ from torch import Tensor, nn
 
 from avtoolkit.models.fusion._base import AlignedFusion
 from avtoolkit.registry.kinds import FUSIONS
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of ``query [B, T, D]`` over ``keys [B, S, D]`` where ``key_mask`` is True.
+
+    Written out (rather than ``nn.MultiheadAttention``) so that the ONNX export keeps the
+    time axes dynamic: the built-in module's exported reshapes freeze the traced length.
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, query: Tensor, keys: Tensor, key_mask: Tensor) -> Tensor:
+        b, _, d = query.shape
+        dh = d // self.heads
+        q = self.q(query).view(b, -1, self.heads, dh).transpose(1, 2)  # [B, H, T, dh]
+        k, v = self.kv(keys).view(b, -1, 2, self.heads, dh).permute(2, 0, 3, 1, 4)  # 2 x [B, H, S, dh]
+        scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+        scores = scores.masked_fill(~key_mask[:, None, None, :], -1e4)
+        attended = self.dropout(scores.softmax(dim=-1)) @ v  # [B, H, T, dh]
+        return self.out(attended.transpose(1, 2).reshape(b, -1, d))
 
 
 @FUSIONS.register("attention")
@@ -44,8 +71,7 @@ class AttentionFusion(AlignedFusion):
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in self.input_dims.items()})
-        self.attn = nn.ModuleDict({m: nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-                                   for m in self.modalities})
+        self.attn = nn.ModuleDict({m: CrossAttention(dim, heads, dropout) for m in self.modalities})
         self.norm = nn.ModuleDict({m: nn.LayerNorm(dim) for m in self.modalities})
         self.output_dim = dim
 
@@ -63,7 +89,7 @@ class AttentionFusion(AlignedFusion):
                 # their result is discarded below.
                 no_keys = ~key_mask.any(dim=1, keepdim=True)
                 key_mask = key_mask | torch.cat([no_keys, torch.zeros_like(key_mask[:, 1:])], dim=1)
-                attended, _ = self.attn[m](h[m], keys, keys, key_padding_mask=~key_mask, need_weights=False)
+                attended = self.attn[m](h[m], keys, key_mask)
                 mixed = self.norm[m](h[m] + attended)
                 h_m = torch.where(no_keys.unsqueeze(-1), h[m], mixed)
             else:
