@@ -159,6 +159,7 @@ def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
             result["paths_error"] = f"{type(exc).__name__}: {exc}"
             log(f"  fast paths failed: {result['paths_error']}")
             paths = {"eager": model}
+        model.eval()  # whatever a path's construction did, eager is measured in evaluation mode
         checks = [(example_batch(model, 1, seed=10 + i),) for i in range(settings.agreement_batches)]
         for name, run in paths.items():
             try:

@@ -273,9 +273,12 @@ def export_onnx(model: nn.Module, batch: Mapping[str, Tensor], path: str | os.Pa
     axes = {k: ({0: "batch", 1: "time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
     axes["log_probs"] = {0: "batch"}
     path = Path(path)
+    # The wrapper must be in eval mode too: the exporter restores the wrapper's mode after
+    # tracing, recursively, and a training-mode wrapper would leave ``model`` training.
+    wrapper = TensorModel(model, keys).eval()
     with torch.no_grad():
         # The TorchScript exporter: the dynamo one needs onnxscript, not a dependency here.
-        torch.onnx.export(TensorModel(model.eval(), keys), tuple(batch[k] for k in keys), str(path),
+        torch.onnx.export(wrapper, tuple(batch[k] for k in keys), str(path),
                           input_names=keys, output_names=["log_probs"], dynamic_axes=axes,
                           opset_version=opset, dynamo=False)
     return path

@@ -1,0 +1,85 @@
+"""Smoke test of ``benchmarks/run.py``: the quick mode on one tiny recipe and the data path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GRID = ROOT.parent / "shared" / "data" / "grid"
+
+TINY_RECIPE = """\
+model:
+  encoders:
+    video: {name: effnetv2_3d, size: t, width: 0.25, depth: 0.2, head_features: 0, output_dim: 32}
+  backends:
+    - {name: tcn, channels: 32, layers: 2}
+  head: {name: word_classifier, num_classes: 5}
+"""
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[dict, str, Path]:
+    tmp = tmp_path_factory.mktemp("bench")
+    (tmp / "tiny_lrw.yaml").write_text(TINY_RECIPE)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "data",
+         "--recipe", str(tmp / "tiny_lrw.yaml"), "--out", str(tmp / "results")],
+        capture_output=True, text=True, timeout=300, cwd=tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((tmp / "results" / "quick.json").read_text()), proc.stdout, tmp / "results"
+
+
+def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
+    results, stdout, out = quick_run
+    assert results["meta"]["threads"] == 2 and results["meta"]["mode"] == "quick"
+    assert results["ceiling"]["gflops"] > 1.0
+    tiny = results["models"]["tiny_lrw"]
+    assert 1e5 < tiny["params"] < 5e6 and tiny["macs_per_clip"] > 1e8
+    assert set(tiny["paths"]) == {"eager", "fold_bn+channels_last", "onnxruntime"}
+    for name, entry in tiny["paths"].items():
+        assert "error" not in entry, (name, entry)
+        assert entry["latency"]["median_ms"] > 0 and entry["latency"]["runs"] >= 3
+        assert entry["throughput"]["clips_per_s"] > 0
+        if name != "eager":  # every fast path reproduces eager log-probabilities
+            assert entry["agreement"]["max_abs_diff"] < 1e-3, (name, entry["agreement"])
+    assert tiny["train_step"]["clips_per_s"] > 0
+    # flagship recipes were filtered out by --only; the table and markdown show the tiny one
+    assert set(results["models"]) == {"tiny_lrw"}
+    assert "tiny_lrw" in stdout and "onnxruntime" in stdout
+    assert "tiny_lrw" in (out / "quick.md").read_text()
+
+
+def test_quick_run_measures_the_data_path(quick_run):
+    data = quick_run[0]["data"]
+    assert data["prepare_lrw_fixed"]["clips"] == 8
+    assert data["prepare_lrw_fixed"]["clips_per_s_per_core"] > 0
+    assert data["load_prepared_rois"]["clips_per_s"] > 0
+    assert data["log_mel"]["audio_s_per_s"] > 1.0  # far faster than real time
+    if not GRID.is_dir():
+        pytest.skip(f"GRID clips not found at {GRID}: face-crop rates not measured")
+    assert data["prepare_lrw_face"]["clips"] == 8, data["prepare_lrw_face"]
+    assert data["grid_decode_crop"]["face"]["frames_per_s"] > 0
+
+
+def test_targets_report_misses_with_the_measured_figure():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import check_targets
+
+    def path(ms: float, fraction: float) -> dict:
+        return {"latency": {"median_ms": ms}, "throughput": {"ceiling_fraction": fraction}}
+
+    results = {"ceiling": {"gflops": 100.0}, "models": {
+        "lrw_effv2t": {"paths": {"eager": path(80.0, 0.2), "onnxruntime": path(30.0, 0.3)}},
+        "avasr": {"paths": {"eager": path(40.0, 0.1), "onnxruntime": path(20.0, 0.1)}}},
+        "data": {"prepare_lrw_fixed": {"clips_per_s_per_core": 30.0}}}
+    verdicts = {t["what"]: (t["met"], t["measured"]) for t in check_targets(results)}
+    assert verdicts["lrw_effv2t batch-16 throughput, fraction of ceiling"] == (False, "30% of 100 GFLOP/s")
+    assert verdicts["lrw_effv2t batch-1 latency (fastest path)"] == (True, "30.0 ms")
+    assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms")
+    assert verdicts["avasr 5 s clip batch-1 latency (eager)"] == (True, "40.0 ms")
+    assert verdicts["prepare LRW clips (fixed crop)"][0] is True

@@ -1,0 +1,97 @@
+"""Fast inference paths reproduce the eager model they were made from."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from avtoolkit import build_model
+from avtoolkit.inference import fast
+
+TINY_LRW = {"model": {
+    "encoders": {"video": {"name": "effnetv2_3d", "size": "t", "width": 0.25, "depth": 0.2,
+                           "head_features": 64, "output_dim": 32}},
+    "backends": [{"name": "tcn", "channels": 32, "layers": 2}],
+    "head": {"name": "word_classifier", "num_classes": 5},
+}}
+
+
+def _trained_looking(model: nn.Module) -> nn.Module:
+    """Random BatchNorm statistics and affine terms, as after training (fresh ones fold to a no-op)."""
+    gen = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=gen) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.rand(module.num_features, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.randn(module.num_features, generator=gen) * 0.1)
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.2, generator=gen)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def lrw_model() -> nn.Module:
+    torch.manual_seed(0)
+    return _trained_looking(build_model(TINY_LRW))
+
+
+def _batch(b: int = 2, frames: int = 7, seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {"video": torch.randn(b, frames, 1, 44, 44, generator=gen),
+            "video_lengths": torch.tensor([frames, frames - 2][:b])}
+
+
+def test_fold_batchnorm_removes_every_norm_and_keeps_log_probs(lrw_model):
+    batch = _batch()
+    assert fast.count_batchnorms(lrw_model) > 10
+    folded = fast.fold_batchnorm(lrw_model, (batch,))
+    assert fast.count_batchnorms(folded) == 0
+    assert fast.count_batchnorms(lrw_model) > 10, "the original model must not be modified"
+    with torch.no_grad():
+        want = lrw_model(_batch(seed=1))["log_probs"]
+        got = folded(_batch(seed=1))["log_probs"]
+    assert torch.allclose(want, got, atol=1e-4)
+
+
+def test_fold_batchnorm_refuses_a_norm_whose_input_is_also_used_elsewhere():
+    class Shared(nn.Module):  # the conv output feeds the norm AND the residual sum
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + y
+
+    model = _trained_looking(Shared())
+    with pytest.raises(AssertionError, match="changed the output"):
+        fast.fold_batchnorm(model, (torch.randn(1, 3, 8, 8),))
+
+
+def test_channels_last_and_int8_paths_agree_with_eager(lrw_model):
+    folded = fast.fold_batchnorm(lrw_model, (_batch(),))
+    channels_last = fast.to_channels_last(folded)
+    conv = next(m for m in channels_last.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    checks = [(_batch(seed=s),) for s in range(3)]
+    same = fast.output_agreement(lrw_model, channels_last, checks)
+    assert same.max_abs_diff < 1e-4 and same.top1_agreement == 1.0
+    int8 = fast.quantize_linear_int8(channels_last)
+    assert any("quantized" in type(m).__module__ for m in int8.modules())
+    cost = fast.output_agreement(lrw_model, int8, checks)
+    assert 0 < cost.max_abs_diff < 0.5, cost  # int8 weights change outputs, but only a little
+
+
+def test_onnx_runtime_runner_matches_eager_at_other_batch_and_time_sizes(lrw_model, tmp_path):
+    path = fast.export_onnx(lrw_model, _batch(), tmp_path / "tiny.onnx")
+    assert not lrw_model.training, "exporting must leave the model in evaluation mode"
+    runner = fast.OrtRunner(path, threads=2)
+    assert runner.session.get_session_options().intra_op_num_threads == 2
+    batch = _batch(b=1, frames=9, seed=3)
+    with torch.no_grad():
+        want = lrw_model(batch)["log_probs"]
+    got = runner(batch)["log_probs"]
+    assert got.shape == want.shape
+    assert torch.allclose(want, got, atol=1e-4)
