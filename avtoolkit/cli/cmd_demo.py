@@ -1,4 +1,4 @@
-"""``avtoolkit demo-data``: write the synthetic audio-visual demo corpus."""
+"""``avtoolkit demo-data`` (the synthetic corpus) and ``avtoolkit demo`` (the main job)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="corpus seed (same seed, same files)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.set_defaults(handler=demo_data)
+    register_demo(sub)
 
 
 def demo_data(args: argparse.Namespace) -> int:
@@ -31,4 +32,22 @@ def demo_data(args: argparse.Namespace) -> int:
         + "/".join(f"{len(v)} {k}" for k, v in summary["speakers"].items())
         + f" ({summary['seconds']:.1f} s)"
     )
+    return 0
+
+
+def register_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the main job: demo corpus, train+test both demo recipes, noise curves, report",
+    )
+    p.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    p.add_argument("--size", default="small", choices=["tiny", "small", "medium"], help="corpus size (default: small)")
+    p.add_argument("--seed", type=int, default=0, help="corpus seed")
+    p.set_defaults(handler=demo)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from avtoolkit.report import run_demo
+
+    run_demo(args.out, size=args.size, seed=args.seed)
     return 0
