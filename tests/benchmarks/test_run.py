@@ -12,23 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 GRID = ROOT.parent / "shared" / "data" / "grid"
 
-TINY_RECIPE = """\
-model:
-  encoders:
-    video: {name: effnetv2_3d, size: t, width: 0.25, depth: 0.2, head_features: 0, output_dim: 32}
-  backends:
-    - {name: tcn, channels: 32, layers: 2}
-  head: {name: word_classifier, num_classes: 5}
-"""
-
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory) -> tuple[dict, str, Path]:
+def quick_run(tmp_path_factory, tiny_recipe) -> tuple[dict, str, Path]:
     tmp = tmp_path_factory.mktemp("bench")
-    (tmp / "tiny_lrw.yaml").write_text(TINY_RECIPE)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--only", "data",
-         "--recipe", str(tmp / "tiny_lrw.yaml"), "--out", str(tmp / "results")],
+         "--recipe", str(tiny_recipe), "--out", str(tmp / "results")],
         capture_output=True, text=True, timeout=300, cwd=tmp)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads((tmp / "results" / "quick.json").read_text()), proc.stdout, tmp / "results"

@@ -1,0 +1,143 @@
+"""Training throughput of a recipe model on one GPU: bf16 autocast, channels-last, synthetic LRW batches.
+
+Measures what the model costs, not the data loader: batches of LRW's shape (29 frames of
+88x88 grayscale mouth crops, 500 classes, word boundaries) are made once on the device and
+reused. Prints clips/s and the time an LRW epoch (488,766 training clips) would take, and
+writes the figures as JSON with ``--out``.
+
+Usage (GPU; the issue's target is >= 1,500 clips/s for lrw_effv2t on one H100/H200)::
+
+    python benchmarks/gpu_train_throughput.py --batch 128 --steps 60
+    python benchmarks/gpu_train_throughput.py --batch 256 --compile --out gpu.json
+
+CPU smoke check (any machine)::
+
+    python benchmarks/gpu_train_throughput.py --device cpu --batch 2 --steps 2 --warmup 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
+    sys.path.insert(0, str(ROOT))
+
+LRW_TRAIN_CLIPS = 488_766
+FRAMES, SIZE, CLASSES = 29, 88, 500
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=ROOT / "recipes" / "lrw_effv2t.yaml")
+    parser.add_argument("--override", action="append", default=[], help="recipe override key=value (repeatable)")
+    parser.add_argument("--device", default="auto", help="'auto' (cuda when available), 'cuda', 'cpu'")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=50, help="timed optimizer steps")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (cuDNN autotuning)")
+    parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
+    parser.add_argument("--no-channels-last", action="store_true", help="keep NCHW weights")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    return parser.parse_args(argv)
+
+
+def synthetic_batches(batch: int, device: Any, count: int = 4) -> list[dict[str, Any]]:
+    """``count`` LRW-shaped training batches on ``device`` (normalised-ROI-like values)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    boundary = torch.zeros(batch, FRAMES)
+    boundary[:, FRAMES // 3: 2 * FRAMES // 3] = 1.0
+    return [{
+        "video": torch.randn(batch, FRAMES, 1, SIZE, SIZE, generator=gen).to(device),
+        "video_lengths": torch.full((batch,), FRAMES, dtype=torch.long, device=device),
+        "word_boundary": boundary.to(device),
+        "label": torch.randint(0, CLASSES, (batch,), generator=gen).to(device),
+    } for _ in range(count)]
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Builds the recipe model and times ``args.steps`` training steps; returns the figures."""
+    import torch
+    import torch.nn.functional as F
+
+    from avtoolkit import build_model
+    from avtoolkit.inference.fast import to_channels_last
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = build_model(args.recipe, args.override)
+    if model.task != "classification":
+        raise SystemExit(f"{args.recipe}: this script times word classification (LRW) recipes, "
+                         f"the model's task is {model.task!r}")
+    if not args.no_channels_last:
+        model = to_channels_last(model)
+    model = model.to(device).train()
+    step_model = torch.compile(model) if args.compile else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    batches = synthetic_batches(args.batch, device)
+    use_bf16 = not args.no_bf16
+
+    def step(batch: dict[str, Any]) -> float:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            log_probs = step_model(batch)["log_probs"]
+        # Labels modulo the model's classes: a recipe override may shrink the vocabulary.
+        loss = F.nll_loss(log_probs.float(), batch["label"] % log_probs.shape[-1])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach()) if device.type == "cpu" else 0.0
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for i in range(args.warmup):
+        step(batches[i % len(batches)])
+    sync()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for i in range(args.steps):
+        step(batches[i % len(batches)])
+    sync()
+    seconds = time.perf_counter() - start
+    clips_per_s = args.batch * args.steps / seconds
+    return {
+        "recipe": str(args.recipe), "overrides": args.override,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__, "bf16_autocast": use_bf16, "channels_last": not args.no_channels_last,
+        "compiled": args.compile, "batch": args.batch, "steps": args.steps,
+        "params": sum(p.numel() for p in model.parameters()),
+        "step_ms": 1e3 * seconds / args.steps, "clips_per_s": clips_per_s,
+        "lrw_epoch_minutes": LRW_TRAIN_CLIPS / clips_per_s / 60,
+        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    figures = measure(args)
+    print(f"{figures['device']}: {Path(figures['recipe']).stem} batch {figures['batch']}, "
+          f"bf16 {figures['bf16_autocast']}, channels-last {figures['channels_last']}, "
+          f"compiled {figures['compiled']}: {figures['clips_per_s']:.0f} training clips/s "
+          f"({figures['step_ms']:.1f} ms per step); an LRW epoch in {figures['lrw_epoch_minutes']:.1f} min")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The GPU training-throughput script runs its CPU smoke mode and reports what it measured."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.gpu_train_throughput import main  # noqa: E402
+
+
+def test_cpu_smoke_mode_trains_and_writes_figures(tiny_recipe, tmp_path, capsys):
+    recipe = tiny_recipe
+    out = tmp_path / "gpu.json"
+    assert main(["--recipe", str(recipe), "--device", "cpu", "--batch", "2", "--steps", "1",
+                 "--warmup", "0", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "cpu" and figures["bf16_autocast"] and figures["channels_last"]
+    assert figures["clips_per_s"] > 0 and figures["steps"] == 1
+    assert figures["lrw_epoch_minutes"] == 488_766 / figures["clips_per_s"] / 60
+    assert "training clips/s" in capsys.readouterr().out
