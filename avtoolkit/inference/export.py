@@ -201,3 +201,49 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], example: Mapping
 
 def _as_numpy(t: Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
+
+
+def _example_files(recipe: Mapping[str, Any], audio: str | None, video: str | None) -> dict[str, Any]:
+    if audio or video:
+        return {"audio": audio, "video": video}
+    from avtoolkit.data.manifest import read_manifest
+
+    data = recipe.get("data") or {}
+    for split in ("test", "val", "train"):
+        path = data.get(split)
+        if path and Path(path).expanduser().is_file():
+            utt = read_manifest(Path(path).expanduser(), skip_bad_lines=True).utterances[0]
+            return {"audio": utt.audio, "video": utt.video}
+    raise FileNotFoundError("export checks ONNX Runtime against PyTorch on a real example: give --audio/--video "
+                            "files, or keep the recipe's data.test manifest where it was")
+
+
+def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str],
+                      audio: str | None = None, video: str | None = None, atol: float = 1e-4) -> dict[str, Any]:
+    """Exports a trained CTC checkpoint to ONNX and verifies it on a real example.
+
+    Args:
+        checkpoint: a run's ``best.ckpt``.
+        output: the ``.onnx`` file to write.
+        audio: example audio file (default: the first utterance of the recipe's test manifest).
+        video: example video file (same default).
+        atol: the largest allowed log-probability difference.
+
+    Returns:
+        ``{"output", "max_abs_diff", "example", "modalities"}``.
+
+    Raises:
+        FileNotFoundError: no example can be found.
+        ExportError: ONNX Runtime does not reproduce PyTorch within ``atol``.
+    """
+    from avtoolkit.inference.transcriber import Transcriber
+
+    asr = Transcriber.from_checkpoint(checkpoint)
+    files = _example_files(asr.recipe, audio, video)
+    batch, used = asr._batch([{m: files.get(m) for m in asr.modalities}])
+    missing = [m for m in asr.modalities if m not in used]
+    if missing:
+        raise FileNotFoundError(f"the export example needs {missing} as well (the model reads {asr.modalities})")
+    diff = export_onnx(asr.model, batch, output, asr.vocabulary, recipe=asr.recipe, atol=atol)
+    return {"output": str(output), "max_abs_diff": diff, "modalities": used,
+            "example": {m: str(files[m]) for m in used}}

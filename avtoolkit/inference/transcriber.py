@@ -1,0 +1,284 @@
+"""``Transcriber``: a trained AV-ASR model (checkpoint or ONNX file) as a Python API.
+
+Examples:
+    A sketch (needs a trained checkpoint)::
+
+        from avtoolkit.inference import Transcriber
+        asr = Transcriber.from_checkpoint("runs/avasr-2024/checkpoints/best.ckpt")
+        result = asr.transcribe(audio="clip.wav", video="clip.mp4", reference="bin blue at f two now")
+        print(result.transcript, result.wer, result.cer, result.latency_ms)
+        asr.transcribe(video="clip.mp4")            # lipreading only
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from avtoolkit.data.text import normalize_text
+from avtoolkit.inference.decoding import build_decoder
+
+#: what ``audio=`` / ``video=`` accept: a media path, or already-loaded data
+#: (a 16 kHz float waveform ``[S]`` / uint8 mouth crops ``[T, h, w]``).
+MediaInput = "str | os.PathLike[str] | np.ndarray | Tensor | None"
+
+
+@dataclass
+class Transcription:
+    """One result.
+
+    Attributes:
+        transcript: the decoded text.
+        latency_ms: model forward plus decoding time (media reading and feature
+            extraction excluded; see ``preprocess_ms``).
+        preprocess_ms: reading the media, log-mel and mouth cropping.
+        modalities: the inputs that were used.
+        reference: the normalised reference, when given.
+        wer: word error rate against the reference.
+        cer: character error rate against the reference.
+    """
+
+    transcript: str
+    latency_ms: float
+    preprocess_ms: float
+    modalities: list[str]
+    reference: str | None = None
+    wer: float | None = None
+    cer: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def error_rates(reference: str, hypothesis: str) -> tuple[float, float]:
+    """WER and CER of one pair (torchmetrics).
+
+    Examples:
+        >>> error_rates("bin blue at f two now", "bin blue at f two now")
+        (0.0, 0.0)
+        >>> [round(x, 3) for x in error_rates("bin blue", "bin blu")]
+        [0.5, 0.125]
+    """
+    from torchmetrics.functional.text import char_error_rate, word_error_rate
+
+    return float(word_error_rate(hypothesis, reference)), float(char_error_rate(hypothesis, reference))
+
+
+class Transcriber:
+    """Turns audio and/or video into text with a trained CTC model.
+
+    Use :meth:`from_checkpoint` (a run's ``best.ckpt``) or :meth:`from_onnx` (a file from
+    ``avtoolkit export``); :meth:`load` picks by suffix. Either modality may be omitted
+    when the model was trained with ``modality_dropout`` (or only has the other one).
+
+    Args:
+        model: a callable ``batch -> {"log_probs", "lengths"}`` (an ``AVModel`` in eval
+            mode or an :class:`~avtoolkit.inference.onnx_runner.OnnxModel`).
+        vocabulary: the CTC tokens, blank first.
+        modalities: the inputs the model reads.
+        recipe: the resolved recipe (its ``data`` section gives crop size and method, its
+            ``decoding`` section the decoder).
+        decoding: overrides the recipe's decoding settings (``{"name": "greedy"}``).
+        device: where tensors go (PyTorch models).
+        cache_dir: mouth-crop cache for video files (``None``: no cache).
+    """
+
+    def __init__(self, model: Any, vocabulary: Sequence[str], modalities: Sequence[str],
+                 recipe: Mapping[str, Any] | None = None, decoding: Mapping[str, Any] | None = None,
+                 device: str | torch.device = "cpu", cache_dir: str | os.PathLike[str] | None = None) -> None:
+        from avtoolkit.data.features import LogMel
+
+        self.model = model
+        self.vocabulary = list(vocabulary)
+        self.modalities = sorted(modalities)
+        self.recipe = dict(recipe or {})
+        data = self.recipe.get("data") or {}
+        size = int(data.get("video_size", 64))
+        self.video_size = (size, size)
+        self.crop_method = str(data.get("crop_method", "face"))
+        self.decoding = {**(self.recipe.get("decoding") or {}), **(decoding or {})}
+        self.decoder = build_decoder(self.decoding, self.vocabulary)
+        self.device = torch.device(device)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.log_mel = LogMel()
+        self._cropper: Any = None
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu",
+                        decoding: Mapping[str, Any] | None = None, **kwargs: Any) -> "Transcriber":
+        """Loads a run's checkpoint (``best.ckpt``; EMA weights when the run used EMA).
+
+        Raises:
+            FileNotFoundError: no such checkpoint.
+            ValueError: the checkpoint's model is not a CTC model.
+        """
+        from avtoolkit.engine.checkpoint import load_model
+
+        loaded = load_model(path, device=device)
+        if loaded.task != "ctc":
+            raise ValueError(f"{path}: a {loaded.task} model; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
+        return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.data,
+                   decoding=decoding, device=device, **kwargs)
+
+    @classmethod
+    def from_onnx(cls, path: str | os.PathLike[str], threads: int = 2,
+                  decoding: Mapping[str, Any] | None = None, **kwargs: Any) -> "Transcriber":
+        """Runs an ``.onnx`` file written by ``avtoolkit export`` with ONNX Runtime."""
+        from avtoolkit.inference.onnx_runner import OnnxModel
+
+        model = OnnxModel(path, threads=threads)
+        return cls(model, model.info.vocabulary, model.info.modalities, model.info.recipe,
+                   decoding=decoding, **kwargs)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Transcriber":
+        """:meth:`from_onnx` for ``.onnx`` files, else :meth:`from_checkpoint`."""
+        return cls.from_onnx(path, **kwargs) if str(path).endswith(".onnx") else cls.from_checkpoint(path, **kwargs)
+
+    # -- inputs -----------------------------------------------------------------------
+    def audio_features(self, audio: Any) -> Tensor:
+        """Log-mel ``[T, 40]`` from a media path or a 16 kHz waveform."""
+        if isinstance(audio, (str, os.PathLike)):
+            from avtoolkit.data.media import read_audio
+
+            audio = read_audio(audio, sample_rate=16000)
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not isinstance(audio, Tensor) else audio)
+        if wave.dim() != 1:
+            raise ValueError(f"audio waveform must be mono [samples], got shape {tuple(wave.shape)}")
+        return self.log_mel(wave.float())
+
+    def video_features(self, video: Any) -> Tensor:
+        """Normalised mouth crops ``[T, 1, H, W]`` from a video path, ``.npy``/``.npz`` crops or uint8 ``[T, h, w]``."""
+        from avtoolkit.data.datasets.manifest import load_mouth_rois, video_tensor
+
+        if isinstance(video, (str, os.PathLike)):
+            if self._cropper is None:
+                from avtoolkit.data.mouth import MouthCropper
+
+                self._cropper = MouthCropper(size=self.video_size, method=self.crop_method)
+            video = load_mouth_rois(Path(video), self.cache_dir, self._cropper)
+        rois = video.numpy() if isinstance(video, Tensor) else np.asarray(video)
+        if rois.ndim != 3:
+            raise ValueError(f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
+        return video_tensor(rois.astype(np.uint8, copy=False), self.video_size)
+
+    def _batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
+        from avtoolkit.data.datasets.manifest import _pad
+
+        used = [m for m in self.modalities if all(it.get(m) is not None for it in items)]
+        partial = [m for m in self.modalities if m not in used and any(it.get(m) is not None for it in items)]
+        if partial:
+            raise ValueError(f"{partial[0]} is given for some items of the batch but not all; "
+                             "split the batch by the inputs available")
+        extra = sorted({k for it in items for k, v in it.items() if v is not None} - set(self.modalities) - {"reference"})
+        if extra:
+            raise ValueError(f"this model reads {self.modalities}; it cannot use {extra}")
+        if not used:
+            raise ValueError(f"give at least one of {self.modalities}")
+        batch: dict[str, Tensor] = {}
+        for m in used:
+            make = self.audio_features if m == "audio" else self.video_features
+            feats = [make(it[m]) for it in items]
+            batch[m], batch[f"{m}_lengths"] = _pad(feats)
+            batch[m] = batch[m].to(self.device)
+            batch[f"{m}_lengths"] = batch[f"{m}_lengths"].to(self.device)
+        return batch, used
+
+    # -- transcription ----------------------------------------------------------------
+    def transcribe(self, audio: Any = None, video: Any = None, reference: str | None = None) -> Transcription:
+        """Transcribes one utterance.
+
+        Args:
+            audio: a media path (wav, flac, mp3, mp4, mpg ...) or a 16 kHz mono waveform.
+            video: a video path, precomputed crops (``.npy``/``.npz``), or uint8 crops ``[T, h, w]``.
+            reference: the expected text; adds WER and CER to the result.
+
+        Returns:
+            A :class:`Transcription`.
+
+        Raises:
+            ValueError: neither input is given, or the model cannot read one that is.
+            MediaError: a file cannot be read.
+        """
+        return self.transcribe_batch([{"audio": audio, "video": video, "reference": reference}])[0]
+
+    def transcribe_batch(self, items: Sequence[Mapping[str, Any]]) -> list[Transcription]:
+        """Transcribes several utterances in one forward pass.
+
+        Args:
+            items: mappings with ``audio``, ``video`` and optional ``reference`` keys (as
+                in :meth:`transcribe`); every item must give the same inputs.
+
+        Returns:
+            One :class:`Transcription` per item (latencies are the batch's, per item).
+        """
+        if not items:
+            return []
+        start = time.perf_counter()
+        batch, used = self._batch(items)
+        prep_ms = (time.perf_counter() - start) * 1000 / len(items)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model(batch)
+        texts = self.decoder(out["log_probs"], out["lengths"])
+        latency = (time.perf_counter() - start) * 1000 / len(items)
+        results = []
+        for it, text in zip(items, texts):
+            ref = it.get("reference")
+            res = Transcription(transcript=text, latency_ms=latency, preprocess_ms=prep_ms, modalities=used)
+            if ref is not None:
+                res.reference = normalize_text(ref)
+                res.wer, res.cer = error_rates(res.reference, text)
+            results.append(res)
+        return results
+
+    def transcribe_manifest(self, manifest: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
+                            modalities: Sequence[str] | None = None, batch_size: int = 8) -> dict[str, Any]:
+        """Transcribes every line of a manifest and scores it.
+
+        Args:
+            manifest: an ``audio_path|video_path|transcript`` file.
+            output: where to write one JSON line per utterance (id, reference, prediction,
+                wer, cer); ``.tsv`` writes tab-separated ``id reference prediction``.
+            modalities: use only these inputs (default: all the model reads).
+            batch_size: utterances per forward pass.
+
+        Returns:
+            ``{"wer": ..., "cer": ..., "utterances": N, "output": path}``; WER and CER are
+            corpus-level (errors over all reference words / characters).
+        """
+        from torchmetrics.functional.text import char_error_rate, word_error_rate
+
+        from avtoolkit.data.manifest import read_manifest
+
+        use = sorted(modalities or self.modalities)
+        parsed = read_manifest(manifest, modalities=use)
+        rows = []
+        for i in range(0, len(parsed.utterances), batch_size):
+            chunk = parsed.utterances[i:i + batch_size]
+            items = [{"audio": u.audio if "audio" in use else None, "video": u.video if "video" in use else None,
+                      "reference": u.transcript} for u in chunk]
+            for utt, res in zip(chunk, self.transcribe_batch(items)):
+                rows.append({"id": utt.id, "reference": utt.transcript, "prediction": res.transcript,
+                             "wer": res.wer, "cer": res.cer})
+        refs, hyps = [r["reference"] for r in rows], [r["prediction"] for r in rows]
+        summary = {"wer": float(word_error_rate(hyps, refs)), "cer": float(char_error_rate(hyps, refs)),
+                   "utterances": len(rows), "modalities": use, "output": str(output) if output else None}
+        if output is not None:
+            out = Path(output)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.suffix == ".tsv":
+                out.write_text("id\treference\tprediction\n"
+                               + "".join(f"{r['id']}\t{r['reference']}\t{r['prediction']}\n" for r in rows))
+            else:
+                out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return summary
