@@ -1,0 +1,159 @@
+"""Transcriber, ONNX export and the transcribe/export CLI on the real GRID clips.
+
+A tiny model is trained on the six GRID sentences (real speech and mouth crops) until it
+transcribes them; everything downstream (checkpoint, Transcriber, ONNX file, CLI) must
+then give the same transcripts. A one-epoch ``run_recipe`` checks real engine checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from avtoolkit import build_model
+from avtoolkit.cli.main import main as cli
+from avtoolkit.data.datasets.manifest import ManifestDataModule
+from avtoolkit.data.text import CHARACTERS
+from avtoolkit.inference.decoding import build_decoder
+from avtoolkit.inference.export import export_onnx
+from avtoolkit.inference.transcriber import Transcriber, error_rates
+
+GRID = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid"
+pytestmark = pytest.mark.skipif(not (GRID / "video").is_dir(),
+                                reason=f"GRID sample clips not found at {GRID} (shared test data)")
+
+TINY = {
+    "encoders": {"audio": {"name": "audio_cnn", "channels": [8, 16, 16], "hidden_dim": 96, "dropout": 0.0},
+                 "video": {"name": "video_cnn", "channels": [8, 8, 8], "hidden_dim": 32, "dropout": 0.0}},
+    "fusion": {"name": "adaptive", "dim": 96, "modality_dropout": 0.0},
+    "backends": [{"name": "tcn", "channels": 96, "layers": 2, "kernel_size": 5, "dropout": 0.0}],
+    "head": {"name": "ctc"},
+}
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("grid")
+    rows = [r.split("\t") for r in (GRID / "transcripts.tsv").read_text().splitlines()[1:]]
+    manifest = folder / "grid.txt"
+    manifest.write_text("".join(f"{GRID}/video/{n}|{GRID}/video/{n}|{t}\n" for n, t in rows))
+    recipe = {"name": "grid_tiny", "model": TINY,
+              "data": {"name": "manifest", "train": str(manifest), "test": str(manifest), "batch_size": 6,
+                       "workers": 0, "video_size": 32, "spec_augment": False, "cache_dir": str(folder / "cache")},
+              "decoding": {"name": "greedy"}}
+    dm = ManifestDataModule(**{k: v for k, v in recipe["data"].items() if k != "name"})
+    dm.setup()
+    batch = next(iter(dm.test_dataloader()))
+    return {"folder": folder, "manifest": manifest, "recipe": recipe, "batch": batch,
+            "texts": [t for _, t in rows], "videos": [GRID / "video" / n for n, _ in rows]}
+
+
+def _save_checkpoint(model: torch.nn.Module, recipe: dict, path: Path) -> Path:
+    """The engine's checkpoint layout (what ``avtoolkit run`` writes for the model)."""
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "avtoolkit": {"recipe": recipe, "vocabulary": CHARACTERS, "task": "ctc", "version": "test"}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def untrained(grid: dict) -> Path:
+    torch.manual_seed(0)
+    return _save_checkpoint(build_model(grid["recipe"]).eval(), grid["recipe"], grid["folder"] / "untrained.ckpt")
+
+
+def test_transcribe_matches_the_model_and_scores_the_reference(grid: dict, untrained: Path) -> None:
+    asr = Transcriber.from_checkpoint(untrained)
+    batch = grid["batch"]
+    with torch.no_grad():
+        out = asr.model({k: v[:1] for k, v in batch.items() if k in ("audio", "audio_lengths", "video", "video_lengths")})
+    expected = build_decoder(None, CHARACTERS)(out["log_probs"], out["lengths"])[0]
+    result = asr.transcribe(audio=grid["videos"][0], video=grid["videos"][0], reference="Bin BLUE at F two now!")
+    assert result.transcript == expected and result.modalities == ["audio", "video"]
+    assert result.reference == "bin blue at f two now"
+    assert (result.wer, result.cer) == error_rates(result.reference, result.transcript)
+    assert result.latency_ms > 0 and result.preprocess_ms > 0
+
+
+def test_batch_equals_one_by_one_and_modalities_are_optional(grid: dict, untrained: Path) -> None:
+    asr = Transcriber.from_checkpoint(untrained)
+    items = [{"audio": v, "video": v} for v in grid["videos"][:3]]
+    batched = [r.transcript for r in asr.transcribe_batch(items)]
+    assert batched == [asr.transcribe(**it).transcript for it in items]
+    assert asr.transcribe(audio=grid["videos"][0]).modalities == ["audio"]
+    assert asr.transcribe(video=grid["videos"][0]).modalities == ["video"]
+    with pytest.raises(ValueError, match="at least one of"):
+        asr.transcribe()
+
+
+def test_onnx_export_parity_and_transcriber_on_onnx(grid: dict, untrained: Path, tmp_path: Path) -> None:
+    onnx_path = tmp_path / "tiny.onnx"
+    assert cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path)]) == 0
+    eager, onnx = Transcriber.from_checkpoint(untrained), Transcriber.from_onnx(onnx_path)
+    for inputs in ({"audio": grid["videos"][1], "video": grid["videos"][1]}, {"video": grid["videos"][2]}):
+        a, b = eager._batch([inputs])[0], onnx._batch([inputs])[0]
+        with torch.no_grad():
+            ref = eager.model(a)
+        got = onnx.model(b)
+        assert (got["log_probs"] - ref["log_probs"]).abs().max() <= 1e-4
+        assert onnx.transcribe(**inputs).transcript == eager.transcribe(**inputs).transcript
+
+
+@pytest.mark.slow
+def test_small_model_overfits_grid_and_every_path_transcribes_it(grid: dict, tmp_path: Path, capsys) -> None:
+    """Real speech: a tiny audio-visual model learns the six GRID sentences (CER < 10%)."""
+    from torchmetrics.functional.text import char_error_rate
+
+    torch.manual_seed(0)
+    model = build_model(grid["recipe"])
+    batch = {k: v for k, v in grid["batch"].items() if isinstance(v, torch.Tensor)}
+    opt = torch.optim.Adam(model.parameters(), lr=0.005)
+    decode = build_decoder(None, CHARACTERS)
+    cer = 1.0
+    for step in range(1, 161):
+        model.train()
+        out = model(batch)
+        loss = F.ctc_loss(out["log_probs"].transpose(0, 1), batch["targets"], out["lengths"], batch["target_lengths"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 20 == 0:
+            with torch.no_grad():
+                out = model.eval()(batch)
+            cer = float(char_error_rate(decode(out["log_probs"], out["lengths"]), grid["texts"]))
+            if cer < 0.05:
+                break
+    assert cer < 0.1, f"CER {cer:.2%} after {step} steps"
+    ckpt = _save_checkpoint(model.eval(), grid["recipe"], tmp_path / "best.ckpt")
+
+    asr = Transcriber.from_checkpoint(ckpt)
+    result = asr.transcribe(audio=grid["videos"][0], video=grid["videos"][0], reference=grid["texts"][0])
+    assert result.cer < 0.1
+
+    predictions = tmp_path / "pred.jsonl"
+    assert cli(["transcribe", "--checkpoint", str(ckpt), "--manifest", str(grid["manifest"]),
+                "--output", str(predictions), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert summary["utterances"] == len(rows) == 6 and summary["cer"] < 0.1
+    assert [r["reference"] for r in rows] == grid["texts"]
+
+    onnx_path = tmp_path / "grid.onnx"
+    export_onnx(asr.model, asr._batch([{"audio": grid["videos"][3], "video": grid["videos"][3]}])[0], onnx_path,
+                CHARACTERS, recipe=grid["recipe"])
+    onnx = Transcriber.from_onnx(onnx_path)
+    assert onnx.transcribe_manifest(grid["manifest"])["cer"] == pytest.approx(summary["cer"])
+
+
+def test_real_engine_checkpoint_loads(grid: dict, tmp_path: Path) -> None:
+    from avtoolkit.engine.run import run_recipe
+
+    recipe = {**grid["recipe"], "trainer": {"max_epochs": 1, "progress_bar": False},
+              "logging": {"tensorboard": False, "plots": False}}
+    run_recipe(recipe, run_dir=str(tmp_path / "run"))
+    asr = Transcriber.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    assert asr.modalities == ["audio", "video"] and asr.video_size == (32, 32)
+    assert isinstance(asr.transcribe(audio=grid["videos"][0]).transcript, str)
