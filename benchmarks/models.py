@@ -123,21 +123,46 @@ def measure_path(run: Callable[[dict[str, Tensor]], Any], model: nn.Module, macs
                                           "gflops": gflops, "ceiling_fraction": gflops / ceiling_gflops}}
 
 
-def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Callable[[dict], Any]]:
-    """The inference paths to compare: eager, folded+channels-last, int8, ONNX Runtime, compiled."""
+def _error(exc: BaseException) -> str:
+    """First line of an exception (exporter errors carry the whole traced graph)."""
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
+
+
+def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """The inference paths to compare.
+
+    ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 convs as GEMMs
+    (:func:`~avtoolkit.inference.fast.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
+    (CPUs with native bf16 only); ``fast_fp32+int8_linear`` quantises its ``nn.Linear`` layers;
+    ``onnxruntime`` exports the eager model (ORT folds BatchNorm itself); ``torch.compile``
+    (``--compile``) compiles the folded model.
+
+    Returns:
+        ``{name: callable or error string}``; a path that cannot be built is reported, and the
+        others are still measured.
+    """
     from avtoolkit.inference import fast
 
     example = (example_batch(model, 1),)
-    paths: dict[str, Callable[[dict], Any]] = {"eager": model}
-    folded = fast.fold_batchnorm(model, example)
-    paths["fold_bn+channels_last"] = fast.to_channels_last(folded)
+    paths: dict[str, Any] = {"eager": model}
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("fold_bn+channels_last", lambda: fast.to_channels_last(fast.fold_batchnorm(model, example))),
+        ("fast_fp32", lambda: fast.pointwise_as_linear(paths["fold_bn+channels_last"]))]
+    if fast.bf16_supported():  # emulated bf16 is slower than fp32: only where the CPU has it
+        makers.append(("fast_bf16", lambda: fast.BFloat16Model(paths["fast_fp32"])))
     if settings.int8:
-        paths["fold_bn+channels_last+int8_linear"] = fast.quantize_linear_int8(paths["fold_bn+channels_last"])
+        makers.append(("fast_fp32+int8_linear", lambda: fast.quantize_linear_int8(paths["fast_fp32"])))
     if settings.onnx:
-        onnx_path = fast.export_onnx(folded, example_batch(model, 2), workdir / "model.onnx")
-        paths["onnxruntime"] = fast.OrtRunner(onnx_path, threads=settings.threads)
+        makers.append(("onnxruntime", lambda: fast.OrtRunner(
+            fast.export_onnx(model, example_batch(model, 2), workdir / "model.onnx"), threads=settings.threads)))
     if settings.compile:
-        paths["torch.compile"] = fast.compile_model(paths["fold_bn+channels_last"])
+        makers.append(("torch.compile", lambda: fast.compile_model(paths["fold_bn+channels_last"])))
+    for name, make in makers:
+        try:
+            paths[name] = make()
+        except Exception as exc:  # keep measuring the other paths
+            paths[name] = _error(exc)
+        model.eval()  # whatever a path's construction did, eager is measured in evaluation mode
     return paths
 
 
@@ -153,21 +178,19 @@ def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
                               "task": model.task, "paths": {}}
     log(f"  {params / 1e6:.2f}M params, {macs / 1e9:.3f} GMACs per clip")
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            paths = build_paths(model, settings, Path(tmp))
-        except Exception as exc:  # keep the eager numbers when a fast path cannot be built
-            result["paths_error"] = f"{type(exc).__name__}: {exc}"
-            log(f"  fast paths failed: {result['paths_error']}")
-            paths = {"eager": model}
-        model.eval()  # whatever a path's construction did, eager is measured in evaluation mode
+        paths = build_paths(model, settings, Path(tmp))
         checks = [(example_batch(model, 1, seed=10 + i),) for i in range(settings.agreement_batches)]
         for name, run in paths.items():
+            if isinstance(run, str):
+                result["paths"][name] = {"error": run}
+                log(f"  {name}: ERROR {run}")
+                continue
             try:
                 entry = measure_path(run, model, macs, ceiling_gflops, settings)
                 if name != "eager":
                     entry["agreement"] = vars(fast.output_agreement(model, run, checks))
             except Exception as exc:
-                entry = {"error": f"{type(exc).__name__}: {exc}"}
+                entry = {"error": _error(exc)}
             result["paths"][name] = entry
             log("  " + describe_path(name, entry))
     result["train_step"] = train_step(model, settings)

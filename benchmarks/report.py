@@ -81,7 +81,8 @@ def render_text(results: dict[str, Any]) -> str:
     parts = [f"avtoolkit benchmark ({meta['mode']}), {meta['threads']} threads, {meta['cpu']}; "
              f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
              f"fp32 matmul ceiling: {results['ceiling']['gflops']:.1f} GFLOP/s "
-             f"(median {results['ceiling']['gflops_median']:.1f})", ""]
+             f"(median {results['ceiling']['gflops_median']:.1f}; "
+             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} again at the end)", ""]
     if results.get("models"):
         parts += [_table(HEADER, model_rows(results)), ""]
     if results.get("data"):
@@ -96,7 +97,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = [f"# avtoolkit benchmark ({meta['mode']})", "",
              f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
              f"onnxruntime {meta['onnxruntime']}; load average {meta['loadavg_start']} -> {meta['loadavg_end']}.",
-             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s**", ""]
+             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s** "
+             f"({results['ceiling'].get('gflops_end', float('nan')):.1f} again at the end of the run)", ""]
     if results.get("models"):
         parts += ["## Models", "", _markdown(HEADER, model_rows(results)), ""]
     if results.get("data"):

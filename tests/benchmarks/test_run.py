@@ -30,13 +30,16 @@ def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
     assert results["ceiling"]["gflops"] > 1.0
     tiny = results["models"]["tiny_lrw"]
     assert 1e5 < tiny["params"] < 5e6 and tiny["macs_per_clip"] > 1e8
-    assert set(tiny["paths"]) == {"eager", "fold_bn+channels_last", "onnxruntime"}
+    assert {"eager", "fold_bn+channels_last", "fast_fp32", "onnxruntime"} <= set(tiny["paths"])
     for name, entry in tiny["paths"].items():
         assert "error" not in entry, (name, entry)
         assert entry["latency"]["median_ms"] > 0 and entry["latency"]["runs"] >= 3
         assert entry["throughput"]["clips_per_s"] > 0
-        if name != "eager":  # every fast path reproduces eager log-probabilities
-            assert entry["agreement"]["max_abs_diff"] < 1e-3, (name, entry["agreement"])
+        if name == "eager":
+            continue
+        # fp32 paths reproduce eager log-probabilities; bf16 (8-bit mantissa) only roughly
+        limit = 0.2 if "bf16" in name else 1e-3
+        assert entry["agreement"]["max_abs_diff"] < limit, (name, entry["agreement"])
     assert tiny["train_step"]["clips_per_s"] > 0
     # flagship recipes were filtered out by --only; the table and markdown show the tiny one
     assert set(results["models"]) == {"tiny_lrw"}

@@ -84,6 +84,20 @@ def test_channels_last_and_int8_paths_agree_with_eager(lrw_model):
     assert 0 < cost.max_abs_diff < 0.5, cost  # int8 weights change outputs, but only a little
 
 
+def test_optimize_for_cpu_keeps_outputs_and_bf16_stays_close(lrw_model):
+    optimized = fast.optimize_for_cpu(lrw_model, (_batch(),))
+    kinds = {type(m).__name__ for m in optimized.modules()}
+    assert "PointwiseLinear" in kinds and fast.count_batchnorms(optimized) == 0
+    checks = [(_batch(seed=s),) for s in range(3)]
+    assert fast.output_agreement(lrw_model, optimized, checks).max_abs_diff < 1e-4
+    bf16 = fast.optimize_for_cpu(lrw_model, (_batch(),), bf16=True)
+    assert next(bf16.parameters()).dtype == torch.bfloat16
+    out = bf16(_batch(seed=1))["log_probs"]
+    assert out.dtype == torch.float32  # callers get float32 back
+    cost = fast.output_agreement(lrw_model, bf16, checks)
+    assert cost.max_abs_diff < 0.3 and cost.top1_agreement >= 0.5, cost
+
+
 def test_onnx_runtime_runner_matches_eager_at_other_batch_and_time_sizes(lrw_model, tmp_path):
     path = fast.export_onnx(lrw_model, _batch(), tmp_path / "tiny.onnx")
     assert not lrw_model.training, "exporting must leave the model in evaluation mode"
