@@ -27,8 +27,12 @@ def layer_kind(module: nn.Module, parent: nn.Module | None) -> str:
     return kind
 
 
-def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 3) -> list[tuple[str, float]]:
+def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 3,
+                       clock: Callable[[], float] = time.perf_counter) -> list[tuple[str, float]]:
     """Milliseconds per call spent in each kind of leaf module, largest first.
+
+    ``clock=time.process_time`` counts CPU time instead of wall time: on a machine shared
+    with other work, that keeps the split meaningful (it sums over threads).
 
     Hooks time leaf modules only, so nothing is counted twice; what is not inside a leaf
     module (reshapes, masking, functional ops in ``forward``) shows as ``(outside leaf modules)``.
@@ -43,20 +47,20 @@ def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 
         kind = layer_kind(module, parents.get(module))
 
         def before(mod: nn.Module, _args: Any) -> None:
-            starts[id(mod)] = time.perf_counter()
+            starts[id(mod)] = clock()
 
         def after(mod: nn.Module, _args: Any, _out: Any, kind: str = kind) -> None:
-            totals[kind] += time.perf_counter() - starts.pop(id(mod))
+            totals[kind] += clock() - starts.pop(id(mod))
 
         handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
         with torch.inference_mode():
             run()  # warm-up, not counted
             totals.clear()
-            start = time.perf_counter()
+            start = clock()
             for _ in range(repeats):
                 run()
-            wall = time.perf_counter() - start
+            wall = clock() - start
     finally:
         for handle in handles:
             handle.remove()

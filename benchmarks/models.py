@@ -131,7 +131,7 @@ def _error(exc: BaseException) -> str:
 def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Any]:
     """The inference paths to compare.
 
-    ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 convs as GEMMs
+    ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 and temporal convs as GEMMs
     (:func:`~avtoolkit.inference.fast.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
     (CPUs with native bf16 only); ``fast_fp32+int8_linear`` quantises its ``nn.Linear`` layers;
     ``onnxruntime`` exports the eager model (ORT folds BatchNorm itself); ``torch.compile``
@@ -147,7 +147,7 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     paths: dict[str, Any] = {"eager": model}
     makers: list[tuple[str, Callable[[], Any]]] = [
         ("fold_bn+channels_last", lambda: fast.to_channels_last(fast.fold_batchnorm(model, example))),
-        ("fast_fp32", lambda: fast.pointwise_as_linear(paths["fold_bn+channels_last"]))]
+        ("fast_fp32", lambda: fast.convs_as_gemm(paths["fold_bn+channels_last"]))]
     if fast.bf16_supported():  # emulated bf16 is slower than fp32: only where the CPU has it
         makers.append(("fast_bf16", lambda: fast.BFloat16Model(paths["fast_fp32"])))
     if settings.int8:
