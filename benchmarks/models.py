@@ -25,6 +25,9 @@ class Settings:
     throughput_runs: int = 3
     train_batch: int = 8
     train_runs: int = 3
+    train_warmup: int = 1
+    #: measure ``fold_bn+channels_last`` on its own too (it is always built: fast_fp32 uses it)
+    intermediate_paths: bool = True
     agreement_batches: int = 4
     threads: int = 2
     onnx: bool = True
@@ -33,8 +36,9 @@ class Settings:
 
     @classmethod
     def quick(cls, threads: int = 2) -> "Settings":
-        return cls(latency_runs=3, warmup=1, throughput_batch=4, throughput_runs=1, train_batch=2,
-                   train_runs=1, agreement_batches=1, threads=threads, int8=False)
+        return cls(latency_runs=3, warmup=1, throughput_batch=2, throughput_runs=1, train_batch=2,
+                   train_runs=1, train_warmup=0, agreement_batches=1, threads=threads, int8=False,
+                   intermediate_paths=False)
 
 
 #: Input shapes per task: LRW clips are 29 frames of 88x88 mouth crops; an AV-ASR example is
@@ -103,7 +107,7 @@ def train_step(model: nn.Module, settings: Settings) -> dict[str, float]:
         model.zero_grad(set_to_none=True)
         _loss(model, model(batch), batch).backward()
 
-    times = time_calls(step, runs=settings.train_runs, warmup=1)
+    times = time_calls(step, runs=settings.train_runs, warmup=settings.train_warmup)
     model.eval()
     median = sorted(times)[len(times) // 2]
     return {"batch": settings.train_batch, "step_ms": 1e3 * median, "clips_per_s": settings.train_batch / median}
@@ -163,6 +167,8 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
         except Exception as exc:  # keep measuring the other paths
             paths[name] = _error(exc)
         model.eval()  # whatever a path's construction did, eager is measured in evaluation mode
+    if not settings.intermediate_paths:
+        paths.pop("fold_bn+channels_last")
     return paths
 
 

@@ -80,9 +80,9 @@ def render_text(results: dict[str, Any]) -> str:
     meta = results["meta"]
     parts = [f"avtoolkit benchmark ({meta['mode']}), {meta['threads']} threads, {meta['cpu']}; "
              f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
-             f"fp32 matmul ceiling: {results['ceiling']['gflops']:.1f} GFLOP/s "
-             f"(median {results['ceiling']['gflops_median']:.1f}; "
-             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} again at the end)", ""]
+             f"fp32 matmul ceiling: {results['ceiling']['gflops']:.1f} GFLOP/s, the better of "
+             f"{results['ceiling'].get('gflops_start', float('nan')):.1f} at the start and "
+             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} at the end", ""]
     if results.get("models"):
         parts += [_table(HEADER, model_rows(results)), ""]
     if results.get("data"):
@@ -97,8 +97,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = [f"# avtoolkit benchmark ({meta['mode']})", "",
              f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
              f"onnxruntime {meta['onnxruntime']}; load average {meta['loadavg_start']} -> {meta['loadavg_end']}.",
-             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s** "
-             f"({results['ceiling'].get('gflops_end', float('nan')):.1f} again at the end of the run)", ""]
+             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s**, the better "
+             f"of {results['ceiling'].get('gflops_start', float('nan')):.1f} at the start and "
+             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} at the end of the run; "
+             "`% ceiling` is relative to it.", ""]
     if results.get("models"):
         parts += ["## Models", "", _markdown(HEADER, model_rows(results)), ""]
     if results.get("data"):

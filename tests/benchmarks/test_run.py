@@ -27,10 +27,11 @@ def quick_run(tmp_path_factory, tiny_recipe) -> tuple[dict, str, Path]:
 def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
     results, stdout, out = quick_run
     assert results["meta"]["threads"] == 2 and results["meta"]["mode"] == "quick"
-    assert results["ceiling"]["gflops"] > 1.0
+    ceiling = results["ceiling"]
+    assert ceiling["gflops"] == max(ceiling["gflops_start"], ceiling["gflops_end"]) > 1.0
     tiny = results["models"]["tiny_lrw"]
     assert 1e5 < tiny["params"] < 5e6 and tiny["macs_per_clip"] > 1e8
-    assert {"eager", "fold_bn+channels_last", "fast_fp32", "onnxruntime"} <= set(tiny["paths"])
+    assert {"eager", "fast_fp32", "onnxruntime"} <= set(tiny["paths"])
     for name, entry in tiny["paths"].items():
         assert "error" not in entry, (name, entry)
         assert entry["latency"]["median_ms"] > 0 and entry["latency"]["runs"] >= 3

@@ -87,8 +87,9 @@ def test_channels_last_and_int8_paths_agree_with_eager(lrw_model):
 def test_optimize_for_cpu_keeps_outputs_and_bf16_stays_close(lrw_model):
     optimized = fast.optimize_for_cpu(lrw_model, (_batch(),))
     kinds = {type(m).__name__ for m in optimized.modules()}
-    assert "PointwiseLinear" in kinds and fast.count_batchnorms(optimized) == 0
-    checks = [(_batch(seed=s),) for s in range(3)]
+    assert {"PointwiseLinear", "TemporalConvLinear"} <= kinds and fast.count_batchnorms(optimized) == 0
+    # batch 1 takes the GEMM branch of the temporal convs, batch 2 the convolution branch
+    checks = [(_batch(seed=s),) for s in range(3)] + [(_batch(b=1, seed=4),)]
     assert fast.output_agreement(lrw_model, optimized, checks).max_abs_diff < 1e-4
     bf16 = fast.optimize_for_cpu(lrw_model, (_batch(),), bf16=True)
     assert next(bf16.parameters()).dtype == torch.bfloat16
