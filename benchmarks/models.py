@@ -32,13 +32,16 @@ class Settings:
     threads: int = 2
     onnx: bool = True
     int8: bool = True
+    bf16: bool = True
+    #: profile where the time goes when a target is missed
+    profile: bool = True
     compile: bool = False
 
     @classmethod
     def quick(cls, threads: int = 2) -> "Settings":
         return cls(latency_runs=3, warmup=1, throughput_batch=2, throughput_runs=1, train_batch=2,
                    train_runs=1, train_warmup=0, agreement_batches=1, threads=threads, int8=False,
-                   intermediate_paths=False)
+                   bf16=False, profile=False, intermediate_paths=False)
 
 
 #: Input shapes per task: LRW clips are 29 frames of 88x88 mouth crops; an AV-ASR example is
@@ -152,7 +155,7 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     makers: list[tuple[str, Callable[[], Any]]] = [
         ("fold_bn+channels_last", lambda: fast.to_channels_last(fast.fold_batchnorm(model, example))),
         ("fast_fp32", lambda: fast.convs_as_gemm(paths["fold_bn+channels_last"]))]
-    if fast.bf16_supported():  # emulated bf16 is slower than fp32: only where the CPU has it
+    if settings.bf16 and fast.bf16_supported():  # emulated bf16 is slower than fp32: only where native
         makers.append(("fast_bf16", lambda: fast.BFloat16Model(paths["fast_fp32"])))
     if settings.int8:
         makers.append(("fast_fp32+int8_linear", lambda: fast.quantize_linear_int8(paths["fast_fp32"])))

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  ERROR {results['models'][name]['error']}")
             continue
         missed = [t for t in check_targets(results) if t["recipe"] == name and not t["met"]]
-        if missed:  # say where the time goes in the fastest PyTorch path
+        if missed and settings.profile:  # say where the time goes in the fastest fp32 PyTorch path
             from avtoolkit.inference import fast
 
             batch = model_bench.example_batch(model, 1)
