@@ -134,10 +134,10 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
         results = map(_convert, tasks)
         pool = None
     else:
-        # OpenCV threads per process would oversubscribe the cores the pool already uses.
-        # fork: workers only decode and crop, and skip re-importing torch (spawn costs seconds each).
-        method_name = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        pool = mp.get_context(method_name).Pool(workers, initializer=_init_worker)
+        # spawn, not fork: a child forked from a process whose OpenCV or torch thread pools
+        # have run can deadlock (seen as a hang in cv2.setNumThreads inside the test suite).
+        # Each worker pays one import of this module, negligible beside a dataset's worth of clips.
+        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
         results = pool.imap_unordered(_convert, tasks, chunksize=8)
     try:
         for video, reason in results:
@@ -158,6 +158,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
 def _init_worker() -> None:
     import cv2
 
+    # OpenCV threads per process would oversubscribe the cores the pool already uses.
     cv2.setNumThreads(1)
 
 
