@@ -41,14 +41,15 @@ def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         if "error" in entry or "skipped" in entry:
             rows.append((name, entry.get("error") or entry.get("skipped")))
         elif name.startswith("prepare"):
-            rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core ({entry['clips']} clips)"))
+            rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core, "
+                               f"{entry['clips_per_s_wall']:.1f} wall-clock ({entry['clips']} clips)"))
         elif name == "load_prepared_rois":
             rows.append((name, f"{entry['clips_per_s']:.1f} clips/s (one process)"))
         elif name == "grid_decode_crop":
             for method in ("face", "fixed"):
                 rows.append((f"grid_decode_crop_{method}",
                              f"{entry[method]['clips_per_s_per_core']:.1f} clips/s per core "
-                             f"({entry[method]['frames_per_s']:.0f} frames/s)"))
+                             f"({entry[method]['frames_per_s_per_core']:.0f} frames/s per core)"))
         elif name == "log_mel":
             text = f"{entry['audio_s_per_s']:.0f} s of audio per s"
             if "grid_audio_decode_s_per_s" in entry:
