@@ -181,6 +181,11 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
         except RecipeError as exc:
             exc.add_note(f"while applying overrides to {loaded.source or 'the recipe'}")
             raise
+        for text in overrides if loaded.source is not None else ():
+            # A problem in an overridden key points at the command line, not the file.
+            key = text.split("=", 1)[0].strip()
+            loaded.lines = {k: v for k, v in loaded.lines.items() if k != key and not k.startswith(key + ".")}
+            loaded.lines[key] = f"override '{text}'"
     _drop_disabled_encoders(loaded.data)
     # `pretrained: PATH` is shorthand for `pretrained: {path: PATH}` (strict load).
     if isinstance(loaded.data.get("pretrained"), (str, Path)):

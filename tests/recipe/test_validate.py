@@ -38,6 +38,22 @@ def test_typod_argument_names_the_path_and_the_close_argument(tiny_components):
     assert problems == ["model.encoders.video.widht: unexpected argument (did you mean 'width'?)"]
 
 
+def test_problem_from_an_override_points_at_the_command_line_not_the_file(tiny_components, tmp_path):
+    import yaml
+
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(GOOD, sort_keys=False))
+    problems = problems_of(path, ["model.backends.0.hiden=3", "model.encoders.video.width=x"])
+    assert ("override 'model.backends.0.hiden=3': model.backends.0.hiden: "
+            "unexpected argument (did you mean 'hidden'?)") in problems
+    assert any(p.startswith("override 'model.encoders.video.width=x': model.encoders.video.width: expected int")
+               for p in problems)
+    # a typo in the file itself keeps its file and line
+    bad = {**GOOD, "model": {**GOOD["model"], "head": {"name": "t_classifier", "num_clases": 3}}}
+    path.write_text(yaml.safe_dump(bad, sort_keys=False))
+    assert problems_of(path, ["model.backends.0.hidden=3"])[0].startswith(f"{path}:")
+
+
 def test_typod_component_names_kind_close_names_and_command(tiny_components):
     problems = problems_of(GOOD, ["model.backends.0.name=t_linaer"])
     assert len(problems) == 1
