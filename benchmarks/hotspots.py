@@ -34,15 +34,19 @@ def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 
     ``clock=time.process_time`` counts CPU time instead of wall time: on a machine shared
     with other work, that keeps the split meaningful (it sums over threads).
 
-    Hooks time leaf modules only, so nothing is counted twice; what is not inside a leaf
+    Hooks time leaf modules only (and modules marked ``profile_as_leaf``, such as the fast
+    path's GEMM-backed temporal conv), so nothing is counted twice; what is not inside a leaf
     module (reshapes, masking, functional ops in ``forward``) shows as ``(outside leaf modules)``.
     """
     parents = {child: parent for parent in model.modules() for child in parent.children()}
     totals: dict[str, float] = defaultdict(float)
     starts: dict[int, float] = {}
     handles = []
+    inside_leaf = {id(m) for top in model.modules() if getattr(top, "profile_as_leaf", False)
+                   for m in top.modules() if m is not top}
     for module in model.modules():
-        if next(module.children(), None) is not None:
+        is_leaf = next(module.children(), None) is None or getattr(module, "profile_as_leaf", False)
+        if not is_leaf or id(module) in inside_leaf:
             continue
         kind = layer_kind(module, parents.get(module))
 

@@ -214,6 +214,8 @@ class TemporalConvLinear(nn.Module):
 
     #: PyTorch's own limit: batch-1 inputs up to this many values skip oneDNN.
     SMALL_INPUT = 20480
+    #: profilers should time this module as one layer (its ``conv`` child runs only sometimes)
+    profile_as_leaf = True
 
     def __init__(self, conv: nn.Conv1d) -> None:
         super().__init__()
