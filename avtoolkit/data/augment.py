@@ -47,6 +47,41 @@ def add_noise(waveform: Tensor, snr_db: float, noise: Tensor | None = None,
     return waveform + scale * noise
 
 
+def babble(utterances: list[Tensor], length: int) -> Tensor:
+    """Babble noise: several other utterances, each at the same loudness, summed.
+
+    Speech-shaped noise overlaps the target speech in frequency and in rhythm, so unlike
+    white noise it cannot be told apart by spectrum alone; the usual AV-ASR test condition.
+
+    Args:
+        utterances: the talkers' waveforms ``[S_i]`` (tiled or cut to ``length``).
+        length: samples of the result.
+
+    Returns:
+        ``[length]`` noise (scale it with :func:`add_noise`).
+
+    Raises:
+        ValueError: no utterance, or only silent ones.
+
+    Examples:
+        >>> a, b = torch.ones(4), torch.tensor([2.0, -2.0])
+        >>> babble([a, b], 6).tolist()
+        [2.0, 0.0, 2.0, 0.0, 2.0, 0.0]
+    """
+    mix = torch.zeros(length)
+    used = 0
+    for wave in utterances:
+        rms = wave.float().pow(2).mean().sqrt()
+        if wave.numel() == 0 or rms < 1e-8:
+            continue
+        reps = -(-length // wave.numel())
+        mix += (wave.float() / rms).repeat(reps)[:length]
+        used += 1
+    if not used:
+        raise ValueError("babble needs at least one non-silent utterance")
+    return mix
+
+
 def spec_augment(log_mel: Tensor, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,
                  time_width: float = 0.05, generator: torch.Generator | None = None) -> Tensor:
     """SpecAugment-style masking (Park et al., 2019) without time warping.

@@ -7,19 +7,45 @@ and ``report.md``; the runs themselves are in ``out_dir/runs``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 
 #: The demo's targets on its test split (issue: the main job).
 TARGETS = {"lrw_top1": 0.90, "avasr_clean_cer": 0.10, "av_over_audio_wer_at_0db": 0.5}
+#: The phases of the job, in order, as named in the table and ``results["phase_seconds"]``.
+PHASES = ("corpus", "lrw", "avasr", "noise")
+_PHASE_TITLES = {"corpus": "generate the corpus", "lrw": "train + test demo_lrw",
+                 "avasr": "train + test demo_avasr", "noise": "WER against SNR (11 tests)"}
+
+
+class DemoStepError(RuntimeError):
+    """A step of the demo produced no usable result (e.g. a run without a test metric)."""
 
 
 def recipes_dir() -> Path:
     """The repository's ``recipes/`` folder (the demo recipes live there)."""
     return Path(__file__).resolve().parents[2] / "recipes"
+
+
+@contextlib.contextmanager
+def _phase(number: int, name: str, seconds: dict[str, float], where: Path) -> Iterator[None]:
+    """Prints the step, times it, and names it (and where its logs are) if it fails."""
+    print(f"[{number}/{len(PHASES)}] {_PHASE_TITLES[name]}", flush=True)
+    started = time.perf_counter()
+    try:
+        yield
+    except BaseException as exc:
+        exc.add_note(f"avtoolkit demo: step {number}/{len(PHASES)} ({_PHASE_TITLES[name]}) failed after "
+                     f"{time.perf_counter() - started:.0f} s; its files are in {where}")
+        raise
+    seconds[name] = round(time.perf_counter() - started, 1)
+    print(f"[{number}/{len(PHASES)}] {_PHASE_TITLES[name]}: done in {seconds[name]:.0f} s", flush=True)
 
 
 def _curves_png(run_dir: Path, out: Path) -> Path | None:
@@ -29,40 +55,69 @@ def _curves_png(run_dir: Path, out: Path) -> Path | None:
     return Path(made) if made else None
 
 
-def results_table(results: dict) -> str:
-    """The one table the demo prints: each figure, its target, and whether it is met."""
-    rows = [
-        ("LRW demo top-1 (test)", results["lrw"]["top1"], f">= {TARGETS['lrw_top1']:.0%}", results["lrw"]["top1"] >= TARGETS["lrw_top1"]),
-        ("AV-ASR clean CER (test)", results["avasr"]["clean_cer"], f"<= {TARGETS['avasr_clean_cer']:.0%}", results["avasr"]["clean_cer"] <= TARGETS["avasr_clean_cer"]),
-        ("AV-ASR clean WER (test)", results["avasr"]["clean_wer"], "", None),
+def _metric(metrics: dict[str, float], key: str, run_dir: Path) -> float:
+    value = metrics.get(key)
+    if value is None or not math.isfinite(value):
+        raise DemoStepError(f"{run_dir}: the run finished without a finite '{key}' (got {value}); "
+                            f"see {run_dir / 'training.log'}")
+    return float(value)
+
+
+def target_rows(results: dict) -> list[tuple[str, float, str, bool | None]]:
+    """``(figure, value, target, met)`` for each figure of the table; ``met`` is ``None`` when untargeted."""
+    t = TARGETS
+    lrw_top1, cer, wer = results["lrw"]["top1"], results["avasr"]["clean_cer"], results["avasr"]["clean_wer"]
+    rows: list[tuple[str, float, str, bool | None]] = [
+        ("LRW demo top-1 (test)", lrw_top1, f">= {t['lrw_top1']:.0%}", lrw_top1 >= t["lrw_top1"]),
+        ("AV-ASR clean CER (test, AV)", cer, f"<= {t['avasr_clean_cer']:.0%}", cer <= t["avasr_clean_cer"]),
+        ("AV-ASR clean WER (test, AV)", wer, "", None),
     ]
     n = results["noise"]
-    at0 = n["audio-visual"].get("0", {}).get("wer"), n["audio-only"].get("0", {}).get("wer")
-    if None not in at0:
-        rows.append(("WER at 0 dB, audio-visual", at0[0], "", None))
-        rows.append(("WER at 0 dB, audio-only", at0[1], "", None))
-        ratio = at0[0] / max(at0[1], 1e-9)
-        rows.append(("AV / audio-only WER at 0 dB", ratio, f"<= {TARGETS['av_over_audio_wer_at_0db']:.2f}", ratio <= TARGETS["av_over_audio_wer_at_0db"]))
+    av0, ao0 = n["audio-visual"].get("0", {}).get("wer"), n["audio-only"].get("0", {}).get("wer")
+    if av0 is not None and ao0 is not None:
+        rows.append(("WER at 0 dB, audio-only", ao0, "", None))
+        rows.append(("WER at 0 dB, audio-visual", av0, "", None))
+        ratio = av0 / ao0 if ao0 > 0 else (0.0 if av0 == 0 else math.inf)
+        limit = t["av_over_audio_wer_at_0db"]
+        rows.append(("AV / audio-only WER at 0 dB", ratio, f"<= {limit:.2f}", ratio <= limit))
     rows.append(("WER video-only", n["video-only"]["clean"]["wer"], "", None))
-    lines = [f"{'figure':<30} {'value':>8}  {'target':<8} met", "-" * 54]
-    for name, value, target, ok in rows:
+    return rows
+
+
+def results_table(results: dict) -> str:
+    """The one table the demo prints: each figure, its target, met or MISSED, then phase times."""
+    lines = [f"{'figure':<30} {'value':>8}  {'target':<8}  result", "-" * 58]
+    for name, value, target, ok in target_rows(results):
         shown = f"{value:.3f}" if "/" in name else f"{100 * value:7.1f}%"
-        lines.append(f"{name:<30} {shown:>8}  {target:<8} {'' if ok is None else ('yes' if ok else 'NO')}")
+        verdict = "" if ok is None else ("met" if ok else "MISSED")
+        lines.append(f"{name:<30} {shown:>8}  {target:<8}  {verdict}")
+    lines.append("-" * 58)
+    for phase in PHASES:
+        if phase in results.get("phase_seconds", {}):
+            lines.append(f"{'time: ' + _PHASE_TITLES[phase]:<30} {results['phase_seconds'][phase]:>7.0f}s")
+    lines.append(f"{'time: total':<30} {results['seconds']:>7.0f}s")
     return "\n".join(lines)
 
 
 def _report_md(results: dict, table: str) -> str:
+    missed = [name for name, _, _, ok in target_rows(results) if ok is False]
+    verdict = ("All three targets are met." if not missed else
+               "MISSED: " + "; ".join(missed) + ". The figures are reported as measured.")
     return f"""# avtoolkit demo report
 
 Synthetic corpus (`{results['corpus']['size']}`, seed {results['corpus']['seed']}): formant-synthesised
 speech and rendered faces, test speakers never seen in training (see docs/demo.md). Everything
-below was trained and measured by `avtoolkit demo` in {results['seconds'] / 60:.1f} minutes.
+below was trained and measured by `avtoolkit demo` in {results['seconds'] / 60:.1f} minutes
+({results['machine']}). {verdict}
 
 ```
 {table}
 ```
 
 ## LRW-layout word recognition (lipreading, video only): `recipes/demo_lrw.yaml`
+
+Test top-1 {100 * results['lrw']['top1']:.1f}% over {len(results['lrw']['vocabulary'])} words
+({', '.join(results['lrw']['vocabulary'])}).
 
 ![LRW learning curves](lrw_curves.png)
 
@@ -73,16 +128,34 @@ below was trained and measured by `avtoolkit demo` in {results['seconds'] / 60:.
 ## Word error rate against noise
 
 One model trained with modality dropout, tested with audio only, video only, and both, while
-white noise is added to the test audio. Video-only does not hear the noise (a flat line);
+{results['noise_kind']} noise is added to the test audio. Video-only does not hear the noise (a flat line);
 audio-only climbs as the SNR falls; audio-visual should stay close to the better of the two.
 
 ![WER against SNR](wer_vs_snr.png)
-"""
+
+| input | {' | '.join(results['noise']['audio-only'])} |
+|---|{'---|' * len(results['noise']['audio-only'])}
+""" + "".join(
+        f"| {name} | " + " | ".join(f"{100 * row['wer']:.1f}%" for row in rows.values()) + " |\n"
+        for name, rows in results["noise"].items()
+    )
+
+
+def _machine() -> str:
+    import platform
+
+    import torch
+
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small", seed: int = 0,
              overrides: dict[str, list[str]] | None = None) -> dict:
     """The main job: corpus, two trainings, noise curves, plots, report.
+
+    A step that fails stops the job with its own exception, with a note naming the step
+    and where its files are; a target that is not reached is not an error, it is reported
+    as ``MISSED`` in the table and ``report.md``.
 
     Args:
         out_dir: everything goes here (``corpus/``, ``runs/``, ``report/``).
@@ -92,50 +165,68 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
             (e.g. ``trainer.max_epochs=1`` for a smoke test).
 
     Returns:
-        The results (also in ``report/results.json``) with the table under ``"table"``.
-    """
-    from avtoolkit.data.demo import generate_corpus
-    from avtoolkit.engine.run import run_recipe
-    from avtoolkit.report.noise import noise_curves, plot_noise_curves
+        The results (also in ``report/results.json``) with the table under ``"table"`` and
+        wall seconds per step under ``"phase_seconds"``.
 
+    Raises:
+        DemoStepError: a run finished without its test metric.
+        ValueError: an unknown ``size``.
+    """
+    from avtoolkit.data.demo import SIZES, generate_corpus
+    from avtoolkit.engine.run import run_recipe
+    from avtoolkit.report.noise import noise_curves, noise_kind, plot_noise_curves
+
+    if size not in SIZES:
+        raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
     started = time.perf_counter()
     out = Path(out_dir)
     report = out / "report"
     report.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}
+    seconds: dict[str, float] = {}
     corpus = out / "corpus"
-    print(f"[1/4] generating the {size} demo corpus in {corpus}", flush=True)
-    summary = generate_corpus(corpus, size=size, seed=seed, progress=True)
+    with _phase(1, "corpus", seconds, corpus):
+        summary = generate_corpus(corpus, size=size, seed=seed, progress=True)
 
-    print("[2/4] training + testing recipes/demo_lrw.yaml", flush=True)
     lrw_dir = out / "runs" / "demo_lrw"
-    shutil.rmtree(lrw_dir, ignore_errors=True)
-    lrw = run_recipe(recipes_dir() / "demo_lrw.yaml", [f"data.root={corpus / 'lrw'}", *overrides.get("lrw", [])], lrw_dir)
+    with _phase(2, "lrw", seconds, lrw_dir):
+        shutil.rmtree(lrw_dir, ignore_errors=True)
+        lrw = run_recipe(recipes_dir() / "demo_lrw.yaml", [f"data.root={corpus / 'lrw'}", *overrides.get("lrw", [])],
+                         lrw_dir)
+        lrw_top1 = _metric(lrw, "test/acc", lrw_dir)
 
-    print("[3/4] training + testing recipes/demo_avasr.yaml", flush=True)
     sentences = corpus / "sentences"
     av_over = [f"data.{s}={sentences / f'{s}.txt'}" for s in ("train", "val", "test")]
+    av_over += overrides.get("avasr", [])
     av_dir = out / "runs" / "demo_avasr"
-    shutil.rmtree(av_dir, ignore_errors=True)
     av_recipe = recipes_dir() / "demo_avasr.yaml"
-    run_recipe(av_recipe, [*av_over, *overrides.get("avasr", [])], av_dir)
+    with _phase(3, "avasr", seconds, av_dir):
+        shutil.rmtree(av_dir, ignore_errors=True)
+        av = run_recipe(av_recipe, av_over, av_dir)
+        _metric(av, "test/wer", av_dir)
 
-    print("[4/4] WER against SNR: audio-only, video-only, audio-visual", flush=True)
-    curves = noise_curves(av_recipe, av_dir / "checkpoints" / "best.ckpt", [*av_over, *overrides.get("avasr", [])])
+    with _phase(4, "noise", seconds, report):
+        curves = noise_curves(av_recipe, av_dir / "checkpoints" / "best.ckpt", av_over)
+        _curves_png(lrw_dir, report / "lrw_curves.png")
+        _curves_png(av_dir, report / "avasr_curves.png")
+        kind = noise_kind(av_recipe, av_over)
+        plot_noise_curves(curves, report / "wer_vs_snr.png", kind)
 
-    _curves_png(lrw_dir, report / "lrw_curves.png")
-    _curves_png(av_dir, report / "avasr_curves.png")
-    plot_noise_curves(curves, report / "wer_vs_snr.png")
     clean = curves["audio-visual"]["clean"]
     results = {
         "corpus": {"size": size, "seed": seed, "counts": summary["counts"], "seconds": summary["seconds"]},
-        "lrw": {"top1": float(lrw.get("test/acc", float("nan"))), "metrics": lrw},
-        "avasr": {"clean_wer": clean["wer"], "clean_cer": clean["cer"]},
+        "lrw": {"top1": lrw_top1, "vocabulary": summary["lrw_words"], "metrics": lrw},
+        "avasr": {"clean_wer": clean["wer"], "clean_cer": clean["cer"], "metrics": av},
         "noise": curves,
+        "noise_kind": kind,
+        "targets": TARGETS,
+        "phase_seconds": seconds,
         "seconds": round(time.perf_counter() - started, 1),
+        "machine": _machine(),
     }
     table = results_table(results)
     results["table"] = table
+    results["missed"] = [name for name, _, _, ok in target_rows(results) if ok is False]
     (report / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     (report / "report.md").write_text(_report_md(results, table), encoding="utf-8")
     print(f"\n{table}\n\nreport: {report / 'report.md'}", flush=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 #: SNRs of the robustness curve; ``None`` is clean audio.
 SNRS: tuple[float | None, ...] = (None, 10.0, 5.0, 0.0, -5.0)
+#: The noise the demo adds to the test audio: the recipe's ``data.noise_type``, read from it.
 INPUTS: dict[str, list[str]] = {"audio-only": ["audio"], "video-only": ["video"], "audio-visual": ["audio", "video"]}
 
 
@@ -18,8 +19,9 @@ def noise_curves(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Test WER and CER of one checkpoint at each SNR, for each input combination.
 
-    White noise is added to the test audio at each SNR (the dataset's
-    ``test_noise_snr_db``); the same noise every run. Video-only does not hear the audio,
+    Noise of the recipe's ``data.noise_type`` (white, or babble from other test utterances)
+    is added to the test audio at each SNR (the dataset's ``test_noise_snr_db``); the same
+    noise every run. Video-only does not hear the audio,
     so it is evaluated once and repeated across SNRs.
 
     Args:
@@ -53,7 +55,14 @@ def noise_curves(
     return curves
 
 
-def plot_noise_curves(curves: dict[str, dict[str, dict[str, float]]], out: Path) -> Path:
+def noise_kind(recipe: str | os.PathLike[str], overrides: list[str] | None = None) -> str:
+    """The recipe's ``data.noise_type`` (``white`` when unset)."""
+    from avtoolkit.recipe import load_recipe
+
+    return str((load_recipe(recipe, overrides).get("data") or {}).get("noise_type") or "white")
+
+
+def plot_noise_curves(curves: dict[str, dict[str, dict[str, float]]], out: Path, kind: str = "white") -> Path:
     """PNG of WER (%) against SNR, one line per input combination."""
     import matplotlib
 
@@ -65,7 +74,7 @@ def plot_noise_curves(curves: dict[str, dict[str, dict[str, float]]], out: Path)
         labels = list(rows)
         ax.plot(range(len(labels)), [100 * rows[k]["wer"] for k in labels], marker=marker, label=name)
     ax.set_xticks(range(len(labels)), [k if k == "clean" else f"{k} dB" for k in labels])
-    ax.set_xlabel("SNR of white noise added to the test audio")
+    ax.set_xlabel(f"SNR of {kind} noise added to the test audio")
     ax.set_ylabel("WER (%)")
     ax.set_title("AV-ASR demo: one model, three inputs")
     ax.grid(alpha=0.3)

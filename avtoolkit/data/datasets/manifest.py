@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from avtoolkit.data.augment import add_noise, spec_augment
+from avtoolkit.data.augment import add_noise, babble, spec_augment
 from avtoolkit.data.contract import AVDataModule
 from avtoolkit.data.manifest import Manifest, Utterance, read_manifest
 from avtoolkit.data.text import CHARACTERS, CharVocab
@@ -21,6 +21,7 @@ from avtoolkit.registry.kinds import DATASETS
 #: grayscale mouth-crop normalisation (mean/std of mouth ROIs, as in LRW lipreading code).
 VIDEO_MEAN, VIDEO_STD = 0.421, 0.165
 SPLITS = ("train", "val", "test")
+NOISE_TYPES = ("white", "babble")
 _SPEC_DEFAULTS = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
 
 
@@ -58,6 +59,9 @@ class ManifestSpeech(Dataset):
         noise_snr_db: add white noise at this SNR (a number) or at an SNR drawn uniformly
             from ``[low, high]``; ``None`` for clean audio.
         noise_prob: the probability an utterance gets noise.
+        noise_type: ``white``, or ``babble`` (``babble_talkers`` other utterances of the
+            same manifest, so test babble comes from test speakers only).
+        babble_talkers: utterances summed into babble noise.
         seed: makes noise and masks depend only on (seed, utterance): evaluation at a fixed
             SNR gives the same noisy audio every time.
         train: draw fresh noise and masks every epoch instead.
@@ -66,8 +70,12 @@ class ManifestSpeech(Dataset):
     def __init__(self, manifest: Manifest, modalities: list[str], video_size: tuple[int, int], cropper: Any,
                  cache_dir: Path | None, spec_augment: Mapping[str, Any] | None = None,
                  noise_snr_db: float | list[float] | None = None, noise_prob: float = 1.0,
-                 seed: int = 0, train: bool = False) -> None:
+                 seed: int = 0, train: bool = False, noise_type: str = "white",
+                 babble_talkers: int = 4) -> None:
         from avtoolkit.data.features import LogMel
+
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
 
         self.utterances: list[Utterance] = manifest.utterances
         self.modalities = modalities
@@ -79,6 +87,8 @@ class ManifestSpeech(Dataset):
         self.noise_prob = noise_prob
         self.seed = seed
         self.train = train
+        self.noise_type = noise_type
+        self.babble_talkers = babble_talkers
         self.vocab = CharVocab()
         self.log_mel = LogMel()
 
@@ -102,11 +112,24 @@ class ManifestSpeech(Dataset):
             if isinstance(snr, (list, tuple)):
                 low, high = float(snr[0]), float(snr[1])
                 snr = low + (high - low) * float(torch.rand(1, generator=g))
-            wave = add_noise(wave, float(snr), generator=g)
+            noise = self._babble(utt, len(wave), g) if self.noise_type == "babble" else None
+            wave = add_noise(wave, float(snr), noise=noise, generator=g)
         feats = self.log_mel(wave)
         if self.spec_augment is not None:
             feats = spec_augment(feats, generator=g, **self.spec_augment)
         return feats
+
+    def _babble(self, utt: Utterance, length: int, g: torch.Generator | None) -> Tensor:
+        from avtoolkit.data.media import read_audio
+
+        others = [u for u in self.utterances if u.audio is not None and u.audio != utt.audio]
+        if not others:
+            raise ValueError("data.noise_type: babble needs other utterances in the manifest")
+        picks = torch.randint(len(others), (self.babble_talkers,), generator=g).tolist()
+        talkers = [torch.from_numpy(read_audio(others[i].audio, sample_rate=16000)) for i in picks]
+        # A random start in each talker, so babble is not every sentence's silent lead-in at once.
+        talkers = [t.roll(int(torch.randint(len(t), (1,), generator=g))) for t in talkers]
+        return babble(talkers, length)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         utt = self.utterances[index]
@@ -170,6 +193,9 @@ class ManifestDataModule(AVDataModule):
         noise_prob: fraction of training utterances that get noise.
         test_noise_snr_db: add noise at this SNR to validation and test audio (robustness
             curves); the same noise every run.
+        noise_type: ``white`` or ``babble`` (other utterances of the same split summed),
+            for training and test noise alike.
+        babble_talkers: utterances summed into one babble noise.
         skip_bad_lines: report and skip bad manifest lines instead of stopping.
         seed: seed for evaluation noise.
 
@@ -183,8 +209,11 @@ class ManifestDataModule(AVDataModule):
                  video_size: int = 64, crop_method: str = "face", cache_dir: str | None = None,
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
-                 skip_bad_lines: bool = False, seed: int = 0) -> None:
+                 skip_bad_lines: bool = False, seed: int = 0, noise_type: str = "white",
+                 babble_talkers: int = 4) -> None:
         super().__init__()
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
         self.paths = {"train": train, "val": val or test, "test": test}
         if not any(self.paths.values()):
             raise ValueError("data.train / data.val / data.test: give at least one manifest path")
@@ -205,6 +234,8 @@ class ManifestDataModule(AVDataModule):
         self.noise_snr_db = noise_snr_db
         self.noise_prob = noise_prob
         self.test_noise_snr_db = test_noise_snr_db
+        self.noise_type = noise_type
+        self.babble_talkers = babble_talkers
         self.skip_bad_lines = skip_bad_lines
         self.seed = seed
         self.manifests: dict[str, Manifest] = {}
@@ -229,7 +260,8 @@ class ManifestDataModule(AVDataModule):
                 manifest, self.modalities, self.video_size, self._cropper(), self.cache_dir,
                 spec_augment=self.spec_augment if train else None,
                 noise_snr_db=self.noise_snr_db if train else self.test_noise_snr_db,
-                noise_prob=self.noise_prob if train else 1.0, seed=self.seed, train=train)
+                noise_prob=self.noise_prob if train else 1.0, seed=self.seed, train=train,
+                noise_type=self.noise_type, babble_talkers=self.babble_talkers)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.splits:
