@@ -30,10 +30,15 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+from torch.utils.data import DataLoader
 
 
 class AVDataModule(L.LightningDataModule):
-    """Base class of registered datasets; subclasses fill ``vocabulary`` and the loaders."""
+    """Base class of registered datasets.
+
+    Subclasses fill ``vocabulary`` and implement ``_loader(split, shuffle)``; the three
+    Lightning loader hooks below route to it (training shuffles, evaluation does not).
+    """
 
     #: class names (classification) or CTC tokens, blank first; saved with checkpoints.
     vocabulary: list[str]
@@ -45,3 +50,16 @@ class AVDataModule(L.LightningDataModule):
     def describe(self) -> dict[str, Any]:
         """Split sizes and anything else worth printing before training."""
         return {}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """The ``DataLoader`` of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _loader(split, shuffle)")
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

@@ -111,15 +111,6 @@ class LRWDataModule(AVDataModule):
             del batch["word_boundary"]
         return batch
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
     def describe(self) -> dict[str, Any]:
         return {"words": len(self.vocabulary), "cache_dir": str(self.cache_dir),
                 **{split: len(ds) for split, ds in self.splits.items()}}

@@ -272,15 +272,6 @@ class ManifestDataModule(AVDataModule):
                           num_workers=self.workers, collate_fn=collate_utterances,
                           persistent_workers=self.workers > 0)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}
         skipped = sum(len(m.skipped) for m in self.manifests.values())

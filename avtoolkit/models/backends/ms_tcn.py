@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 import torch
 
-from avtoolkit.models.contract import Backend, lengths_to_mask
+from avtoolkit.models.backends.tcn import MaskedConvStack
 from avtoolkit.registry.kinds import BACKENDS
 
 
@@ -52,7 +52,7 @@ class _MultibranchBlock(nn.Module):
 
 
 @BACKENDS.register("ms_tcn")
-class MultiscaleTCNBackend(Backend):
+class MultiscaleTCNBackend(MaskedConvStack):
     """Multi-scale (multi-branch) temporal convolutional network.
 
     Args:
@@ -82,10 +82,3 @@ class MultiscaleTCNBackend(Backend):
             for i in range(layers)
         )
         self.output_dim = out_ch
-
-    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        mask = lengths_to_mask(lengths, x.shape[1])
-        y = x.transpose(1, 2)
-        for block in self.blocks:
-            y = block(y, mask)
-        return y.transpose(1, 2), lengths

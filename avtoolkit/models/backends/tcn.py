@@ -32,8 +32,21 @@ class TemporalBlock(nn.Module):
         return self.act(y + self.downsample(x)) * m
 
 
+class MaskedConvStack(Backend):
+    """Runs ``self.blocks`` over ``[B, C, T]`` with the padding mask; shared by the TCN backends."""
+
+    blocks: nn.ModuleList
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        mask = lengths_to_mask(lengths, x.shape[1])
+        y = x.transpose(1, 2)
+        for block in self.blocks:
+            y = block(y, mask)
+        return y.transpose(1, 2), lengths
+
+
 @BACKENDS.register("tcn")
-class TCNBackend(Backend):
+class TCNBackend(MaskedConvStack):
     """Temporal convolutional network: dilation doubles per block (1, 2, 4, ...).
 
     Args:
@@ -61,10 +74,3 @@ class TCNBackend(Backend):
             for i in range(layers)
         )
         self.output_dim = channels
-
-    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        mask = lengths_to_mask(lengths, x.shape[1])
-        y = x.transpose(1, 2)
-        for block in self.blocks:
-            y = block(y, mask)
-        return y.transpose(1, 2), lengths
