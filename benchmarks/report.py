@@ -44,16 +44,17 @@ def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core, "
                                f"{entry['clips_per_s_wall']:.1f} wall-clock ({entry['clips']} clips)"))
         elif name == "load_prepared_rois":
-            rows.append((name, f"{entry['clips_per_s']:.1f} clips/s (one process)"))
+            rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core, "
+                               f"{entry['clips_per_s_wall']:.1f} wall-clock"))
         elif name == "grid_decode_crop":
             for method in ("face", "fixed"):
                 rows.append((f"grid_decode_crop_{method}",
                              f"{entry[method]['clips_per_s_per_core']:.1f} clips/s per core "
                              f"({entry[method]['frames_per_s_per_core']:.0f} frames/s per core)"))
         elif name == "log_mel":
-            text = f"{entry['audio_s_per_s']:.0f} s of audio per s"
-            if "grid_audio_decode_s_per_s" in entry:
-                text += f" (decoding GRID audio: {entry['grid_audio_decode_s_per_s']:.0f} s/s)"
+            text = f"{entry['audio_s_per_s_per_core']:.0f} s of audio per s per core"
+            if "grid_audio_decode_s_per_s_per_core" in entry:
+                text += f" (decoding GRID audio: {entry['grid_audio_decode_s_per_s_per_core']:.0f} s/s per core)"
             rows.append((name, text))
     return rows
 

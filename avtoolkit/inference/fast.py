@@ -335,6 +335,26 @@ def bf16_supported() -> bool:
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16")) or "bf16" in flags.split()
 
 
+class _WithoutTransformerFastPath(nn.Module):
+    """Runs ``model`` with PyTorch's fused Transformer inference path switched off.
+
+    That path reads ``linear1.weight.device``; on a dynamically quantised ``Linear``
+    ``weight`` is a method, so the fused path would crash instead of falling back.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        enabled = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(enabled)
+
+
 def quantize_linear_int8(model: nn.Module) -> nn.Module:
     """A copy with every ``nn.Linear`` dynamically quantised to int8 weights.
 
@@ -343,7 +363,10 @@ def quantize_linear_int8(model: nn.Module) -> nn.Module:
     """
     from torch.ao.quantization import quantize_dynamic
 
-    return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+    quantized = quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
+    if any(isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)) for m in quantized.modules()):
+        return _WithoutTransformerFastPath(quantized)
+    return quantized
 
 
 @dataclass(frozen=True)

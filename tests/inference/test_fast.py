@@ -110,3 +110,15 @@ def test_onnx_runtime_runner_matches_eager_at_other_batch_and_time_sizes(lrw_mod
     got = runner(batch)["log_probs"]
     assert got.shape == want.shape
     assert torch.allclose(want, got, atol=1e-4)
+
+
+def test_int8_quantised_transformer_runs_where_the_fused_path_would_crash():
+    torch.manual_seed(0)
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2,
+                                    enable_nested_tensor=False).eval()
+    int8 = fast.quantize_linear_int8(encoder)
+    x = torch.randn(1, 5, 16)
+    with torch.inference_mode():  # where PyTorch takes its fused Transformer path
+        want, got = encoder(x), int8(x)
+    assert got.shape == want.shape and 0 < float((got - want).abs().max()) < 0.2
+    assert torch.backends.mha.get_fastpath_enabled(), "the switch must be restored"
