@@ -2,8 +2,9 @@
 
 Everything runs in this one process with one worker (``prepare_lrw(..., workers=1)``, OpenCV
 limited to one thread). "Per core" rates divide by the process's CPU time (all its threads:
-FFmpeg may decode on more than one), so they neither flatter a multi-threaded decoder nor
-suffer when other processes share the machine; the wall-clock rate is reported beside them.
+FFmpeg may decode on more than one), so they do not flatter a multi-threaded decoder, and
+single-threaded work keeps its rate when other processes share the machine (torch ops on
+2 threads do not: waiting OpenMP threads spin); the wall-clock rate is reported beside them.
 A machine's rate with ``workers=N`` is roughly N times the per-core rate.
 """
 
