@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
 from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary
@@ -185,9 +186,11 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
     if ema_cfg.enabled:
         cbs.append(EMA(ema_cfg.decay))
     stop_cfg = section(rec, "early_stopping")
+    stopper: EarlyStopping | None = None
     if stop_cfg.enabled:
-        cbs.append(EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=stop_cfg.patience,
-                                 min_delta=stop_cfg.min_delta, check_on_train_epoch_end=True))
+        stopper = EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=stop_cfg.patience,
+                                min_delta=stop_cfg.min_delta, check_on_train_epoch_end=True)
+        cbs.append(stopper)
     cbs += [EpochSummary(out / "metrics.csv" if is_zero else None), *extra, checkpointing, last_checkpoint]
     trainer = L.Trainer(**trainer_kwargs(rec), callbacks=cbs, logger=_loggers(rec, out) or False,
                         default_root_dir=str(out), plugins=[AtomicCheckpointIO()])
@@ -195,6 +198,7 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
         _check_resume_fits(ckpt_path, task)
         log.info("resuming from %s", ckpt_path)
     trainer.fit(task, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+    stopped = _early_stopping_report(stopper, trainer)
 
     best = Path(checkpointing.best_model_path) if checkpointing.best_model_path else ckpt_dir / LAST
     if not best.is_file():
@@ -208,8 +212,23 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
             "checkpoint": str(best), "monitor": task.monitor, "monitor_mode": task.monitor_mode,
             "best_score": float(best_score) if best_score is not None else None,
             "epochs": trainer.current_epoch, "global_step": trainer.global_step,
-            "recipe": rec.name, "task": task.task})
+            "recipe": rec.name, "task": task.task, "early_stopping": stopped})
         if section(rec, "logging").plots:
             plot_curves(out / "metrics.csv", out / "curves.png")
         log.info("%s", results_table(metrics, f"test results of {best}"))
     return metrics
+
+
+def _early_stopping_report(stopper: EarlyStopping | None, trainer: L.Trainer) -> dict[str, Any]:
+    """Whether early stopping ended the run (for results.json), logged when it did.
+
+    Lightning's EarlyStopping is silent unless verbose, so without this line a run that
+    stopped at epoch 3 of 100 would look like a crash or a short recipe.
+    """
+    # The reason is part of the callback's state, so a resumed run that had stopped says so too.
+    if stopper is None or stopper.stopping_reason == EarlyStoppingReason.NOT_STOPPED:
+        return {"stopped": False}
+    epoch = int(stopper.stopped_epoch) + 1
+    log.info("early stopping after epoch %d of %s: %s", epoch, trainer.max_epochs, stopper.stopping_reason_message)
+    return {"stopped": True, "stopped_after_epoch": epoch, "max_epochs": trainer.max_epochs,
+            "reason": stopper.stopping_reason_message}

@@ -96,9 +96,9 @@ class ToyWords(_ToyData):
     vocabulary = WORDS
 
     def example(self, ident: str, g: torch.Generator, noise: float) -> dict[str, Any]:
-        label = int(torch.randint(len(WORDS), (1,), generator=g))
+        label = int(torch.randint(len(self.vocabulary), (1,), generator=g))  # subclasses may shrink it
         video = self.templates[label].expand(6, 1, 8, 8) + noise * torch.randn(6, 1, 8, 8, generator=g)
-        return {"id": ident, "text": WORDS[label], "label": label, "video": video}
+        return {"id": ident, "text": self.vocabulary[label], "label": label, "video": video}
 
 
 class ToySpelling(_ToyData):
