@@ -69,7 +69,8 @@ def test_variable_lengths_and_padding_do_not_change_a_prediction():
 
 
 @pytest.mark.slow
-def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree(tmp_path):
+def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree_and_predict_reads_the_clips(tmp_path, capsys):
+    from avtoolkit.data.lrw.predict import predict_words
     from avtoolkit.engine.run import run_recipe
 
     root = write_synthetic_lrw(tmp_path / "lipread_mp4", clips={"train": 12, "val": 3, "test": 5},
@@ -87,4 +88,23 @@ def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree(tmp_path):
         "loss.label_smoothing=0.0", "seed=0",
     ], run_dir=tmp_path / "run")
     assert metrics["test/acc"] >= 0.9, metrics
-    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    assert best.is_file()
+
+    # predict on the raw test mp4s through the trained checkpoint (the synthetic "face" is a disc
+    # no detector finds, and the clips are LRW-framed: LRW's fixed mouth box).
+    clips = sorted(root.glob("*/test/*.mp4"))
+    right = []
+    for clip in clips:
+        top = predict_words(best, clip, top=4, method="fixed")
+        words, probs = [w for w, _ in top], [p for _, p in top]
+        assert sorted(words) == ["ABOUT", "BLACK", "CHILD", "DOING"]  # top 4 of 4 words: the whole vocabulary
+        assert sum(probs) == pytest.approx(1.0, abs=1e-4) and probs == sorted(probs, reverse=True)
+        right.append(words[0] == clip.parent.parent.name)
+    assert sum(right) / len(clips) >= 0.9, f"predict top-1 {sum(right)}/{len(clips)}, test/acc {metrics['test/acc']}"
+    clip = clips[right.index(True)]
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(best), str(clip), "--top", "2", "--crop", "fixed"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].split()[0] == clip.parent.parent.name
+    assert 0.0 < float(lines[1].split()[1]) <= float(lines[0].split()[1]) <= 1.0
