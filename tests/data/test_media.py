@@ -203,3 +203,18 @@ def test_thread_count_does_not_change_the_frames(tmp_path):
     one, _ = read_video(path, threads=1)
     auto, _ = read_video(path, threads=0)
     np.testing.assert_array_equal(one, auto)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_pcm_wav_fast_path_matches_the_ffmpeg_path(tmp_path, channels):
+    import shutil
+
+    rng = np.random.default_rng(0)
+    samples = (rng.standard_normal((16000, channels)) * 0.2).clip(-1, 1)
+    wav = write_wav(tmp_path / "speech.wav", samples if channels > 1 else samples[:, 0], 16000)
+    # the same bytes under another name go through PyAV/FFmpeg
+    other = tmp_path / "speech.bin"
+    shutil.copy(wav, other)
+    fast, slow = read_audio(wav), read_audio(other)
+    assert fast.dtype == np.float32 and fast.shape == slow.shape == (16000,)
+    np.testing.assert_allclose(fast, slow, atol=1e-6)
