@@ -116,6 +116,40 @@ def fill_missing(batch: Mapping[str, Tensor], modalities: list[str], example_sha
     return out
 
 
+def trace_to_onnx(graph: nn.Module, inputs: tuple[Tensor, ...], path: str | os.PathLike[str],
+                  input_names: list[str], output_names: list[str],
+                  dynamic_axes: Mapping[str, Mapping[int, str]], opset: int = 17) -> Path:
+    """Traces a positional-tensor module to an ONNX file (the one exporter call of avtoolkit).
+
+    Used by :func:`export_onnx` (CTC models, with metadata and a parity check) and by
+    :func:`avtoolkit.inference.fast.export_onnx` (any model, for benchmarks).
+
+    Returns:
+        The written path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The exporter restores the wrapper's mode after tracing, recursively: a training-mode
+    # wrapper would leave the wrapped model training.
+    graph = graph.eval()
+    # PyTorch's fused Transformer layer (its inference "fast path") has no ONNX mapping; with it
+    # off the exporter sees plain attention and linear ops.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # Shape-to-int conversions are traced as constants on purpose (fixed crop size,
+            # streams padded to common frames); callers check the graph, not the warnings.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            # The TorchScript exporter: the dynamo one needs onnxscript, not a dependency here.
+            torch.onnx.export(graph, inputs, str(path), input_names=input_names, output_names=output_names,
+                              dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()},
+                              opset_version=opset, dynamo=False)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return path
+
+
 def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.PathLike[str],
                 vocabulary: list[str], recipe: Mapping[str, Any] | None = None, opset: int = 17,
                 atol: float = 1e-4) -> float:
@@ -153,16 +187,8 @@ def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.
     names = [n for m in graph.modalities for n in (m, f"{m}_lengths")]
     axes = {n: ({0: "batch"} if n.endswith("_lengths") else {0: "batch", 1: f"{n}_time"}) for n in names}
     axes |= {"log_probs": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():
-        # Shape-to-int conversions are traced as constants on purpose (fixed crop size, streams
-        # padded to common frames); verify_onnx below checks the graph instead of the warnings.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        # The TorchScript exporter: the dynamo one needs onnxscript, not a dependency here.
-        torch.onnx.export(graph, tuple(example[n] for n in names), str(path), input_names=names,
-                          output_names=["log_probs", "lengths"], dynamic_axes=axes, opset_version=opset,
-                          dynamo=False)
+    path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, ["log_probs", "lengths"], axes,
+                         opset)
     info = OnnxInfo(vocabulary=list(vocabulary), modalities=graph.modalities, strides=strides,
                     recipe=dict(recipe or {}))
     proto = onnx.load(str(path))

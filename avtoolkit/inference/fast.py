@@ -434,26 +434,13 @@ def export_onnx(model: nn.Module, batch: Mapping[str, Tensor], path: str | os.Pa
     Returns:
         The written path.
     """
+    from avtoolkit.inference.export import trace_to_onnx
+
     keys = [k for k, v in batch.items() if isinstance(v, Tensor)]
     axes = {k: ({0: "batch", 1: "time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
     axes["log_probs"] = {0: "batch"}
-    path = Path(path)
-    # The wrapper must be in eval mode too: the exporter restores the wrapper's mode after
-    # tracing, recursively, and a training-mode wrapper would leave ``model`` training.
-    wrapper = TensorModel(model, keys).eval()
-    # The fused C++ Transformer layer (PyTorch's inference "fast path") has no ONNX mapping;
-    # with it off, the exporter sees the plain attention and linear ops.
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with torch.no_grad():
-            # The TorchScript exporter: the dynamo one needs onnxscript, not a dependency here.
-            torch.onnx.export(wrapper, tuple(batch[k] for k in keys), str(path),
-                              input_names=keys, output_names=["log_probs"], dynamic_axes=axes,
-                              opset_version=opset, dynamo=False)
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-    return path
+    return trace_to_onnx(TensorModel(model, keys), tuple(batch[k] for k in keys), path, keys, ["log_probs"],
+                         axes, opset)
 
 
 def ort_session(path: str | os.PathLike[str], threads: int = 2) -> Any:
