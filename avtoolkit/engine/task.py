@@ -51,13 +51,16 @@ def smoothed_nll(log_probs: Tensor, label: Tensor, smoothing: float) -> Tensor:
 
 
 def greedy_ctc(log_probs: Tensor, lengths: Tensor, vocab: CharVocab) -> tuple[list[str], list[float]]:
-    """Best-path CTC transcripts and each path's mean log-probability per frame."""
-    best, ids = log_probs.max(dim=-1)
-    texts, scores = [], []
-    for b in range(log_probs.shape[0]):
-        n = int(lengths[b])
-        texts.append(vocab.ctc_collapse(ids[b, :n].tolist()))
-        scores.append(float(best[b, :n].mean()) if n > 0 else float("-inf"))
+    """Best-path CTC transcripts and each path's mean log-probability per frame.
+
+    The texts come from the same :class:`~avtoolkit.inference.decoding.GreedyDecoder` that
+    test-time greedy decoding uses, so validation and test WER read transcripts alike.
+    """
+    from avtoolkit.inference.decoding import GreedyDecoder
+
+    texts = GreedyDecoder(vocab.tokens)(log_probs, lengths)
+    best = log_probs.max(dim=-1).values
+    scores = [float(best[b, : int(n)].mean()) if int(n) > 0 else float("-inf") for b, n in enumerate(lengths)]
     return texts, scores
 
 
