@@ -93,6 +93,21 @@ def test_validate_ok_and_error_exit_codes(tiny_components, capsys, tmp_path):
     assert code == 2 and "out of range" in err and "while applying overrides" in err
 
 
+def test_overrides_may_follow_options(monkeypatch, capsys):
+    # `run recipe.yaml --run-dir D key=value` is how people type it; argparse alone would
+    # reject the override after the option.
+    import avtoolkit.cli.cmd_run as cmd_run
+
+    seen = {}
+    monkeypatch.setattr(cmd_run, "run", lambda args: seen.update(vars(args)) or 0)
+    assert main(["run", "r.yaml", "--run-dir", "out", "trainer.max_epochs=2", "seed=3"]) == 0
+    assert seen["recipe"] == "r.yaml" and seen["run_dir"] == "out"
+    assert seen["overrides"] == ["trainer.max_epochs=2", "seed=3"]
+    with pytest.raises(SystemExit):
+        main(["run", "r.yaml", "--run-dir", "out", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_console_script_reports_a_typo_without_a_traceback(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("model:\n  encoders:\n    video: {name: no_such_encoder_xyz}\n  head: {name: no_such_head_xyz}\n")
