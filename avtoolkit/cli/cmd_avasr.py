@@ -31,6 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--audio", help="example audio for the check (default: the recipe's first test utterance)")
     e.add_argument("--video", help="example video for the check")
     e.add_argument("--atol", type=float, default=1e-4, help="largest allowed log-prob difference")
+    q = e.add_argument_group("int8", "also write OUTPUT's int8 twin (OUTPUT.int8.onnx), calibrated on real "
+                                     "utterances, and score both graphs so the accuracy cost is stated")
+    q.add_argument("--int8", action="store_true", help="write and score the int8 graph too")
+    q.add_argument("--calibration", help="manifest to calibrate on (default: the recipe's data.train)")
+    q.add_argument("--calibration-size", type=int, default=32, help="utterances to calibrate on (default: 32)")
+    q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
+    q.add_argument("--eval-size", type=int, default=100, help="utterances to score (default: 100)")
     e.set_defaults(handler=export)
 
 
@@ -72,4 +79,18 @@ def export(args: argparse.Namespace) -> int:
     report = export_checkpoint(args.checkpoint, args.output, audio=args.audio, video=args.video, atol=args.atol)
     print(f"wrote {report['output']} (inputs: {', '.join(report['modalities'])}); ONNX Runtime matches PyTorch "
           f"within {report['max_abs_diff']:.1e} on {', '.join(report['example'].values())}")
+    if args.int8:
+        from avtoolkit.inference.quantize import int8_path, quantize_export
+
+        q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
+                            eval_manifest=args.eval, calibration_size=args.calibration_size,
+                            eval_size=args.eval_size)
+        print(f"wrote {q['output']} (int8, calibrated on {q['calibration']['utterances']} utterances of "
+              f"{q['calibration']['manifest']})")
+        print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']}:")
+        for name in ("fp32", "int8"):
+            r = q[name]
+            print(f"  {name}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  {r['latency_ms']:.1f} ms per utterance")
+        print(f"  int8 costs {100 * (q['int8']['wer'] - q['fp32']['wer']):+.2f} WER points and runs "
+              f"{q['fp32']['latency_ms'] / q['int8']['latency_ms']:.2f}x as fast")
     return 0

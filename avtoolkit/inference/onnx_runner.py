@@ -47,7 +47,12 @@ class OnnxModel:
         # Trailing dims of the graph input; symbolic ones only occur on batch/time axes.
         return tuple(int(d) for d in self._shapes[modality][2:])
 
-    def __call__(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def feeds(self, batch: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+        """The graph's inputs for a model batch: lengths filled in, streams padded, absent ones stood in for.
+
+        Calling the model runs the session on these; int8 calibration
+        (:mod:`avtoolkit.inference.quantize`) feeds the same arrays.
+        """
         batch = {k: v for k, v in batch.items() if isinstance(v, Tensor)}
         ref = next(batch[m] for m in self.modalities if m in batch)
         for m in self.modalities:
@@ -60,5 +65,8 @@ class OnnxModel:
         for m in self.modalities:
             feeds[m] = np.ascontiguousarray(batch[m].detach().cpu().numpy(), dtype=np.float32)
             feeds[f"{m}_lengths"] = batch[f"{m}_lengths"].detach().cpu().numpy().astype(np.int64)
-        log_probs, lengths = self.session.run(["log_probs", "lengths"], feeds)
+        return feeds
+
+    def __call__(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        log_probs, lengths = self.session.run(["log_probs", "lengths"], self.feeds(batch))
         return {"log_probs": torch.from_numpy(log_probs), "lengths": torch.from_numpy(lengths).long()}

@@ -242,7 +242,8 @@ class Transcriber:
         return results
 
     def transcribe_manifest(self, manifest: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
-                            modalities: Sequence[str] | None = None, batch_size: int = 8) -> dict[str, Any]:
+                            modalities: Sequence[str] | None = None, batch_size: int = 8,
+                            max_utterances: int | None = None) -> dict[str, Any]:
         """Transcribes every line of a manifest and scores it.
 
         Args:
@@ -251,6 +252,7 @@ class Transcriber:
                 wer, cer); ``.tsv`` writes tab-separated ``id reference prediction``.
             modalities: use only these inputs (default: all the model reads).
             batch_size: utterances per forward pass.
+            max_utterances: transcribe only the first this many lines (``None``: all).
 
         Returns:
             ``{"wer": ..., "cer": ..., "utterances": N, "output": path}``; WER and CER are
@@ -261,10 +263,10 @@ class Transcriber:
         from avtoolkit.data.manifest import read_manifest
 
         use = sorted(modalities or self.modalities)
-        parsed = read_manifest(manifest, modalities=use)
+        utterances = read_manifest(manifest, modalities=use).utterances[:max_utterances]
         rows = []
-        for i in range(0, len(parsed.utterances), batch_size):
-            chunk = parsed.utterances[i:i + batch_size]
+        for i in range(0, len(utterances), batch_size):
+            chunk = utterances[i:i + batch_size]
             items = [{"audio": u.audio if "audio" in use else None, "video": u.video if "video" in use else None,
                       "reference": u.transcript} for u in chunk]
             for utt, res in zip(chunk, self.transcribe_batch(items)):

@@ -102,6 +102,38 @@ def test_onnx_export_parity_and_transcriber_on_onnx(grid: dict, untrained: Path,
         assert onnx.transcribe(**inputs).transcript == eager.transcribe(**inputs).transcript
 
 
+def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, untrained: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    onnx_path = tmp_path / "tiny.onnx"
+    code = cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path), "--int8",
+                "--calibration-size", "3", "--eval-size", "4"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    int8 = tmp_path / "tiny.int8.onnx"
+    assert f"wrote {int8} (int8, calibrated on 3 utterances of {grid['manifest']})" in out
+    assert f"scored on the first 4 utterances of {grid['manifest']}:" in out
+    assert "int8 costs" in out and "WER points" in out
+    # The int8 file is a drop-in replacement: same inputs, same metadata, same kind of output.
+    fp32_asr, int8_asr = Transcriber.from_onnx(onnx_path), Transcriber.from_onnx(int8)
+    assert int8_asr.vocabulary == fp32_asr.vocabulary and int8_asr.modalities == ["audio", "video"]
+    inputs = {"audio": grid["videos"][4], "video": grid["videos"][4]}
+    a, b = fp32_asr.model(fp32_asr._batch([inputs])[0]), int8_asr.model(int8_asr._batch([inputs])[0])
+    assert a["lengths"].tolist() == b["lengths"].tolist()
+    # Untrained, the model's outputs are nearly flat; int8 must still follow them closely.
+    corr = torch.corrcoef(torch.stack([a["log_probs"].flatten(), b["log_probs"].flatten()]))[0, 1]
+    assert corr > 0.9, f"int8 log-probs correlate {float(corr):.2f} with fp32"
+
+
+def test_export_int8_without_a_calibration_manifest_says_which_option(grid: dict, tmp_path: Path, capsys) -> None:
+    recipe = {**grid["recipe"], "data": {**grid["recipe"]["data"], "train": None, "val": None}}
+    torch.manual_seed(0)
+    ckpt = _save_checkpoint(build_model(recipe).eval(), recipe, tmp_path / "no_train.ckpt")
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), "--int8"]) == 2
+    err = capsys.readouterr().err
+    assert "data.train / data.val (not set); give one with --calibration" in err
+    assert (tmp_path / "m.onnx").is_file() and not (tmp_path / "m.int8.onnx").exists()
+
+
 @pytest.mark.slow
 def test_small_model_overfits_grid_and_every_path_transcribes_it(grid: dict, tmp_path: Path, capsys) -> None:
     """Real speech: a tiny audio-visual model learns the six GRID sentences (CER < 10%)."""
@@ -146,6 +178,12 @@ def test_small_model_overfits_grid_and_every_path_transcribes_it(grid: dict, tmp
                 CHARACTERS, recipe=grid["recipe"])
     onnx = Transcriber.from_onnx(onnx_path)
     assert onnx.transcribe_manifest(grid["manifest"])["cer"] == pytest.approx(summary["cer"])
+
+    # int8: calibrated on the same six sentences, it must still transcribe them.
+    assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "cli.onnx"), "--int8"]) == 0
+    capsys.readouterr()
+    int8 = Transcriber.from_onnx(tmp_path / "cli.int8.onnx").transcribe_manifest(grid["manifest"])
+    assert int8["cer"] <= summary["cer"] + 0.05, f"int8 CER {int8['cer']:.2%} (fp32 {summary['cer']:.2%})"
 
 
 def test_real_engine_checkpoint_loads(grid: dict, tmp_path: Path) -> None:

@@ -1,0 +1,74 @@
+"""Static int8 quantisation of ONNX graphs: close to fp32, metadata kept, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from avtoolkit.inference.export import trace_to_onnx
+from avtoolkit.inference.quantize import QUANT_META_KEY, int8_path, quantize_onnx_int8, recipe_manifest
+
+
+def _conv_net_onnx(path: Path) -> tuple[nn.Module, Path]:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1),
+                        nn.ReLU(), nn.Flatten(), nn.Linear(32 * 4 * 4, 10)).eval()
+    trace_to_onnx(net, (torch.randn(1, 1, 16, 16),), path, ["x"], ["y"], {"x": {0: "batch"}, "y": {0: "batch"}})
+    proto = onnx.load(str(path))
+    proto.metadata_props.add(key="avtoolkit", value='{"kept": true}')
+    onnx.save(proto, str(path))
+    return net, path
+
+
+def _images(n: int, seed: int) -> np.ndarray:
+    # Smooth images (a blurred random field), not white noise: like real inputs, nearby pixels agree.
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((n, 1, 16, 16)).astype(np.float32))
+    return torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1).numpy() * 3
+
+
+def test_int8_graph_tracks_fp32_and_keeps_metadata(tmp_path: Path) -> None:
+    net, fp32 = _conv_net_onnx(tmp_path / "net.onnx")
+    calibration = [{"x": _images(4, seed)} for seed in range(8)]
+    out = quantize_onnx_int8(fp32, int8_path(fp32), calibration)
+    assert out == tmp_path / "net.int8.onnx"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.int8.onnx", "net.onnx"]  # no temp files left
+
+    proto = onnx.load(str(out))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["avtoolkit"] == '{"kept": true}'
+    assert json.loads(meta[QUANT_META_KEY])["calibration_inputs"] == 8
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+    x = _images(64, seed=100)  # held-out inputs
+    want = net(torch.from_numpy(x)).detach().numpy()
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    rel = np.abs(got - want).mean() / np.abs(want).mean()
+    assert rel < 0.05, f"int8 outputs are {rel:.1%} off fp32"
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+
+
+def test_no_calibration_input_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    _, fp32 = _conv_net_onnx(tmp_path / "net.onnx")
+    with pytest.raises(ValueError, match="no calibration inputs"):
+        quantize_onnx_int8(fp32, tmp_path / "q.onnx", [])
+    with pytest.raises(ValueError, match=r"lacks \['x'\]"):
+        quantize_onnx_int8(fp32, tmp_path / "q.onnx", [{"input": _images(1, 0)}])
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_missing_manifest_names_the_recipe_key_and_the_option(tmp_path: Path) -> None:
+    recipe = {"data": {"train": str(tmp_path / "gone.txt")}}
+    with pytest.raises(FileNotFoundError, match=r"data\.train / data\.val .*gone\.txt not found.*--calibration"):
+        recipe_manifest(recipe, ("train", "val"), "--calibration")
+    (tmp_path / "val.txt").write_text("")
+    recipe["data"]["val"] = str(tmp_path / "val.txt")
+    assert recipe_manifest(recipe, ("train", "val"), "--calibration") == tmp_path / "val.txt"
