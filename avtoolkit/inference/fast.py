@@ -437,7 +437,9 @@ def export_onnx(model: nn.Module, batch: Mapping[str, Tensor], path: str | os.Pa
     from avtoolkit.inference.export import trace_to_onnx
 
     keys = [k for k, v in batch.items() if isinstance(v, Tensor)]
-    axes = {k: ({0: "batch", 1: "time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
+    # One time-axis name per input: streams run at different rates (audio 500 frames, video
+    # 125), and ONNX Runtime plans its buffers as if equal names meant equal sizes.
+    axes = {k: ({0: "batch", 1: f"{k}_time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
     axes["log_probs"] = {0: "batch"}
     return trace_to_onnx(TensorModel(model, keys), tuple(batch[k] for k in keys), path, keys, ["log_probs"],
                          axes, opset)
