@@ -24,3 +24,12 @@ def test_ctc_model_with_a_transformer_backend_exports_and_matches(tmp_path):
     n = int(ref["lengths"][1])
     assert torch.allclose(out["log_probs"][1, :n], ref["log_probs"][1, :n], atol=1e-4)
     assert torch.backends.mha.get_fastpath_enabled()  # restored for the caller
+
+
+def test_crops_whose_maps_do_not_divide_the_pool_export_exactly(tmp_path):
+    # 48x48 crops (the demo recipe) leave 6x6 maps for a 4x4 adaptive pool: overlapping bins.
+    model = build_model("recipes/avasr.yaml", ["model.encoders.video.channels=[8, 8, 8]",
+                                               "model.encoders.video.hidden_dim=32"]).eval()
+    example = {"audio": torch.randn(1, 120, 40), "audio_lengths": torch.tensor([120]),
+               "video": torch.randn(1, 30, 1, 48, 48), "video_lengths": torch.tensor([30])}
+    assert export_onnx(model, example, tmp_path / "m.onnx", list(CHARACTERS)) <= 1e-4

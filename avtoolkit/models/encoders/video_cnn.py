@@ -74,10 +74,28 @@ class VideoCNN(Encoder):
         if not torch.onnx.is_in_onnx_export():
             return self.pool(h)
         # The ONNX exporter cannot size an adaptive pool after the time axis is folded into
-        # the batch; for evenly divisible maps the fixed pool below is the same operation.
-        # int(): the kernel must be a constant in the graph (crop size is fixed per export).
+        # the batch. int(): the crop size is fixed per export, so the pooling is a constant.
         height, width, p = int(h.shape[-2]), int(h.shape[-1]), self.pool_size
-        if height % p or width % p:
-            raise ValueError(f"ONNX export needs the conv output ({height}x{width}) divisible by "
-                             f"pool_size={p}; choose a crop size that is a multiple of {8 * p}")
-        return F.avg_pool2d(h, kernel_size=(height // p, width // p))
+        if height % p == 0 and width % p == 0:  # evenly divisible (64x64 crops): a plain pool
+            return F.avg_pool2d(h, kernel_size=(height // p, width // p))
+        # Otherwise (48x48 crops give 6x6 maps) the adaptive pool's overlapping bins are a
+        # fixed linear map on each axis: rows @ h @ cols^T is exactly AdaptiveAvgPool2d.
+        rows, cols = adaptive_pool_matrix(height, p).to(h), adaptive_pool_matrix(width, p).to(h)
+        return rows @ h @ cols.T
+
+
+def adaptive_pool_matrix(size: int, bins: int) -> Tensor:
+    """``[bins, size]`` averaging matrix of 1-D adaptive average pooling (PyTorch's bin edges).
+
+    Examples:
+        >>> adaptive_pool_matrix(6, 4)
+        tensor([[0.5000, 0.5000, 0.0000, 0.0000, 0.0000, 0.0000],
+                [0.0000, 0.5000, 0.5000, 0.0000, 0.0000, 0.0000],
+                [0.0000, 0.0000, 0.0000, 0.5000, 0.5000, 0.0000],
+                [0.0000, 0.0000, 0.0000, 0.0000, 0.5000, 0.5000]])
+    """
+    matrix = torch.zeros(bins, size)
+    for i in range(bins):
+        start, end = (i * size) // bins, -((-(i + 1) * size) // bins)  # floor and ceil, as PyTorch bins
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
