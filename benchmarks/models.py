@@ -32,6 +32,8 @@ class Settings:
     threads: int = 2
     onnx: bool = True
     int8: bool = True
+    #: ONNX Runtime with static int8 (QDQ) convolutions and matmuls
+    onnx_int8: bool = True
     bf16: bool = True
     #: profile where the time goes when a target is missed
     profile: bool = True
@@ -40,7 +42,7 @@ class Settings:
     @classmethod
     def quick(cls, threads: int = 2) -> "Settings":
         return cls(latency_runs=3, warmup=1, throughput_batch=2, throughput_runs=1, train_batch=2,
-                   train_runs=1, train_warmup=0, agreement_batches=1, threads=threads, int8=False,
+                   train_runs=1, train_warmup=0, agreement_batches=1, threads=threads, int8=False, onnx_int8=False,
                    bf16=False, profile=False, intermediate_paths=False)
 
 
@@ -141,8 +143,10 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 and temporal convs as GEMMs
     (:func:`~avtoolkit.inference.fast.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
     (CPUs with native bf16 only); ``fast_fp32+int8_linear`` quantises its ``nn.Linear`` layers;
-    ``onnxruntime`` exports the eager model (ORT folds BatchNorm itself); ``torch.compile``
-    (``--compile``) compiles the folded model.
+    ``onnxruntime`` exports the eager model (ORT folds BatchNorm itself);
+    ``onnxruntime_int8`` quantises that graph (static int8, calibrated here on the benchmark's
+    random inputs: right for timing, while the accuracy cost is measured on a trained model
+    by ``avtoolkit export --int8``); ``torch.compile`` (``--compile``) compiles the folded model.
 
     Returns:
         ``{name: callable or error string}``; a path that cannot be built is reported, and the
@@ -162,6 +166,15 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     if settings.onnx:
         makers.append(("onnxruntime", lambda: fast.OrtRunner(
             fast.export_onnx(model, example_batch(model, 2), workdir / "model.onnx"), threads=settings.threads)))
+    if settings.onnx and settings.onnx_int8:
+        def ort_int8() -> Any:
+            from avtoolkit.inference.quantize import quantize_onnx_int8
+
+            calibration = ({k: v.numpy() for k, v in example_batch(model, 1, seed=100 + i).items()} for i in range(8))
+            return fast.OrtRunner(quantize_onnx_int8(workdir / "model.onnx", workdir / "model.int8.onnx", calibration),
+                                  threads=settings.threads)
+
+        makers.append(("onnxruntime_int8", ort_int8))
     if settings.compile:
         makers.append(("torch.compile", lambda: fast.compile_model(paths["fold_bn+channels_last"])))
     for name, make in makers:

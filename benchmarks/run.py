@@ -62,19 +62,24 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         paths = results.get("models", {}).get(recipe, {}).get("paths", {})
         return {k: v for k, v in paths.items() if "error" not in v}
 
+    def fastest(paths: dict[str, Any]) -> tuple[str, float]:
+        name = min(paths, key=lambda k: paths[k]["latency"]["median_ms"])
+        return name, paths[name]["latency"]["median_ms"]
+
     if paths := ok_paths("lrw_effv2t"):
-        best_frac = max(v["throughput"]["ceiling_fraction"] for v in paths.values())
-        best_b1 = min(v["latency"]["median_ms"] for v in paths.values())
+        best = max(paths, key=lambda k: paths[k]["throughput"]["ceiling_fraction"])
+        best_frac = paths[best]["throughput"]["ceiling_fraction"]
+        path, best_b1 = fastest(paths)
         targets.append({"what": "lrw_effv2t batch-16 throughput, fraction of ceiling", "recipe": "lrw_effv2t",
-                        "measured": f"{100 * best_frac:.0f}% of {ceiling:.0f} GFLOP/s", "target": ">= 40%",
+                        "measured": f"{100 * best_frac:.0f}% of {ceiling:.0f} GFLOP/s ({best})", "target": ">= 40%",
                         "met": best_frac >= 0.40})
         targets.append({"what": "lrw_effv2t batch-1 latency (fastest path)", "recipe": "lrw_effv2t",
-                        "measured": f"{best_b1:.1f} ms", "target": "< 35 ms", "met": best_b1 < 35})
+                        "measured": f"{best_b1:.1f} ms ({path})", "target": "< 35 ms", "met": best_b1 < 35})
     if paths := ok_paths("avasr"):
-        best_b1 = min(v["latency"]["median_ms"] for v in paths.values())
+        path, best_b1 = fastest(paths)
         eager = paths.get("eager", {}).get("latency", {}).get("median_ms", float("inf"))
         targets.append({"what": "avasr 5 s clip batch-1 latency (fastest path)", "recipe": "avasr",
-                        "measured": f"{best_b1:.1f} ms", "target": "< 15 ms", "met": best_b1 < 15})
+                        "measured": f"{best_b1:.1f} ms ({path})", "target": "< 15 ms", "met": best_b1 < 15})
         targets.append({"what": "avasr 5 s clip batch-1 latency (eager)", "recipe": "avasr",
                         "measured": f"{eager:.1f} ms", "target": "< 50 ms", "met": eager < 50})
     prep = results.get("data", {}).get("prepare_lrw_fixed", {})

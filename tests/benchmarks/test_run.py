@@ -72,8 +72,8 @@ def test_targets_report_misses_with_the_measured_figure():
         "avasr": {"paths": {"eager": path(40.0, 0.1), "onnxruntime": path(20.0, 0.1)}}},
         "data": {"prepare_lrw_fixed": {"clips_per_s_per_core": 30.0}}}
     verdicts = {t["what"]: (t["met"], t["measured"]) for t in check_targets(results)}
-    assert verdicts["lrw_effv2t batch-16 throughput, fraction of ceiling"] == (False, "30% of 100 GFLOP/s")
-    assert verdicts["lrw_effv2t batch-1 latency (fastest path)"] == (True, "30.0 ms")
-    assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms")
+    assert verdicts["lrw_effv2t batch-16 throughput, fraction of ceiling"] == (False, "30% of 100 GFLOP/s (onnxruntime)")
+    assert verdicts["lrw_effv2t batch-1 latency (fastest path)"] == (True, "30.0 ms (onnxruntime)")
+    assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (eager)"] == (True, "40.0 ms")
     assert verdicts["prepare LRW clips (fixed crop)"][0] is True
