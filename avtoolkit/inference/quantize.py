@@ -81,15 +81,22 @@ class _Calibration:
 
 
 def _preprocess(source: Path, target: Path) -> None:
-    """ONNX Runtime's pre-quantisation pass (shape inference, graph clean-up)."""
+    """ONNX Runtime's pre-quantisation pass (shape inference, graph clean-up), run in ``target``'s folder.
+
+    When symbolic shape inference gives up, onnxruntime dumps the half-inferred model
+    (``sym_shape_infer_temp.onnx`` plus its weights, 140 MB for ``lrw_effv2s``) into the
+    current directory; running from ``target``'s (temporary) folder keeps the user's clean.
+    """
     from onnxruntime.quantization import quant_pre_process
 
-    try:
-        quant_pre_process(str(source), str(target))
-    except Exception:
-        # Symbolic shape inference cannot follow some reshapes (EfficientNet's squeeze-
-        # excitation after the time axis is folded); ONNX's own inference is enough then.
-        quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
+    source, target = source.resolve(), target.resolve()
+    with contextlib.chdir(target.parent):
+        try:
+            quant_pre_process(str(source), str(target))
+        except Exception:
+            # Symbolic shape inference cannot follow some reshapes (EfficientNet's squeeze-
+            # excitation after the time axis is folded); ONNX's own inference is enough then.
+            quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
 
 
 def quantize_onnx_int8(source: str | os.PathLike[str], output: str | os.PathLike[str],

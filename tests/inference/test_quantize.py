@@ -72,3 +72,17 @@ def test_missing_manifest_names_the_recipe_key_and_the_option(tmp_path: Path) ->
     (tmp_path / "val.txt").write_text("")
     recipe["data"]["val"] = str(tmp_path / "val.txt")
     assert recipe_manifest(recipe, ("train", "val"), "--calibration") == tmp_path / "val.txt"
+
+
+def test_failed_shape_inference_leaves_the_working_directory_clean(tmp_path: Path, monkeypatch) -> None:
+    # When symbolic shape inference is incomplete, onnxruntime saves its half-done model to
+    # the current directory and raises; quantisation must fall back and leave no such files.
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    monkeypatch.setattr(SymbolicShapeInference, "_infer_impl", lambda self: setattr(self, "run_", False) or False)
+    _, fp32 = _conv_net_onnx(tmp_path / "net.onnx")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = quantize_onnx_int8(fp32, tmp_path / "net.int8.onnx", [{"x": _images(4, 0)}])
+    assert out.is_file() and list(cwd.iterdir()) == []
