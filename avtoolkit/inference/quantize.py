@@ -204,7 +204,7 @@ def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], option: st
 def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike[str],
                     calibration_manifest: str | os.PathLike[str] | None = None,
                     eval_manifest: str | os.PathLike[str] | None = None,
-                    calibration_size: int = 32, eval_size: int = 100, threads: int = 2,
+                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2,
                     score: bool = True) -> dict[str, Any]:
     """Quantises an exported CTC graph on real utterances and measures what int8 costs.
 
@@ -221,7 +221,7 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
         calibration_manifest: ``audio|video|transcript`` lines to calibrate on.
         eval_manifest: held-out lines to score both graphs on.
         calibration_size: utterances to calibrate on.
-        eval_size: utterances to score on.
+        eval_size: utterances to score on (``None``: all of them).
         threads: ONNX Runtime threads for scoring and timing.
         score: ``False`` skips scoring and timing (calibration only).
 

@@ -2,7 +2,8 @@
 
 The report folder (``out_dir/report``) holds ``lrw_curves.png`` and ``avasr_curves.png``
 (learning curves from each run's ``metrics.csv``), ``wer_vs_snr.png``, ``results.json``
-and ``report.md``; the runs themselves are in ``out_dir/runs``.
+and ``report.md``; the runs themselves are in ``out_dir/runs``, the AV-ASR model's ONNX
+files (fp32 and int8) in ``out_dir/export``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Iterator
 #: The demo's targets on its test split (issue: the main job).
 TARGETS = {"lrw_top1": 0.90, "avasr_clean_cer": 0.10, "av_over_audio_wer_at_0db": 0.5}
 #: The phases of the job, in order, as named in the table and ``results["phase_seconds"]``.
-PHASES = ("corpus", "lrw", "avasr", "noise")
+PHASES = ("corpus", "lrw", "avasr", "noise", "export")
 _PHASE_TITLES = {"corpus": "generate the corpus", "lrw": "train + test demo_lrw",
-                 "avasr": "train + test demo_avasr", "noise": "WER against SNR (11 tests)"}
+                 "avasr": "train + test demo_avasr", "noise": "WER against SNR (11 tests)",
+                 "export": "ONNX export + int8"}
 
 
 class DemoStepError(RuntimeError):
@@ -81,21 +83,27 @@ def target_rows(results: dict) -> list[tuple[str, float, str, bool | None]]:
         limit = t["av_over_audio_wer_at_0db"]
         rows.append(("AV / audio-only WER at 0 dB", ratio, f"<= {limit:.2f}", ratio <= limit))
     rows.append(("WER video-only", n["video-only"]["clean"]["wer"], "", None))
+    if "export" in results:  # what deployment costs: the same test sentences through ONNX Runtime
+        e = results["export"]
+        rows.append(("WER ONNX fp32 (test, AV)", e["fp32"]["wer"], "", None))
+        rows.append(("WER ONNX int8 (test, AV)", e["int8"]["wer"], "", None))
+        rows.append(("int8 / fp32 ONNX latency", e["int8"]["latency_ms"] / e["fp32"]["latency_ms"], "", None))
     return rows
 
 
 def results_table(results: dict) -> str:
     """The one table the demo prints: each figure, its target, met or MISSED, then phase times."""
-    lines = [f"{'figure':<30} {'value':>8}  {'target':<8}  result", "-" * 58]
+    w = 2 + max(len(title) for title in _PHASE_TITLES.values()) + len("time: ")  # widest first column
+    lines = [f"{'figure':<{w}} {'value':>8}  {'target':<8}  result", "-" * (w + 28)]
     for name, value, target, ok in target_rows(results):
         shown = f"{value:.3f}" if "/" in name else f"{100 * value:7.1f}%"
         verdict = "" if ok is None else ("met" if ok else "MISSED")
-        lines.append(f"{name:<30} {shown:>8}  {target:<8}  {verdict}")
-    lines.append("-" * 58)
+        lines.append(f"{name:<{w}} {shown:>8}  {target:<8}  {verdict}")
+    lines.append("-" * (w + 28))
     for phase in PHASES:
         if phase in results.get("phase_seconds", {}):
-            lines.append(f"{'time: ' + _PHASE_TITLES[phase]:<30} {results['phase_seconds'][phase]:>7.0f}s")
-    lines.append(f"{'time: total':<30} {results['seconds']:>7.0f}s")
+            lines.append(f"{'time: ' + _PHASE_TITLES[phase]:<{w}} {results['phase_seconds'][phase]:>7.0f}s")
+    lines.append(f"{'time: total':<{w}} {results['seconds']:>7.0f}s")
     return "\n".join(lines)
 
 
@@ -138,7 +146,34 @@ audio-only climbs as the SNR falls; audio-visual should stay close to the better
 """ + "".join(
         f"| {name} | " + " | ".join(f"{100 * row['wer']:.1f}%" for row in rows.values()) + " |\n"
         for name, rows in results["noise"].items()
-    )
+    ) + ("" if "export" not in results else _export_md(results["export"]))
+
+
+def _export_md(export: dict) -> str:
+    fp32, int8 = export["fp32"], export["int8"]
+    return f"""
+## Deployment: ONNX and int8
+
+The AV-ASR checkpoint exported to `{export['files']['fp32']}` (checked against PyTorch) and its
+static int8 twin `{export['files']['int8']}` (calibrated on {export['calibration']['utterances']} training
+sentences), both transcribing the {export['utterances']} test sentences with ONNX Runtime:
+
+| graph | WER | CER | ms per utterance |
+|---|---|---|---|
+| fp32 | {100 * fp32['wer']:.2f}% | {100 * fp32['cer']:.2f}% | {fp32['latency_ms']:.1f} |
+| int8 | {100 * int8['wer']:.2f}% | {100 * int8['cer']:.2f}% | {int8['latency_ms']:.1f} |
+"""
+
+
+def _export(checkpoint: Path, out: Path) -> dict:
+    """``avtoolkit export --int8`` on the demo model, scored on the whole test split."""
+    from avtoolkit.inference.export import export_checkpoint
+    from avtoolkit.inference.quantize import int8_path, quantize_export
+
+    fp32 = export_checkpoint(checkpoint, out / "demo_avasr.onnx")["output"]
+    report = quantize_export(fp32, int8_path(fp32), eval_size=None)
+    report["files"] = {"fp32": str(fp32), "int8": report.pop("output")}
+    return report
 
 
 def _machine() -> str:
@@ -151,14 +186,14 @@ def _machine() -> str:
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small", seed: int = 0,
              overrides: dict[str, list[str]] | None = None) -> dict:
-    """The main job: corpus, two trainings, noise curves, plots, report.
+    """The main job: corpus, two trainings, noise curves, ONNX + int8 export, plots, report.
 
     A step that fails stops the job with its own exception, with a note naming the step
     and where its files are; a target that is not reached is not an error, it is reported
     as ``MISSED`` in the table and ``report.md``.
 
     Args:
-        out_dir: everything goes here (``corpus/``, ``runs/``, ``report/``).
+        out_dir: everything goes here (``corpus/``, ``runs/``, ``export/``, ``report/``).
         size: demo corpus size (``tiny``, ``small``, ``medium``).
         seed: corpus seed.
         overrides: extra recipe overrides per run, ``{"lrw": [...], "avasr": [...]}``
@@ -212,6 +247,10 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
         kind = noise_kind(av_recipe, av_over)
         plot_noise_curves(curves, report / "wer_vs_snr.png", kind)
 
+    export_dir = out / "export"
+    with _phase(5, "export", seconds, export_dir):
+        export = _export(av_dir / "checkpoints" / "best.ckpt", export_dir)
+
     clean = curves["audio-visual"]["clean"]
     results = {
         "corpus": {"size": size, "seed": seed, "counts": summary["counts"], "seconds": summary["seconds"]},
@@ -219,6 +258,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
         "avasr": {"clean_wer": clean["wer"], "clean_cer": clean["cer"], "metrics": av},
         "noise": curves,
         "noise_kind": kind,
+        "export": export,
         "targets": TARGETS,
         "phase_seconds": seconds,
         "seconds": round(time.perf_counter() - started, 1),

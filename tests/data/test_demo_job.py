@@ -100,9 +100,13 @@ def test_tiny_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert set(saved["noise"]) == {"audio-only", "video-only", "audio-visual"}
     assert list(saved["noise"]["audio-only"]) == ["clean", "10", "5", "0", "-5"]
     assert saved["noise_kind"] == "babble"
+    # The exported graph transcribes the test split as the engine's own test did.
+    assert saved["export"]["fp32"]["wer"] == pytest.approx(saved["avasr"]["metrics"]["test/wer"], abs=0.05)
+    assert Path(saved["export"]["files"]["int8"]).is_file() and "## Deployment: ONNX and int8" in md
     printed = capsys.readouterr().out
     for row in ("LRW demo top-1", "AV-ASR clean CER", "AV / audio-only WER at 0 dB", "WER video-only",
-                "time: generate the corpus", "time: train + test demo_lrw", "time: total"):
+                "WER ONNX fp32", "WER ONNX int8", "int8 / fp32 ONNX latency",
+                "time: generate the corpus", "time: train + test demo_lrw", "time: ONNX export + int8", "time: total"):
         assert _row(results["table"], row) in printed
     # One epoch on a dozen clips cannot reach the targets: they must read MISSED, not crash.
     assert "MISSED" in results["table"] and saved["missed"]
@@ -114,4 +118,4 @@ def test_a_failing_step_names_itself(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as info:
         run_demo(tmp_path / "demo", size="tiny", overrides={"lrw": ["model.head.nme=1"]})
     notes = "\n".join(getattr(info.value, "__notes__", []))
-    assert "step 2/4 (train + test demo_lrw) failed" in notes and str(tmp_path / "demo" / "runs" / "demo_lrw") in notes
+    assert "step 2/5 (train + test demo_lrw) failed" in notes and str(tmp_path / "demo" / "runs" / "demo_lrw") in notes
