@@ -163,15 +163,18 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
         makers.append(("fast_bf16", lambda: fast.BFloat16Model(paths["fast_fp32"])))
     if settings.int8:
         makers.append(("fast_fp32+int8_linear", lambda: fast.quantize_linear_int8(paths["fast_fp32"])))
+    onnx_path = workdir / "model.onnx"
     if settings.onnx:
         makers.append(("onnxruntime", lambda: fast.OrtRunner(
-            fast.export_onnx(model, example_batch(model, 2), workdir / "model.onnx"), threads=settings.threads)))
+            fast.export_onnx(model, example_batch(model, 2), onnx_path), threads=settings.threads)))
     if settings.onnx and settings.onnx_int8:
         def ort_int8() -> Any:
             from avtoolkit.inference.quantize import quantize_onnx_int8
 
+            if not onnx_path.is_file():
+                raise RuntimeError("quantises the onnxruntime path's graph, which failed to export")
             calibration = ({k: v.numpy() for k, v in example_batch(model, 1, seed=100 + i).items()} for i in range(8))
-            return fast.OrtRunner(quantize_onnx_int8(workdir / "model.onnx", workdir / "model.int8.onnx", calibration),
+            return fast.OrtRunner(quantize_onnx_int8(onnx_path, workdir / "model.int8.onnx", calibration),
                                   threads=settings.threads)
 
         makers.append(("onnxruntime_int8", ort_int8))

@@ -7,6 +7,16 @@ import json
 import sys
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="speech to text from audio and/or video with a trained CTC model",
                        description="Transcribe one utterance (--audio/--video) or a whole manifest "
@@ -35,9 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "utterances, and score both graphs so the accuracy cost is stated")
     q.add_argument("--int8", action="store_true", help="write and score the int8 graph too")
     q.add_argument("--calibration", help="manifest to calibrate on (default: the recipe's data.train)")
-    q.add_argument("--calibration-size", type=int, default=32, help="utterances to calibrate on (default: 32)")
+    q.add_argument("--calibration-size", type=_positive_int, default=32,
+                   help="utterances to calibrate on, spread over the manifest (default: 32)")
     q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
-    q.add_argument("--eval-size", type=int, default=100, help="utterances to score (default: 100)")
+    q.add_argument("--eval-size", type=_positive_int, default=100, help="first utterances to score (default: 100)")
     e.set_defaults(handler=export)
 
 
@@ -82,15 +93,23 @@ def export(args: argparse.Namespace) -> int:
     if args.int8:
         from avtoolkit.inference.quantize import int8_path, quantize_export
 
-        q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
-                            eval_manifest=args.eval, calibration_size=args.calibration_size,
-                            eval_size=args.eval_size)
+        try:
+            q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
+                                eval_manifest=args.eval, calibration_size=args.calibration_size,
+                                eval_size=args.eval_size)
+        except ValueError as exc:  # a malformed manifest line: the message names file and line
+            print(f"avtoolkit export: error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {q['output']} (int8, calibrated on {q['calibration']['utterances']} utterances of "
               f"{q['calibration']['manifest']})")
-        print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']}:")
+        print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']} "
+              "(forward time of one utterance, without decoding):")
+        if q["scored_on_calibration_data"]:
+            print("  note: scored on the same file it was calibrated on, so the int8 cost shown is optimistic; "
+                  "give held-out data with --eval")
         for name in ("fp32", "int8"):
             r = q[name]
-            print(f"  {name}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  {r['latency_ms']:.1f} ms per utterance")
+            print(f"  {name}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  {r['latency_ms']:.1f} ms")
         print(f"  int8 costs {100 * (q['int8']['wer'] - q['fp32']['wer']):+.2f} WER points and runs "
               f"{q['fp32']['latency_ms'] / q['int8']['latency_ms']:.2f}x as fast")
     return 0

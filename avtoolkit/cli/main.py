@@ -36,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     # argparse stops filling a positional list at the first option, so in
     # `avtoolkit run recipe.yaml --run-dir D trainer.max_epochs=2` the override lands in
     # `extra`. Overrides may come anywhere; anything else left over is still an error.
-    if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
-        args.overrides = [*(args.overrides or []), *extra]
-    elif extra:
+    if hasattr(args, "overrides"):
+        overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+        args.overrides = [*(args.overrides or []), *overrides]
+        extra = [e for e in extra if e not in overrides]
+    if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -19,7 +19,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -233,19 +233,45 @@ def _as_numpy(t: Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], purpose: str, option: str) -> Path:
+    """The first of the recipe's ``data.<split>`` manifests that exists.
+
+    Args:
+        recipe: the resolved recipe (a checkpoint's or an ONNX file's).
+        splits: the splits to try, in order, e.g. ``("test", "val")``.
+        purpose: what the manifest is for, for the error message.
+        option: how to give a manifest instead (a CLI option), for the error message.
+
+    Raises:
+        FileNotFoundError: none exists; the message names the recipe keys and ``option``.
+
+    Examples:
+        >>> recipe_manifest({"data": {"test": "/nowhere/test.txt"}}, ("test", "val"), "the check", "--audio")
+        Traceback (most recent call last):
+        FileNotFoundError: no manifest for the check: the recipe's data.test / data.val (data.test=/nowhere/test.txt not found); give --audio
+    """
+    data = recipe.get("data") or {}
+    tried = []
+    for split in splits:
+        if data.get(split):
+            path = Path(str(data[split])).expanduser()
+            if path.is_file():
+                return path
+            tried.append(f"data.{split}={path}")
+    keys = " / ".join(f"data.{s}" for s in splits)
+    found = f"{', '.join(tried)} not found" if tried else "not set"
+    raise FileNotFoundError(f"no manifest for {purpose}: the recipe's {keys} ({found}); give {option}")
+
+
 def _example_files(recipe: Mapping[str, Any], audio: str | None, video: str | None) -> dict[str, Any]:
     if audio or video:
         return {"audio": audio, "video": video}
     from avtoolkit.data.manifest import read_manifest
 
-    data = recipe.get("data") or {}
-    for split in ("test", "val", "train"):
-        path = data.get(split)
-        if path and Path(path).expanduser().is_file():
-            utt = read_manifest(Path(path).expanduser(), skip_bad_lines=True).utterances[0]
-            return {"audio": utt.audio, "video": utt.video}
-    raise FileNotFoundError("export checks ONNX Runtime against PyTorch on a real example: give --audio/--video "
-                            "files, or keep the recipe's data.test manifest where it was")
+    path = recipe_manifest(recipe, ("test", "val", "train"), "the ONNX Runtime check on a real example",
+                           "--audio/--video files")
+    utt = read_manifest(path, skip_bad_lines=True).utterances[0]
+    return {"audio": utt.audio, "video": utt.video}
 
 
 def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str],

@@ -15,13 +15,15 @@ Examples:
     >>> import numpy as np, onnx, tempfile, torch
     >>> from pathlib import Path
     >>> from avtoolkit.inference.export import trace_to_onnx
-    >>> tmp = Path(tempfile.mkdtemp())
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> tmp = Path(folder.name)
     >>> net = torch.nn.Sequential(torch.nn.Conv1d(4, 8, 3, padding=1), torch.nn.ReLU()).eval()
     >>> _ = trace_to_onnx(net, (torch.randn(1, 4, 20),), tmp / "fp32.onnx", ["x"], ["y"], {"x": {2: "t"}})
     >>> calibration = [{"x": np.random.randn(1, 4, 20).astype(np.float32)} for _ in range(4)]
     >>> path = quantize_onnx_int8(tmp / "fp32.onnx", tmp / "int8.onnx", calibration)
     >>> sorted({n.op_type for n in onnx.load(str(path)).graph.node} & {"QuantizeLinear", "DequantizeLinear"})
     ['DequantizeLinear', 'QuantizeLinear']
+    >>> folder.cleanup()
 """
 
 from __future__ import annotations
@@ -44,14 +46,19 @@ QUANT_META_KEY = "avtoolkit.quantization"
 
 #: The ops that run in int8: where the multiply-accumulates are. Quantising everything
 #: (ONNX Runtime's default) also rounds the fusion gates, padding masks and residual sums
-#: to 8 bits: on a small GRID model that raised CER from 1.5% to 35%, while these three
-#: alone left it at 1.5% (tests/inference/test_transcriber.py keeps that true).
+#: to 8 bits: on a small model trained on the six GRID clips that raised CER from 1.5% to
+#: 35%, while these three alone left it at 1.5% (measured once; the slow GRID test in
+#: tests/inference/test_transcriber.py checks int8 stays within 5 CER points of fp32).
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 
 
 @contextlib.contextmanager
 def _quiet_quantizer() -> Iterator[None]:
-    """Silences the quantiser's per-tensor warnings (it logs one for every integer tensor it skips)."""
+    """Silences the quantiser's per-tensor warnings (it logs one for every integer tensor it skips).
+
+    It lowers the root logger for the whole process while quantising (not thread-safe; the
+    quantiser itself is not meant to run concurrently either).
+    """
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
@@ -145,7 +152,7 @@ def quantize_onnx_int8(source: str | os.PathLike[str], output: str | os.PathLike
         for entry in onnx.load(str(source), load_external_data=False).metadata_props:
             proto.metadata_props.add(key=entry.key, value=entry.value)
         scheme = {"ops": list(QUANTIZED_OPS), "weights": "int8 per channel" if per_channel else "int8 per tensor",
-                  "activations": "uint8, static ranges", "format": "QDQ", "calibration_inputs": reader.count}
+                  "activations": "uint8, static ranges", "format": "QDQ", "calibration_runs": reader.count}
         proto.metadata_props.add(key=QUANT_META_KEY, value=json.dumps(scheme))
         onnx.save(proto, str(quantized))
         os.replace(quantized, output)
@@ -181,26 +188,6 @@ def _median_ms(call: Any, runs: int = 10) -> float:
     return 1e3 * statistics.median(times)
 
 
-def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], option: str) -> Path:
-    """The first of the recipe's ``data.<split>`` manifests that exists.
-
-    Raises:
-        FileNotFoundError: none exists; the message names the recipe keys and ``option``.
-    """
-    data = recipe.get("data") or {}
-    tried = []
-    for split in splits:
-        if data.get(split):
-            path = Path(str(data[split])).expanduser()
-            if path.is_file():
-                return path
-            tried.append(f"data.{split}={path}")
-    keys = " / ".join(f"data.{s}" for s in splits)
-    found = f" ({', '.join(tried)} not found)" if tried else " (not set)"
-    raise FileNotFoundError(f"no manifest for int8 calibration or scoring: the recipe's {keys}{found}; "
-                            f"give one with {option}")
-
-
 def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike[str],
                     calibration_manifest: str | os.PathLike[str] | None = None,
                     eval_manifest: str | os.PathLike[str] | None = None,
@@ -210,10 +197,12 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
 
     Calibration reads ``calibration_size`` utterances spread over ``calibration_manifest``
     (training data: the recipe's ``data.train`` by default). For a model with several
-    inputs, every other utterance is also fed with each input alone, so the ranges cover a
-    missing stream too. The first ``eval_size`` utterances of ``eval_manifest`` (default:
-    the recipe's ``data.test``, else ``data.val``) are then transcribed by both graphs with
-    the recipe's decoder and scored, and both graphs are timed on the first of them.
+    inputs trained with ``modality_dropout``, every other utterance is also fed with each
+    input alone, so the ranges cover a missing stream too. The first ``eval_size``
+    utterances of ``eval_manifest`` (default: the recipe's ``data.test``, else ``data.val``)
+    are then transcribed by both graphs with the recipe's decoder and scored, and both
+    graphs' forward pass (without decoding) is timed on the first of them. Manifests are
+    read with the recipe's ``data.skip_bad_lines``.
 
     Args:
         fp32_onnx: a graph from :func:`avtoolkit.inference.export.export_onnx`.
@@ -227,45 +216,61 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
 
     Returns:
         ``{"output", "calibration": {...}, "fp32": {"wer", "cer", "latency_ms"}, "int8": {...},
-        "utterances", "eval_manifest"}`` (scores only with ``eval_manifest``).
+        "utterances", "eval_manifest", "scored_on_calibration_data"}`` (scores only when
+        ``score``).
 
     Raises:
         FileNotFoundError: a manifest or a file it names is missing.
-        ValueError: the calibration manifest has no usable utterance.
+        ValueError: a size below 1, or a manifest with a bad line (``ManifestError``).
     """
     from avtoolkit.data.manifest import read_manifest
+    from avtoolkit.inference.export import recipe_manifest
     from avtoolkit.inference.onnx_runner import OnnxModel
     from avtoolkit.inference.transcriber import Transcriber
 
+    for option, size in (("calibration_size", calibration_size), ("eval_size", eval_size)):
+        if size is not None and size < 1:
+            raise ValueError(f"{option} must be at least 1, got {size}")
     asr = Transcriber.from_onnx(fp32_onnx, threads=threads)
     runner: OnnxModel = asr.model
+    data = asr.recipe.get("data") or {}
+    skip_bad_lines = bool(data.get("skip_bad_lines", False))  # as training read the same manifests
     if calibration_manifest is None:
-        calibration_manifest = recipe_manifest(asr.recipe, ("train", "val"), "--calibration")
+        calibration_manifest = recipe_manifest(asr.recipe, ("train", "val"), "int8 calibration", "--calibration")
     if score and eval_manifest is None:
-        eval_manifest = recipe_manifest(asr.recipe, ("test", "val"), "--eval")
-    utterances = _spread(read_manifest(calibration_manifest, modalities=asr.modalities).utterances, calibration_size)
-    if not utterances:
-        raise ValueError(f"{calibration_manifest}: no utterances to calibrate on")
+        eval_manifest = recipe_manifest(asr.recipe, ("test", "val"), "int8 scoring", "--eval")
+    utterances = _spread(read_manifest(calibration_manifest, modalities=asr.modalities,
+                                       skip_bad_lines=skip_bad_lines).utterances, calibration_size)
+    # Single-input runs only where the model was trained to work with one input missing;
+    # for any other model they would only widen the ranges (and cost precision).
+    fusion = (asr.recipe.get("model") or {}).get("fusion") or {}
+    single_inputs = len(asr.modalities) > 1 and float(fusion.get("modality_dropout") or 0) > 0
 
     def feeds() -> Iterator[dict[str, np.ndarray]]:
         for i, utt in enumerate(utterances):
             batch, _ = asr._batch([{m: getattr(utt, m) for m in asr.modalities}])
             yield runner.feeds(batch)
-            if len(asr.modalities) > 1 and i % 2:
+            if single_inputs and i % 2:
                 for m in asr.modalities:
                     yield runner.feeds({k: v for k, v in batch.items() if k.split("_")[0] == m})
 
     path = quantize_onnx_int8(fp32_onnx, output, feeds())
     report: dict[str, Any] = {"output": str(path), "calibration": {"manifest": str(calibration_manifest),
-                                                                   "utterances": len(utterances)}}
+                                                                   "utterances": len(utterances),
+                                                                   "single_input_runs": single_inputs}}
     if not score or eval_manifest is None:
         return report
     int8 = Transcriber.from_onnx(path, threads=threads, decoding=asr.decoding)
-    scored = read_manifest(eval_manifest, modalities=asr.modalities).utterances[:eval_size]
-    first, _ = asr._batch([{m: getattr(scored[0], m) for m in asr.modalities}])
+    first_utt = read_manifest(eval_manifest, modalities=asr.modalities, skip_bad_lines=skip_bad_lines).utterances[0]
+    first, _ = asr._batch([{m: getattr(first_utt, m) for m in asr.modalities}])
+    counts = set()
     for name, model in (("fp32", asr), ("int8", int8)):
-        summary = model.transcribe_manifest(eval_manifest, max_utterances=eval_size)
+        summary = model.transcribe_manifest(eval_manifest, max_utterances=eval_size, skip_bad_lines=skip_bad_lines)
+        counts.add(summary["utterances"])
         report[name] = {"wer": summary["wer"], "cer": summary["cer"],
                         "latency_ms": _median_ms(lambda m=model: m.model(first))}
-    report["utterances"], report["eval_manifest"] = len(scored), str(eval_manifest)
+    (report["utterances"],) = counts  # both graphs read the same lines
+    report["eval_manifest"] = str(eval_manifest)
+    # Scoring on the calibration data flatters int8: the ranges were fitted to those inputs.
+    report["scored_on_calibration_data"] = Path(eval_manifest).resolve() == Path(calibration_manifest).resolve()
     return report

@@ -243,7 +243,7 @@ class Transcriber:
 
     def transcribe_manifest(self, manifest: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
                             modalities: Sequence[str] | None = None, batch_size: int = 8,
-                            max_utterances: int | None = None) -> dict[str, Any]:
+                            max_utterances: int | None = None, skip_bad_lines: bool = False) -> dict[str, Any]:
         """Transcribes every line of a manifest and scores it.
 
         Args:
@@ -253,6 +253,7 @@ class Transcriber:
             modalities: use only these inputs (default: all the model reads).
             batch_size: utterances per forward pass.
             max_utterances: transcribe only the first this many lines (``None``: all).
+            skip_bad_lines: skip malformed lines (reported in logs) instead of failing.
 
         Returns:
             ``{"wer": ..., "cer": ..., "utterances": N, "output": path}``; WER and CER are
@@ -263,7 +264,9 @@ class Transcriber:
         from avtoolkit.data.manifest import read_manifest
 
         use = sorted(modalities or self.modalities)
-        utterances = read_manifest(manifest, modalities=use).utterances[:max_utterances]
+        if max_utterances is not None and max_utterances < 1:
+            raise ValueError(f"max_utterances must be at least 1, got {max_utterances}")
+        utterances = read_manifest(manifest, modalities=use, skip_bad_lines=skip_bad_lines).utterances[:max_utterances]
         rows = []
         for i in range(0, len(utterances), batch_size):
             chunk = utterances[i:i + batch_size]

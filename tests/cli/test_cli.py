@@ -103,9 +103,11 @@ def test_overrides_may_follow_options(monkeypatch, capsys):
     assert main(["run", "r.yaml", "--run-dir", "out", "trainer.max_epochs=2", "seed=3"]) == 0
     assert seen["recipe"] == "r.yaml" and seen["run_dir"] == "out"
     assert seen["overrides"] == ["trainer.max_epochs=2", "seed=3"]
+    assert main(["run", "r.yaml", "--run-dir", "out", "optim.lr=-1e-3", "trainer.devices=2"]) == 0
+    assert seen["overrides"] == ["optim.lr=-1e-3", "trainer.devices=2"]
     with pytest.raises(SystemExit):
-        main(["run", "r.yaml", "--run-dir", "out", "--bogus"])
-    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+        main(["run", "r.yaml", "--run-dir", "out", "seed=1", "--bogus", "stray"])
+    assert capsys.readouterr().err.strip().endswith("unrecognized arguments: --bogus stray")
 
 
 def test_console_script_reports_a_typo_without_a_traceback(tmp_path):

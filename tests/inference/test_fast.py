@@ -122,3 +122,21 @@ def test_int8_quantised_transformer_runs_where_the_fused_path_would_crash():
         want, got = encoder(x), int8(x)
     assert got.shape == want.shape and 0 < float((got - want).abs().max()) < 0.2
     assert torch.backends.mha.get_fastpath_enabled(), "the switch must be restored"
+
+
+def test_onnx_inputs_at_different_rates_get_their_own_time_axis(tmp_path):
+    # Audio (100 Hz) and video (25 fps) differ in length; one shared symbolic name made ONNX
+    # Runtime plan buffers as if they were equal (a warning per run, and slower runs).
+    import onnx
+
+    model = build_model("recipes/avasr.yaml", ["model.encoders.video.channels=[4, 4, 4]",
+                                               "model.encoders.video.hidden_dim=16"]).eval()
+    batch = {"audio": torch.randn(1, 80, 40), "audio_lengths": torch.tensor([80]),
+             "video": torch.randn(1, 20, 1, 32, 32), "video_lengths": torch.tensor([20])}
+    graph = onnx.load(str(fast.export_onnx(model, batch, tmp_path / "m.onnx")))
+    time_axes = {i.name: i.type.tensor_type.shape.dim[1].dim_param for i in graph.graph.input if i.name in batch
+                 and not i.name.endswith("_lengths")}
+    assert time_axes == {"audio": "audio_time", "video": "video_time"}
+    out = fast.OrtRunner(tmp_path / "m.onnx")(batch)["log_probs"]
+    with torch.no_grad():
+        assert torch.allclose(out, model(batch)["log_probs"], atol=1e-4)

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from avtoolkit.inference.export import trace_to_onnx
-from avtoolkit.inference.quantize import QUANT_META_KEY, int8_path, quantize_onnx_int8, recipe_manifest
+from avtoolkit.inference.export import recipe_manifest
+from avtoolkit.inference.quantize import QUANT_META_KEY, int8_path, quantize_onnx_int8
 
 
 def _conv_net_onnx(path: Path) -> tuple[nn.Module, Path]:
@@ -44,7 +45,7 @@ def test_int8_graph_tracks_fp32_and_keeps_metadata(tmp_path: Path) -> None:
     proto = onnx.load(str(out))
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["avtoolkit"] == '{"kept": true}'
-    assert json.loads(meta[QUANT_META_KEY])["calibration_inputs"] == 8
+    assert json.loads(meta[QUANT_META_KEY])["calibration_runs"] == 8
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
 
@@ -67,11 +68,12 @@ def test_no_calibration_input_is_an_error_and_writes_nothing(tmp_path: Path) -> 
 
 def test_missing_manifest_names_the_recipe_key_and_the_option(tmp_path: Path) -> None:
     recipe = {"data": {"train": str(tmp_path / "gone.txt")}}
-    with pytest.raises(FileNotFoundError, match=r"data\.train / data\.val .*gone\.txt not found.*--calibration"):
-        recipe_manifest(recipe, ("train", "val"), "--calibration")
+    with pytest.raises(FileNotFoundError, match=r"no manifest for int8 calibration: the recipe's data\.train / "
+                                                r"data\.val \(data\.train=.*gone\.txt not found\); give --calibration"):
+        recipe_manifest(recipe, ("train", "val"), "int8 calibration", "--calibration")
     (tmp_path / "val.txt").write_text("")
     recipe["data"]["val"] = str(tmp_path / "val.txt")
-    assert recipe_manifest(recipe, ("train", "val"), "--calibration") == tmp_path / "val.txt"
+    assert recipe_manifest(recipe, ("train", "val"), "int8 calibration", "--calibration") == tmp_path / "val.txt"
 
 
 def test_failed_shape_inference_leaves_the_working_directory_clean(tmp_path: Path, monkeypatch) -> None:

@@ -111,7 +111,8 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     assert code == 0, out
     int8 = tmp_path / "tiny.int8.onnx"
     assert f"wrote {int8} (int8, calibrated on 3 utterances of {grid['manifest']})" in out
-    assert f"scored on the first 4 utterances of {grid['manifest']}:" in out
+    assert f"scored on the first 4 utterances of {grid['manifest']}" in out
+    assert "the same file it was calibrated on" in out  # the recipe's train and test are one manifest here
     assert "int8 costs" in out and "WER points" in out
     # The int8 file is a drop-in replacement: same inputs, same metadata, same kind of output.
     fp32_asr, int8_asr = Transcriber.from_onnx(onnx_path), Transcriber.from_onnx(int8)
@@ -124,13 +125,20 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     assert corr > 0.9, f"int8 log-probs correlate {float(corr):.2f} with fp32"
 
 
+@pytest.mark.parametrize("option", ["--calibration-size", "--eval-size"])
+def test_export_int8_sizes_must_be_positive(untrained: Path, tmp_path: Path, capsys, option: str) -> None:
+    with pytest.raises(SystemExit):
+        cli(["export", "--checkpoint", str(untrained), "--output", str(tmp_path / "m.onnx"), "--int8", option, "0"])
+    assert f"argument {option}: must be a positive whole number, got '0'" in capsys.readouterr().err
+
+
 def test_export_int8_without_a_calibration_manifest_says_which_option(grid: dict, tmp_path: Path, capsys) -> None:
     recipe = {**grid["recipe"], "data": {**grid["recipe"]["data"], "train": None, "val": None}}
     torch.manual_seed(0)
     ckpt = _save_checkpoint(build_model(recipe).eval(), recipe, tmp_path / "no_train.ckpt")
     assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "m.onnx"), "--int8"]) == 2
     err = capsys.readouterr().err
-    assert "data.train / data.val (not set); give one with --calibration" in err
+    assert "no manifest for int8 calibration: the recipe's data.train / data.val (not set); give --calibration" in err
     assert (tmp_path / "m.onnx").is_file() and not (tmp_path / "m.int8.onnx").exists()
 
 
