@@ -229,6 +229,8 @@ def _early_stopping_report(stopper: EarlyStopping | None, trainer: L.Trainer) ->
     if stopper is None or stopper.stopping_reason == EarlyStoppingReason.NOT_STOPPED:
         return {"stopped": False}
     epoch = int(stopper.stopped_epoch) + 1
-    log.info("early stopping after epoch %d of %s: %s", epoch, trainer.max_epochs, stopper.stopping_reason_message)
+    if trainer.is_global_zero:  # one line per run, not one per DDP process
+        log.info("early stopping after epoch %d of %s: %s", epoch, trainer.max_epochs,
+                 stopper.stopping_reason_message)
     return {"stopped": True, "stopped_after_epoch": epoch, "max_epochs": trainer.max_epochs,
             "reason": stopper.stopping_reason_message}
