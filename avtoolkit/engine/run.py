@@ -34,6 +34,19 @@ from avtoolkit.recipe import Recipe
 
 log = logging.getLogger("avtoolkit.engine")
 
+
+class _NoProductTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: try installing <cloud product>" lines; every other line stays.
+
+    They are advertisements, printed on every run, and they buried the demo's progress.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoProductTips())
+
 LAST = "last.ckpt"
 BEST = "best.ckpt"
 

@@ -131,3 +131,15 @@ def test_pretrained_strict_refuses_a_different_head_and_names_the_keys(source_ru
     assert "pretrained.strict: false" in str(err.value)
     assert "head.classifier.weight checkpoint [6, 16] vs model [4, 16]" in str(err.value)
     assert "encoders.video.proj.weight" not in str(err.value)  # only what differs is named
+
+
+def test_lightning_product_tips_are_dropped_and_other_lines_kept(caplog):
+    import logging
+
+    import avtoolkit.engine.run  # noqa: F401  (installs the filter)
+
+    lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    with caplog.at_level(logging.INFO, logger=lightning_log.name):
+        lightning_log.info("💡 Tip: For seamless cloud logging, try installing litlogger")
+        lightning_log.info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
