@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID = ROOT.parent / "shared" / "data" / "grid"
@@ -77,3 +78,27 @@ def test_targets_report_misses_with_the_measured_figure():
     assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (eager)"] == (True, "40.0 ms")
     assert verdicts["prepare LRW clips (fixed crop)"][0] is True
+
+
+def test_int8_path_is_built_from_the_fp32_graph_and_tracks_it(tmp_path):
+    # Full runs time `onnxruntime_int8` (quick runs skip it): it must build and run.
+    import dataclasses
+
+    import onnx
+
+    sys.path.insert(0, str(ROOT))
+    from avtoolkit import build_model
+    from benchmarks import models as model_bench
+
+    model = build_model(ROOT / "recipes" / "avasr.yaml", ["model.encoders.video.channels=[8, 8, 8]",
+                                                          "model.encoders.video.hidden_dim=32"]).eval()
+    settings = dataclasses.replace(model_bench.Settings.quick(), onnx_int8=True)
+    paths = model_bench.build_paths(model, settings, tmp_path)
+    assert not isinstance(paths["onnxruntime_int8"], str), paths["onnxruntime_int8"]
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.int8.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "Conv" in ops  # QDQ around fp32-typed Conv nodes
+    batch = model_bench.example_batch(model, 1, seed=5)
+    with torch.no_grad():
+        want = model(batch)["log_probs"]
+    got = paths["onnxruntime_int8"](batch)["log_probs"]
+    assert got.shape == want.shape and (got - want).abs().mean() < 0.05 * want.abs().mean()
