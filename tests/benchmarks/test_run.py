@@ -47,6 +47,9 @@ def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
     assert set(results["models"]) == {"tiny_lrw"}
     assert "tiny_lrw" in stdout and "onnxruntime" in stdout
     assert "tiny_lrw" in (out / "quick.md").read_text()
+    # A quick run is a smoke run: it lists the targets it could measure without a verdict.
+    assert "quick run: targets are judged by a full `make bench`" in stdout
+    assert "quick  prepare LRW clips (fixed crop)" in stdout and "MISSED" not in stdout
 
 
 def test_quick_run_measures_the_data_path(quick_run):
