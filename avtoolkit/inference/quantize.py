@@ -208,8 +208,7 @@ def interleaved_median_ms(calls: Mapping[str, Any], blocks: int = 10, per_block:
 def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike[str],
                     calibration_manifest: str | os.PathLike[str] | None = None,
                     eval_manifest: str | os.PathLike[str] | None = None,
-                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2,
-                    score: bool = True) -> dict[str, Any]:
+                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2) -> dict[str, Any]:
     """Quantises an exported CTC graph on real utterances and measures what int8 costs.
 
     Calibration reads ``calibration_size`` utterances spread over ``calibration_manifest``
@@ -230,12 +229,10 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
         calibration_size: utterances to calibrate on.
         eval_size: utterances to score on (``None``: all of them).
         threads: ONNX Runtime threads for scoring and timing.
-        score: ``False`` skips scoring and timing (calibration only).
 
     Returns:
         ``{"output", "calibration": {...}, "fp32": {"wer", "cer", "latency_ms"}, "int8": {...},
-        "utterances", "eval_manifest", "scored_on_calibration_data"}`` (scores only when
-        ``score``).
+        "utterances", "eval_manifest", "scored_on_calibration_data"}``.
 
     Raises:
         FileNotFoundError: a manifest or a file it names is missing.
@@ -255,7 +252,7 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
     skip_bad_lines = bool(data.get("skip_bad_lines", False))  # as training read the same manifests
     if calibration_manifest is None:
         calibration_manifest = recipe_manifest(asr.recipe, ("train", "val"), "int8 calibration", "--calibration")
-    if score and eval_manifest is None:
+    if eval_manifest is None:
         eval_manifest = recipe_manifest(asr.recipe, ("test", "val"), "int8 scoring", "--eval")
     utterances = _spread(read_manifest(calibration_manifest, modalities=asr.modalities,
                                        skip_bad_lines=skip_bad_lines).utterances, calibration_size)
@@ -276,8 +273,6 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
     report: dict[str, Any] = {"output": str(path), "calibration": {"manifest": str(calibration_manifest),
                                                                    "utterances": len(utterances),
                                                                    "single_input_runs": single_inputs}}
-    if not score or eval_manifest is None:
-        return report
     int8 = Transcriber.from_onnx(path, threads=threads, decoding=asr.decoding)
     first_utt = read_manifest(eval_manifest, modalities=asr.modalities, skip_bad_lines=skip_bad_lines).utterances[0]
     first, _ = asr._batch([{m: getattr(first_utt, m) for m in asr.modalities}])
