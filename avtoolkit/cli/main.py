@@ -45,13 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    # Imported after parsing: the recipe layer imports torch, which `--help` must not pay for.
-    from avtoolkit.recipe import RecipeError
-    from avtoolkit.registry import RegistryError
+    from avtoolkit.errors import AvtoolkitError
 
     try:
         return int(args.handler(args) or 0)
-    except (RecipeError, RegistryError, FileNotFoundError) as exc:
+    except (AvtoolkitError, FileNotFoundError) as exc:
         # User errors: the message is the whole story, a traceback would bury it.
         print(f"avtoolkit {args.command}: error: {exc}", file=sys.stderr)
         for note in getattr(exc, "__notes__", []):

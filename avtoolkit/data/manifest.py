@@ -14,6 +14,8 @@ kept in :attr:`Manifest.skipped` so the caller reports it: never silently droppe
 
 from __future__ import annotations
 
+from avtoolkit.errors import AvtoolkitError
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from avtoolkit.data.text import CharVocab, normalize_text
 MODALITIES = ("audio", "video")
 
 
-class ManifestError(ValueError):
+class ManifestError(AvtoolkitError, ValueError):
     """A manifest line is malformed; the message reads ``file:line: reason``."""
 
 

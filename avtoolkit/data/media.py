@@ -12,6 +12,8 @@ and the reason, so a data-preparation report can list it as it is.
 
 from __future__ import annotations
 
+from avtoolkit.errors import AvtoolkitError
+
 import math
 import os
 from pathlib import Path
@@ -23,7 +25,7 @@ import numpy as np
 DEFAULT_FPS = 25.0
 
 
-class MediaError(RuntimeError):
+class MediaError(AvtoolkitError, RuntimeError):
     """A media file could not be read; the message names the file and the reason.
 
     Examples:

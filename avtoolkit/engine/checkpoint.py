@@ -20,6 +20,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor
 
+from avtoolkit.errors import CheckpointError
 from avtoolkit.recipe import Recipe
 
 #: key of the avtoolkit metadata inside a checkpoint dict.
@@ -28,10 +29,6 @@ META_KEY = "avtoolkit"
 EMA_KEY = "EMA"
 #: prefix of the model's parameters in the LightningModule's state dict.
 MODEL_PREFIX = "model."
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read safely or does not fit the model it is loaded into."""
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:

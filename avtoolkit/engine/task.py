@@ -24,16 +24,13 @@ from avtoolkit import __version__
 from avtoolkit.data.text import CharVocab
 from avtoolkit.engine.checkpoint import META_KEY
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
+from avtoolkit.errors import TrainingDivergedError
 
 log = logging.getLogger("avtoolkit.engine")
 
 TASKS = ("classification", "ctc")
 #: recipe ``monitor`` / ``monitor_mode`` defaults per task.
 DEFAULT_MONITOR = {"classification": ("val/acc", "max"), "ctc": ("val/wer", "min")}
-
-
-class TrainingDivergedError(RuntimeError):
-    """The loss was NaN or infinite for ``trainer.max_bad_steps`` optimizer steps in a row."""
 
 
 def smoothed_nll(log_probs: Tensor, label: Tensor, smoothing: float) -> Tensor:

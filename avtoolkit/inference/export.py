@@ -25,12 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from avtoolkit.errors import ExportError
+
 #: metadata key holding :class:`OnnxInfo` as JSON.
 META_KEY = "avtoolkit"
-
-
-class ExportError(RuntimeError):
-    """The exported graph does not reproduce PyTorch within tolerance."""
 
 
 class CTCGraph(nn.Module):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from avtoolkit.errors import AvtoolkitError
+
 from dataclasses import dataclass
 
 
@@ -24,7 +26,7 @@ class Problem:
         return f"{prefix}{self.path}: {self.message}"
 
 
-class RecipeError(ValueError):
+class RecipeError(AvtoolkitError, ValueError):
     """A recipe cannot be loaded or does not validate; lists every problem found."""
 
     def __init__(self, problems: list[Problem] | str, source: str | None = None) -> None:

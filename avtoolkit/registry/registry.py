@@ -8,6 +8,8 @@ every name.
 
 from __future__ import annotations
 
+from avtoolkit.errors import AvtoolkitError
+
 import contextlib
 import difflib
 import fnmatch
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 
-class RegistryError(LookupError):
+class RegistryError(AvtoolkitError, LookupError):
     """A name is unknown, registered twice, or its plugin failed to load."""
 
 

@@ -8,6 +8,8 @@ files (fp32 and int8) in ``out_dir/export``.
 
 from __future__ import annotations
 
+from avtoolkit.errors import AvtoolkitError
+
 import contextlib
 import json
 import math
@@ -26,7 +28,7 @@ _PHASE_TITLES = {"corpus": "generate the corpus", "lrw": "train + test demo_lrw"
                  "export": "ONNX export + int8"}
 
 
-class DemoStepError(RuntimeError):
+class DemoStepError(AvtoolkitError, RuntimeError):
     """A step of the demo produced no usable result (e.g. a run without a test metric)."""
 
 

@@ -7,6 +7,8 @@ each clip has a ``Duration: 0.35 seconds`` line: how long the word lasts, centre
 
 from __future__ import annotations
 
+from avtoolkit.errors import DatasetNotFoundError
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ LRW_HELP = (
 )
 
 
-class LRWNotFoundError(FileNotFoundError):
+class LRWNotFoundError(DatasetNotFoundError):
     """``data.root`` is not an LRW tree; the message says where LRW comes from and how to set it."""
 
 
