@@ -17,7 +17,7 @@ PACKAGES: dict[str, str] = {
     "fusion": "avtoolkit.models.fusion",
     "backend": "avtoolkit.models.backends",
     "head": "avtoolkit.models.heads",
-    "dataset": "avtoolkit.data.datasets",
+    "dataset": "avtoolkit.datasets",
 }
 
 
@@ -26,7 +26,8 @@ def import_builtin(kind: str) -> None:
     package = importlib.import_module(PACKAGES[kind])
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
-            importlib.import_module(f"{PACKAGES[kind]}.{info.name}")
+            # a corpus folder (datasets/lrw/) registers its component in its datamodule.py
+            importlib.import_module(f"{PACKAGES[kind]}.{info.name}" + (".datamodule" if info.ispkg else ""))
 
 
 def import_all() -> None:

@@ -1,6 +1,6 @@
 """Data-path benchmarks: preparing LRW-size clips and GRID clips, loading ROIs, log-mel features.
 
-Everything runs in this one process with one worker (``prepare_lrw(..., workers=1)``, OpenCV
+Everything runs in this one process with one worker (``build_roi_cache(..., workers=1)``, OpenCV
 limited to one thread). "Per core" rates divide by the process's CPU time (all its threads:
 FFmpeg may decode on more than one), so they do not flatter a multi-threaded decoder, and
 single-threaded work keeps its rate when other processes share the machine (torch ops on
@@ -53,35 +53,26 @@ def _source_frames(size: int, frames: int, seed: int) -> list[np.ndarray]:
 def write_lrw_tree(root: Path, clips: int, frames: int = 29, size: int = 256, seed: int = 0) -> Path:
     """Writes ``clips`` LRW-layout clips (H.264 mp4, ``size`` x ``size``, ``frames`` frames at 25 fps).
 
+    With the demo corpus's LRW writer; crf 23 is x264's default, which these clips had before.
+
     Returns:
         The ``lipread_mp4`` folder.
     """
-    import av
+    from avtoolkit.demo.writer import write_lrw_clip
 
     sources = _source_frames(size, frames, seed)
     lrw = root / "lipread_mp4"
     for i in range(clips):
         word = f"WORD{i % 2}"
-        folder = lrw / word / "test"
-        folder.mkdir(parents=True, exist_ok=True)
-        with av.open(str(folder / f"{word}_{i:05d}.mp4"), "w") as container:
-            stream = container.add_stream("libx264", rate=25)
-            stream.width = stream.height = size
-            stream.pix_fmt = "yuv420p"
-            for rgb in sources[i % len(sources)]:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        (folder / f"{word}_{i:05d}.txt").write_text("Duration: 0.30 seconds\n")
+        write_lrw_clip(lrw / word / "test" / f"{word}_{i:05d}.mp4", sources[i % len(sources)], 0.30, crf=23)
     return lrw
 
 
 def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[str, Any]:
-    """``prepare_lrw`` on one worker over freshly written LRW-size clips: clips/s per core."""
+    """``build_roi_cache`` on one worker over freshly written LRW-size clips: clips/s per core."""
     import cv2
 
-    from avtoolkit.data.lrw.prepare import prepare_lrw
+    from avtoolkit.datasets.lrw.cache import build_roi_cache
 
     lrw = workdir / "lipread_mp4"
     if not lrw.exists():
@@ -89,18 +80,17 @@ def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[
     cv2.setNumThreads(1)  # what prepare's worker processes do
     cache = workdir / f"cache_{method}"
     start, cpu_start = time.perf_counter(), time.process_time()
-    report = prepare_lrw(lrw, cache, splits=("test",), method=method, workers=1, progress=False)
+    report = build_roi_cache(lrw, cache, splits=("test",), method=method, workers=1, progress=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     if report.failed:
         raise RuntimeError(f"prepare failed on {len(report.failed)} clips: {report.failed[0]}")
-    return {"clips": report.prepared, "clips_per_s_per_core": report.prepared / cpu_seconds,
-            "clips_per_s_wall": report.prepared / seconds, "method": method}
+    return {"clips": report.converted, "clips_per_s_per_core": report.converted / cpu_seconds,
+            "clips_per_s_wall": report.converted / seconds, "method": method}
 
 
 def bench_load_rois(workdir: Path, cache: Path, repeats: int = 3) -> dict[str, Any]:
     """Reading prepared clips through the LRW dataset (decompress + centre crop + normalise)."""
-    from avtoolkit.data.lrw.dataset import LRWClips
-    from avtoolkit.data.lrw.layout import find_words, list_clips
+    from avtoolkit.datasets.lrw import LRWClips, find_words, list_clips
 
     lrw = workdir / "lipread_mp4"
     clips = list_clips(lrw, "test", find_words(lrw))
@@ -118,7 +108,7 @@ def bench_grid(max_clips: int | None = None) -> dict[str, Any]:
     """Decode + face-detector mouth crop of the real GRID clips (75 frames, 360x288 MPEG-1)."""
     import cv2
 
-    from avtoolkit.data.mouth import MouthCropper, mouth_rois
+    from avtoolkit.roi import MouthCropper, mouth_rois
 
     videos = sorted((GRID_DIR / "video").glob("*.mpg"))[:max_clips]
     if not videos:

@@ -4,11 +4,15 @@
 ``t_concat``, ``t_linear``, ``t_classifier``) in the global registries for one test and
 removes them afterwards, so recipe, assembler and CLI tests run real code paths without
 depending on the size or arguments of the real components.
+
+``tests/fixtures/`` holds helper modules tests import by name (``synthetic_lrw``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
+from pathlib import Path
 from typing import Iterator, Literal, Mapping
 
 import pytest
@@ -17,6 +21,8 @@ from torch import Tensor, nn
 
 from avtoolkit.models.contract import Backend, Encoder, Fusion, Head, lengths_to_mask
 from avtoolkit.registry import registry_for
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # `import synthetic_lrw`
 
 
 class TinyVideo(Encoder):

@@ -7,9 +7,9 @@ import torch
 
 from avtoolkit.build import build_model
 from avtoolkit.cli.main import main
-from avtoolkit.data.lrw.synthetic import write_synthetic_lrw
 from avtoolkit.models.summary import summarize_recipe
 from avtoolkit.recipe import validate_recipe
+from synthetic_lrw import write_synthetic_lrw
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 EFFV2 = ["lrw_effv2t.yaml", "lrw_effv2s.yaml", "lrw_effv2b.yaml"]
@@ -70,7 +70,7 @@ def test_variable_lengths_and_padding_do_not_change_a_prediction():
 
 @pytest.mark.slow
 def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree_and_predict_reads_the_clips(tmp_path, capsys):
-    from avtoolkit.data.lrw.predict import predict_words
+    from avtoolkit.inference.words import predict_words
     from avtoolkit.engine.run import run_recipe
 
     root = write_synthetic_lrw(tmp_path / "lipread_mp4", clips={"train": 12, "val": 3, "test": 5},

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def demo_data(args: argparse.Namespace) -> int:
-    from avtoolkit.data.demo import generate_corpus
+    from avtoolkit.demo import generate_corpus
 
     summary = generate_corpus(args.out, size=args.size, seed=args.seed, workers=args.workers, progress=True)
     counts = summary["counts"]
@@ -47,7 +47,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from avtoolkit.report import run_demo
+    from avtoolkit.demo import run_demo
 
     run_demo(args.out, size=args.size, seed=args.seed)
     return 0

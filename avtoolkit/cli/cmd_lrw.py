@@ -22,15 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def prepare(args: argparse.Namespace) -> int:
-    from avtoolkit.data.lrw.prepare import prepare_recipe
+    from avtoolkit.datasets.lrw.datamodule import build_recipe_roi_cache
 
-    report = prepare_recipe(args.recipe, args.overrides, workers=args.workers)
+    report = build_recipe_roi_cache(args.recipe, args.overrides, workers=args.workers)
     print(report)
     return 1 if report.failed else 0
 
 
 def predict(args: argparse.Namespace) -> int:
-    from avtoolkit.data.lrw.predict import predict_words
+    from avtoolkit.inference.words import predict_words
 
     for word, prob in predict_words(args.checkpoint, args.video, args.top, args.crop, args.device):
         print(f"{word:<20} {prob:.3f}")

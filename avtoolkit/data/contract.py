@@ -1,10 +1,6 @@
-"""The data contract: what a registered ``dataset`` component provides to the engine.
+"""The batch contract: the dicts every registered dataset's dataloaders yield.
 
-A dataset component is a ``lightning.LightningDataModule`` subclass registered in
-``avtoolkit.registry.DATASETS``; the recipe's ``data`` section names it and sets its
-constructor arguments (``data: {name: lrw, root: ..., batch_size: 32}``).
-
-Its dataloaders yield **batch dicts** with these keys (only those the task needs):
+A batch dict has these keys (only those the task needs):
 
 =====================  =====================================  ================================
 key                    shape / type                           meaning
@@ -21,45 +17,26 @@ key                    shape / type                           meaning
 ``texts``              ``list[str]``                          reference transcripts / words
 =====================  =====================================  ================================
 
-and it exposes ``vocabulary: list[str]`` (class names in label order, or the CTC token
-list with the blank first), which the engine saves into every checkpoint.
+The datasets themselves (``LightningDataModule`` subclasses registered as ``dataset``
+components) share the base class :class:`avtoolkit.datasets.base.AVDataModule`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
-import lightning as L
-from torch.utils.data import DataLoader
 
+def pad_sequences(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
+    """Zero-pads ``[T_i, ...]`` tensors into ``[B, max T_i, ...]``, with the lengths ``[B]``.
 
-class AVDataModule(L.LightningDataModule):
-    """Base class of registered datasets.
+    The ``<key>`` / ``<key>_lengths`` pair of a batch dict.
 
-    Subclasses fill ``vocabulary`` and implement ``_loader(split, shuffle)``; the three
-    Lightning loader hooks below route to it (training shuffles, evaluation does not).
+    Examples:
+        >>> padded, lengths = pad_sequences([torch.ones(3, 2), torch.ones(1, 2)])
+        >>> tuple(padded.shape), lengths.tolist(), padded[1, :, 0].tolist()
+        ((2, 3, 2), [3, 1], [1.0, 0.0, 0.0])
     """
-
-    #: class names (classification) or CTC tokens, blank first; saved with checkpoints.
-    vocabulary: list[str]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.vocabulary)
-
-    def describe(self) -> dict[str, Any]:
-        """Split sizes and anything else worth printing before training."""
-        return {}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        """The ``DataLoader`` of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _loader(split, shuffle)")
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+    lengths = torch.tensor([s.shape[0] for s in seqs], dtype=torch.long)
+    return pad_sequence(seqs, batch_first=True), lengths

@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from avtoolkit.data.contract import AVDataModule
+from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.recipe import Problem, Recipe, RecipeError, find_problems, load_recipe, validate_recipe
 from avtoolkit.recipe.validate import check_component
 from avtoolkit.registry import registry_for
@@ -62,7 +62,7 @@ def datamodule_vocabulary(dm: AVDataModule, name: str) -> list[str]:
         vocab = getattr(dm, "vocabulary", None)
     if not vocab:
         raise TypeError(f"dataset '{name}' has no `vocabulary` (class names or CTC tokens); see "
-                        "avtoolkit/data/contract.py")
+                        "avtoolkit/datasets/base.py")
     return [str(v) for v in vocab]
 
 

@@ -264,7 +264,7 @@ def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], purpose: s
 def _example_files(recipe: Mapping[str, Any], audio: str | None, video: str | None) -> dict[str, Any]:
     if audio or video:
         return {"audio": audio, "video": video}
-    from avtoolkit.data.manifest import read_manifest
+    from avtoolkit.datasets.manifest.reader import read_manifest
 
     path = recipe_manifest(recipe, ("test", "val", "train"), "the ONNX Runtime check on a real example",
                            "--audio/--video files")

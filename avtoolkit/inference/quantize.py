@@ -238,7 +238,7 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
         FileNotFoundError: a manifest or a file it names is missing.
         ValueError: a size below 1, or a manifest with a bad line (``ManifestError``).
     """
-    from avtoolkit.data.manifest import read_manifest
+    from avtoolkit.datasets.manifest.reader import read_manifest
     from avtoolkit.inference.export import recipe_manifest
     from avtoolkit.inference.onnx_runner import OnnxModel
     from avtoolkit.inference.transcriber import Transcriber

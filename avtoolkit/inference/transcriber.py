@@ -26,11 +26,6 @@ from torch import Tensor
 from avtoolkit.data.text import normalize_text
 from avtoolkit.inference.decoding import build_decoder
 
-#: what ``audio=`` / ``video=`` accept: a media path, or already-loaded data
-#: (a 16 kHz float waveform ``[S]`` / uint8 mouth crops ``[T, h, w]``).
-MediaInput = "str | os.PathLike[str] | np.ndarray | Tensor | None"
-
-
 @dataclass
 class Transcription:
     """One result.
@@ -158,11 +153,11 @@ class Transcriber:
 
     def video_features(self, video: Any) -> Tensor:
         """Normalised mouth crops ``[T, 1, H, W]`` from a video path, ``.npy``/``.npz`` crops or uint8 ``[T, h, w]``."""
-        from avtoolkit.data.datasets.manifest import load_mouth_rois, video_tensor
+        from avtoolkit.datasets.manifest.dataset import load_mouth_rois, video_tensor
 
         if isinstance(video, (str, os.PathLike)):
             if self._cropper is None:
-                from avtoolkit.data.mouth import MouthCropper
+                from avtoolkit.roi import MouthCropper
 
                 self._cropper = MouthCropper(size=self.video_size, method=self.crop_method)
             video = load_mouth_rois(Path(video), self.cache_dir, self._cropper)
@@ -172,7 +167,7 @@ class Transcriber:
         return video_tensor(rois.astype(np.uint8, copy=False), self.video_size)
 
     def _batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
-        from avtoolkit.data.datasets.manifest import _pad
+        from avtoolkit.data.contract import pad_sequences
 
         used = [m for m in self.modalities if all(it.get(m) is not None for it in items)]
         partial = [m for m in self.modalities if m not in used and any(it.get(m) is not None for it in items)]
@@ -188,7 +183,7 @@ class Transcriber:
         for m in used:
             make = self.audio_features if m == "audio" else self.video_features
             feats = [make(it[m]) for it in items]
-            batch[m], batch[f"{m}_lengths"] = _pad(feats)
+            batch[m], batch[f"{m}_lengths"] = pad_sequences(feats)
             batch[m] = batch[m].to(self.device)
             batch[f"{m}_lengths"] = batch[f"{m}_lengths"].to(self.device)
         return batch, used
@@ -261,7 +256,7 @@ class Transcriber:
         """
         from torchmetrics.functional.text import char_error_rate, word_error_rate
 
-        from avtoolkit.data.manifest import read_manifest
+        from avtoolkit.datasets.manifest.reader import read_manifest
 
         use = sorted(modalities or self.modalities)
         if max_utterances is not None and max_utterances < 1:

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from avtoolkit.data.contract import AVDataModule
+from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.data.text import CHARACTERS, CharVocab
 from avtoolkit.models.contract import Encoder
 from avtoolkit.registry import registry_for

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from avtoolkit import build_model
 from avtoolkit.cli.main import main as cli
-from avtoolkit.data.datasets.manifest import ManifestDataModule
+from avtoolkit.datasets.manifest.datamodule import ManifestDataModule
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.inference.decoding import build_decoder
 from avtoolkit.inference.export import export_onnx

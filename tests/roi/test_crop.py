@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from avtoolkit.data.media import MediaError, read_video
-from avtoolkit.data.mouth import MouthCropper, mouth_rois
+from avtoolkit.roi import MouthCropper, mouth_rois
 
 GRID = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid"
 needs_grid = pytest.mark.skipif(

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avtoolkit.data.demo import SIZES, generate_corpus
-from avtoolkit.data.lrw.layout import read_duration
 from avtoolkit.data.media import read_audio, read_video
-from avtoolkit.data.mouth import MouthCropper
 from avtoolkit.data.text import CharVocab, normalize_text
+from avtoolkit.datasets.lrw.layout import read_duration
+from avtoolkit.demo import SIZES, generate_corpus
+from avtoolkit.roi import MouthCropper
 
 SPLITS = ("train", "val", "test")
 
@@ -139,8 +139,8 @@ def test_same_seed_gives_the_same_corpus_whatever_the_worker_count(corpus: Path,
 
 
 def test_another_seed_gives_other_speech(tmp_path: Path) -> None:
-    from avtoolkit.data.demo.corpus import _speakers
-    from avtoolkit.data.demo.speech import synthesize
+    from avtoolkit.demo.corpus import _speakers
+    from avtoolkit.demo.speech import synthesize
 
     a = _speakers(0, SIZES["tiny"])["train"][0]
     b = _speakers(1, SIZES["tiny"])["train"][0]

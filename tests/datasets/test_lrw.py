@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from avtoolkit.data.datasets.lrw import LRWDataModule
-from avtoolkit.data.lrw import (
-    LRWNotFoundError, cache_path, list_clips, prepare_lrw, read_duration, select_words, word_boundary,
+from avtoolkit.datasets.lrw import (
+    LRWNotFoundError, build_roi_cache, cache_path, list_clips, read_duration, select_words, word_boundary,
 )
-from avtoolkit.data.lrw.synthetic import write_synthetic_lrw
+from avtoolkit.datasets.lrw.datamodule import LRWDataModule
+from synthetic_lrw import write_synthetic_lrw
 
 CLIPS = {"train": 2, "val": 1, "test": 1}
 
@@ -48,10 +48,10 @@ def test_word_selection_follows_sorted_order():
         select_words(words, words_list=["ZEBRA"])
 
 
-def test_prepare_reports_the_corrupt_clip_and_prepares_the_rest(lrw_tree, tmp_path):
+def test_roi_cache_reports_the_corrupt_clip_and_converts_the_rest(lrw_tree, tmp_path):
     cache = tmp_path / "cache"
-    report = prepare_lrw(lrw_tree, cache, workers=2, progress=False)
-    assert report.prepared == 3 * 4 and report.skipped == 0
+    report = build_roi_cache(lrw_tree, cache, workers=2, progress=False)
+    assert report.converted == 3 * 4 and report.skipped == 0
     assert [Path(v).name for v, _ in report.failed] == ["BLACK_09999.mp4"]
     lines = (cache / "prepare_report.tsv").read_text().splitlines()
     assert len(lines) == 2 and "BLACK_09999.mp4" in lines[1] and "MediaError" in lines[1]
@@ -59,8 +59,8 @@ def test_prepare_reports_the_corrupt_clip_and_prepares_the_rest(lrw_tree, tmp_pa
     with np.load(cache_path(cache, clip)) as data:
         assert data["rois"].shape == (29, 96, 96) and data["rois"].dtype == np.uint8
         assert float(data["duration"]) == pytest.approx(0.4)
-    again = prepare_lrw(lrw_tree, cache, workers=1, progress=False)  # resumes: nothing redone
-    assert again.prepared == 0 and again.skipped == 12 and len(again.failed) == 1
+    again = build_roi_cache(lrw_tree, cache, workers=1, progress=False)  # resumes: nothing redone
+    assert again.converted == 0 and again.skipped == 12 and len(again.failed) == 1
 
 
 def test_datamodule_batches(lrw_tree, tmp_path):

@@ -8,10 +8,10 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from avtoolkit.data.contract import AVDataModule
-from avtoolkit.data.lrw.dataset import LRWClips, collate_clips
-from avtoolkit.data.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
-from avtoolkit.data.lrw.prepare import REPORT_NAME, cache_path, prepare_lrw
+from avtoolkit.datasets.base import AVDataModule
+from avtoolkit.datasets.lrw.cache import REPORT_NAME, RoiCacheReport, build_roi_cache, cache_path
+from avtoolkit.datasets.lrw.dataset import LRWClips, collate_clips
+from avtoolkit.datasets.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
 from avtoolkit.registry.kinds import DATASETS
 
 
@@ -31,7 +31,7 @@ class LRWDataModule(AVDataModule):
     """LRW word clips (500 words, 29 frames at 25 fps) from prepared 96x96 mouth ROIs.
 
     ``prepare_data`` (run once, on the first process only) converts the mp4s that are not
-    cached yet (see :func:`~avtoolkit.data.lrw.prepare_lrw`); clips that failed are listed in
+    cached yet (see :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache`); clips that failed are listed in
     ``<cache_dir>/prepare_report.tsv`` and left out with a warning that names the report.
     The vocabulary is the sorted word list, so label indices are stable across machines.
 
@@ -77,9 +77,9 @@ class LRWDataModule(AVDataModule):
         self.splits: dict[str, LRWClips] = {}
 
     def prepare_data(self) -> None:
-        report = prepare_lrw(self.root, self.cache_dir, words_list=self.vocabulary, method=self.crop_method,
-                             landmarks_dir=self.landmarks_dir, workers=self.prepare_workers)
-        if report.prepared or report.failed:
+        report = build_roi_cache(self.root, self.cache_dir, words_list=self.vocabulary, method=self.crop_method,
+                                 landmarks_dir=self.landmarks_dir, workers=self.prepare_workers)
+        if report.converted or report.failed:
             print(f"LRW: {report}")
 
     def setup(self, stage: str | None = None) -> None:
@@ -111,6 +111,29 @@ class LRWDataModule(AVDataModule):
             del batch["word_boundary"]
         return batch
 
-    def describe(self) -> dict[str, Any]:
-        return {"words": len(self.vocabulary), "cache_dir": str(self.cache_dir),
-                **{split: len(ds) for split, ds in self.splits.items()}}
+
+def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, workers: int | None = None,
+                           progress: bool = True) -> RoiCacheReport:
+    """Caches the mouth ROIs of the LRW clips a recipe's ``data`` section selects (what
+    ``avtoolkit prepare`` runs).
+
+    Args:
+        recipe: a recipe path, mapping or :class:`~avtoolkit.recipe.Recipe` with ``data.name: lrw``.
+        overrides: ``key.path=value`` strings (e.g. ``data.root=/data/lipread_mp4``).
+        workers: processes (default: ``data.prepare_workers``, else every core).
+        progress: show a progress bar.
+
+    Raises:
+        RecipeError: the recipe does not validate.
+        LRWNotFoundError: ``data.root`` is unset or not an LRW tree.
+        ValueError: the recipe's dataset is not ``lrw``.
+    """
+    from avtoolkit.recipe import validate_recipe
+
+    loaded = validate_recipe(recipe, overrides, require_data=True)
+    data = dict(loaded["data"])
+    if data.pop("name") != "lrw":
+        raise ValueError(f"data.name is {loaded['data']['name']!r}: `avtoolkit prepare` prepares LRW recipes")
+    dm = LRWDataModule(**data)
+    return build_roi_cache(dm.root, dm.cache_dir, words_list=dm.vocabulary, method=dm.crop_method,
+                           landmarks_dir=dm.landmarks_dir, workers=workers or dm.prepare_workers, progress=progress)

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from avtoolkit.data.demo.face import render_face
-from avtoolkit.data.demo.phones import FILLER_WORDS, GRID_SLOTS, LRW_WORDS
-from avtoolkit.data.demo.speakers import Speaker, sample_speaker
-from avtoolkit.data.demo.speech import SAMPLE_RATE, synthesize
-from avtoolkit.data.demo.writer import VIDEO_FPS, write_mp4, write_wav
+from avtoolkit.demo.face import render_face
+from avtoolkit.demo.phones import FILLER_WORDS, GRID_SLOTS, LRW_WORDS
+from avtoolkit.demo.speakers import Speaker, sample_speaker
+from avtoolkit.demo.speech import SAMPLE_RATE, synthesize
+from avtoolkit.demo.writer import VIDEO_FPS, write_lrw_clip, write_mp4, write_wav
 
 SPLITS = ("train", "val", "test")
 LRW_FRAMES = 29
@@ -103,12 +103,8 @@ def _lrw_clip(job: tuple) -> tuple[str, str]:
     times = clip_start + (np.arange(LRW_FRAMES) + 0.5) / VIDEO_FPS
     frames = render_face(utt.mouth_at(np.clip(times, 0, None)), spk, rng)
     stem = f"{word.upper()}_{k:05d}"
-    folder = Path(out_dir) / "lrw" / word.upper() / split
-    folder.mkdir(parents=True, exist_ok=True)
-    write_mp4(folder / f"{stem}.mp4", frames, audio, SAMPLE_RATE, crf=int(rng.integers(23, 30)))
-    (folder / f"{stem}.txt").write_text(
-        f"Text:  {word.upper()}\nConf:  9\n\nDuration: {end - start:.2f} seconds\n", encoding="utf-8"
-    )
+    path = Path(out_dir) / "lrw" / word.upper() / split / f"{stem}.mp4"
+    write_lrw_clip(path, frames, end - start, audio, SAMPLE_RATE, crf=int(rng.integers(23, 30)))
     return f"{word.upper()}/{split}/{stem}", spk.id
 
 
@@ -214,7 +210,7 @@ def generate_corpus(
         (out / "sentences" / f"{split}.txt").write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
     summary = {
-        "generator": "avtoolkit.data.demo",
+        "generator": "avtoolkit.demo",
         "seed": seed,
         "size": size,
         "spec": asdict(spec),

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avtoolkit.data.demo.phones import PHONES, VISEMES, pronounce
-from avtoolkit.data.demo.speakers import Speaker
+from avtoolkit.demo.phones import PHONES, VISEMES, pronounce
+from avtoolkit.demo.speakers import Speaker
 
 SAMPLE_RATE = 16_000
 _HOP = 64
@@ -186,7 +186,7 @@ def synthesize(words: list[str], speaker: Speaker, rng: np.random.Generator, lea
     """Speaks ``words`` with ``speaker``'s voice and returns audio plus the lip track.
 
     Args:
-        words: words from :data:`avtoolkit.data.demo.phones.LEXICON`.
+        words: words from :data:`avtoolkit.demo.phones.LEXICON`.
         speaker: voice and face parameters.
         rng: the only source of randomness (same state, same utterance).
         lead: silence before the first word, seconds.
@@ -196,7 +196,7 @@ def synthesize(words: list[str], speaker: Speaker, rng: np.random.Generator, lea
         The :class:`Utterance`.
 
     Examples:
-        >>> from avtoolkit.data.demo.speakers import sample_speaker
+        >>> from avtoolkit.demo.speakers import sample_speaker
         >>> spk = sample_speaker("s1", np.random.default_rng(1))
         >>> utt = synthesize(["bin", "blue"], spk, np.random.default_rng(2))
         >>> utt.audio.dtype.name, [w for w, _, _ in utt.words]

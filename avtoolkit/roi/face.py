@@ -77,7 +77,7 @@ def track_faces(
     if not hits:
         return None
     boxes = np.stack(hits)
-    boxes = _running_median(boxes, 5)
+    boxes = running_median(boxes, 5)
     out = np.empty((num, 4))
     times = np.arange(num)
     for k in range(4):
@@ -85,7 +85,7 @@ def track_faces(
     return out
 
 
-def _running_median(values: np.ndarray, window: int) -> np.ndarray:
+def running_median(values: np.ndarray, window: int) -> np.ndarray:
     """Median over a centred window along axis 0.
 
     The window shrinks symmetrically at the ends (frame 0 is its own median), so steady

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from avtoolkit.data.augment import babble
-from avtoolkit.data.demo import generate_corpus
 from avtoolkit.data.media import read_audio
-from avtoolkit.report.demo import PHASES, results_table, run_demo
+from avtoolkit.demo import generate_corpus
+from avtoolkit.demo.job import PHASES, results_table, run_demo
 
 ONE_EPOCH = ["trainer.max_epochs=1", "data.workers=0"]
 
@@ -70,7 +70,7 @@ def test_babble_is_speech_shaped_not_white(tiny_corpus: Path) -> None:
 
 
 def test_babble_test_noise_is_reproducible_and_hurts(tiny_corpus: Path) -> None:
-    from avtoolkit.data.datasets.manifest import ManifestDataModule
+    from avtoolkit.datasets.manifest.datamodule import ManifestDataModule
 
     def first_test_audio(**kwargs: object) -> torch.Tensor:
         dm = ManifestDataModule(test=str(tiny_corpus / "sentences" / "test.txt"), crop_method="fixed",

@@ -1,4 +1,6 @@
-"""``prepare_lrw``: decode LRW's mp4s once into cached grayscale 96x96 mouth ROIs.
+"""``build_roi_cache``: decode LRW's mp4s once into cached grayscale 96x96 mouth ROIs.
+
+Lightning's ``prepare_data`` hook of the ``lrw`` dataset and ``avtoolkit prepare`` call it.
 
 Each clip becomes ``<cache_dir>/WORD/SPLIT/WORD_00001.npz`` holding ``rois`` (uint8
 ``[T, 96, 96]``, zlib-compressed) and ``duration`` (seconds, NaN when the ``.txt`` has none).
@@ -18,29 +20,29 @@ from typing import Sequence
 
 import numpy as np
 
-from avtoolkit.data.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
+from avtoolkit.datasets.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
 
 REPORT_NAME = "prepare_report.tsv"
 
 
 @dataclass
-class PrepareReport:
-    """What :func:`prepare_lrw` did.
+class RoiCacheReport:
+    """What :func:`build_roi_cache` did.
 
     Attributes:
-        prepared: clips converted in this call.
+        converted: clips converted in this call.
         skipped: clips already in the cache (resumed).
         failed: ``(video path, reason)`` of clips that could not be converted.
         report_path: the TSV listing the failed clips.
     """
 
-    prepared: int = 0
+    converted: int = 0
     skipped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     report_path: Path | None = None
 
     def __str__(self) -> str:
-        text = f"prepared {self.prepared} clips, {self.skipped} already cached, {len(self.failed)} failed"
+        text = f"prepared {self.converted} clips, {self.skipped} already cached, {len(self.failed)} failed"
         if self.failed:
             text += f" (listed with reasons in {self.report_path})"
         return text
@@ -63,7 +65,7 @@ def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | No
 def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | None]:
     """Converts one clip; returns ``(video, None)`` or ``(video, reason)`` without raising."""
     from avtoolkit.data.media import read_video
-    from avtoolkit.data.mouth import MouthCropper
+    from avtoolkit.roi import MouthCropper
 
     clip, target, cropper_args, landmarks_dir = task
     try:
@@ -85,10 +87,10 @@ def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | 
     return str(clip.video), None
 
 
-def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
-                words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
-                method: str = "fixed", landmarks_dir: str | Path | None = None,
-                workers: int | None = None, progress: bool = True) -> PrepareReport:
+def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
+                    words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
+                    method: str = "fixed", landmarks_dir: str | Path | None = None,
+                    workers: int | None = None, progress: bool = True) -> RoiCacheReport:
     """Converts the LRW clips of the selected words into cached mouth ROIs.
 
     Args:
@@ -97,7 +99,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
         words: the first N words in sorted order (default: all).
         words_list: a named subset of words instead.
         splits: which splits to convert.
-        method: :class:`~avtoolkit.data.mouth.MouthCropper` method: ``"fixed"`` (LRW's mouth
+        method: :class:`~avtoolkit.roi.MouthCropper` method: ``"fixed"`` (LRW's mouth
             box of its face-centred frames), ``"face"`` (OpenCV face detector) or
             ``"landmarks"`` (68-point ``.npy`` files mirroring the LRW tree in ``landmarks_dir``).
         landmarks_dir: root of the landmark files for ``method="landmarks"``.
@@ -105,7 +107,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
         progress: show a tqdm progress bar.
 
     Returns:
-        A :class:`PrepareReport`; failed clips are also written to ``prepare_report.tsv``.
+        A :class:`RoiCacheReport`; failed clips are also written to ``prepare_report.tsv``.
 
     Raises:
         LRWNotFoundError: ``root`` is not an LRW tree (the message says how to get LRW).
@@ -119,7 +121,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
     cache_dir.mkdir(parents=True, exist_ok=True)
     cropper_args = {"size": (96, 96), "method": method}
     lm_dir = Path(landmarks_dir) if landmarks_dir is not None else None
-    report = PrepareReport(report_path=cache_dir / REPORT_NAME)
+    report = RoiCacheReport(report_path=cache_dir / REPORT_NAME)
     tasks = []
     for split in splits:
         for clip in list_clips(root, split, vocabulary):
@@ -142,7 +144,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
     try:
         for video, reason in results:
             if reason is None:
-                report.prepared += 1
+                report.converted += 1
             else:
                 report.failed.append((video, reason))
             bar.update()
@@ -162,34 +164,8 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _write_report(report: PrepareReport) -> None:
+def _write_report(report: RoiCacheReport) -> None:
     assert report.report_path is not None
     lines = ["video\treason"] + [f"{video}\t{reason}" for video, reason in sorted(report.failed)]
     report.report_path.write_text("\n".join(lines) + "\n")
 
-
-def prepare_recipe(recipe: object, overrides: list[str] | None = None, workers: int | None = None,
-                   progress: bool = True) -> PrepareReport:
-    """Prepares the LRW clips a recipe's ``data`` section selects (what ``avtoolkit prepare`` runs).
-
-    Args:
-        recipe: a recipe path, mapping or :class:`~avtoolkit.recipe.Recipe` with ``data.name: lrw``.
-        overrides: ``key.path=value`` strings (e.g. ``data.root=/data/lipread_mp4``).
-        workers: processes (default: ``data.prepare_workers``, else every core).
-        progress: show a progress bar.
-
-    Raises:
-        RecipeError: the recipe does not validate.
-        LRWNotFoundError: ``data.root`` is unset or not an LRW tree.
-        ValueError: the recipe's dataset is not ``lrw``.
-    """
-    from avtoolkit.data.datasets.lrw import LRWDataModule
-    from avtoolkit.recipe import validate_recipe
-
-    loaded = validate_recipe(recipe, overrides, require_data=True)
-    data = dict(loaded["data"])
-    if data.pop("name") != "lrw":
-        raise ValueError(f"data.name is {loaded['data']['name']!r}: `avtoolkit prepare` prepares LRW recipes")
-    dm = LRWDataModule(**data)
-    return prepare_lrw(dm.root, dm.cache_dir, words_list=dm.vocabulary, method=dm.crop_method,
-                       landmarks_dir=dm.landmarks_dir, workers=workers or dm.prepare_workers, progress=progress)

@@ -1,4 +1,4 @@
-"""Writes the synthetic media: wav with the stdlib, mp4 (H.264 + optional AAC) with PyAV."""
+"""Writes the synthetic media: wav with the stdlib, mp4 (H.264 + optional AAC) with PyAV, LRW clips."""
 
 from __future__ import annotations
 
@@ -65,3 +65,37 @@ def write_mp4(
                 container.mux(packet)
             for packet in streams_audio.encode():
                 container.mux(packet)
+
+
+def write_lrw_clip(
+    path: Path,
+    frames: np.ndarray,
+    duration: float,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16_000,
+    crf: int = 26,
+) -> Path:
+    """One clip in LRW's layout: ``path`` (``.../WORD/SPLIT/WORD_00001.mp4``) and its ``.txt``.
+
+    The ``.txt`` has LRW's ``Text``, ``Conf`` and ``Duration`` lines; ``duration`` is how long
+    the word lasts (seconds), centred in the clip. The mp4 is :func:`write_mp4`'s.
+
+    Returns:
+        ``path``.
+
+    Examples:
+        >>> import tempfile
+        >>> from avtoolkit.datasets.lrw.layout import read_duration
+        >>> clip = Path(tempfile.mkdtemp()) / "ABOUT" / "train" / "ABOUT_00001.mp4"
+        >>> _ = write_lrw_clip(clip, np.zeros((3, 64, 64, 3), np.uint8), 0.4)
+        >>> read_duration(clip.with_suffix(".txt"))
+        0.4
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(path, frames, audio, sample_rate, crf=crf)
+    word = path.parent.parent.name
+    path.with_suffix(".txt").write_text(
+        f"Text:  {word}\nConf:  9\n\nDuration: {duration:.2f} seconds\n", encoding="utf-8"
+    )
+    return path

@@ -9,7 +9,7 @@ Three ways to find the mouth (:class:`MouthCropper` ``method``):
     another size the same fractions are used.
 ``"face"``
     OpenCV's bundled frontal-face Haar cascade on a downscaled gray frame every
-    ``face_every`` frames, boxes smoothed over time (see :func:`._face.track_faces`);
+    ``face_every`` frames, boxes smoothed over time (see :func:`avtoolkit.roi.face.track_faces`);
     the mouth box is centred at ``mouth_center`` (fractions of the face box: half the
     width, 82% of the height down, where the mouth of the GRID speakers is) and is
     ``mouth_width`` face-widths wide.
@@ -192,7 +192,7 @@ class MouthCropper:
         return np.stack([_resize(r, self.size) for r in region])
 
     def _face_boxes(self, gray: np.ndarray, source) -> np.ndarray:
-        from avtoolkit.data._face import track_faces
+        from avtoolkit.roi.face import track_faces
 
         faces = track_faces(gray, self.face_every, self.detect_width)
         if faces is None:
@@ -207,7 +207,7 @@ class MouthCropper:
         return np.stack([cx, cy, w, w * self.size[0] / self.size[1]], axis=1)
 
     def _landmark_boxes(self, landmarks, num_frames: int, source) -> np.ndarray:
-        from avtoolkit.data._face import _running_median
+        from avtoolkit.roi.face import running_median
 
         where = f" for {source}" if source is not None else ""
         if landmarks is None:
@@ -223,7 +223,7 @@ class MouthCropper:
             raise MediaError(source if source is not None else "<frames>",
                              "every frame's mouth landmarks are missing (NaN)")
         times = np.flatnonzero(valid)
-        centre = _running_median(mouth[valid].mean(axis=1), 5)
+        centre = running_median(mouth[valid].mean(axis=1), 5)
         # Nearest valid frame for gaps, as the face tracker does.
         nearest = times[np.abs(np.arange(num_frames)[:, None] - times[None]).argmin(axis=1)]
         centre = centre[np.searchsorted(times, nearest)]

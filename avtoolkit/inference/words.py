@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avtoolkit.data.lrw import transforms as T
+from avtoolkit.datasets.lrw import transforms as T
 
 
 @torch.no_grad()
@@ -48,7 +48,7 @@ def predict_words(checkpoint: str | Path, video: str | Path, top: int = 5, metho
         ValueError: the checkpoint is not a word classifier.
     """
     from avtoolkit.data.media import read_video
-    from avtoolkit.data.mouth import MouthCropper
+    from avtoolkit.roi import MouthCropper
     from avtoolkit.engine.checkpoint import load_model
 
     loaded = load_model(checkpoint, device=device)

@@ -14,7 +14,7 @@ import zlib
 import cv2
 import numpy as np
 
-from avtoolkit.data.demo.speakers import Speaker
+from avtoolkit.demo.speakers import Speaker
 
 FRAME_SIZE = 256
 #: (row, column) of the mouth centre in a 256x256 frame.
@@ -120,7 +120,7 @@ def render_face(mouth: np.ndarray, spk: Speaker, rng: np.random.Generator, size:
         uint8 ``[frames, size, size, 3]`` RGB.
 
     Examples:
-        >>> from avtoolkit.data.demo.speakers import sample_speaker
+        >>> from avtoolkit.demo.speakers import sample_speaker
         >>> spk = sample_speaker("s1", np.random.default_rng(0))
         >>> render_face(np.zeros((3, 5)), spk, np.random.default_rng(0)).shape
         (3, 256, 256, 3)

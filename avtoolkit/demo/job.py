@@ -32,9 +32,14 @@ class DemoStepError(AvtoolkitError, RuntimeError):
     """A step of the demo produced no usable result (e.g. a run without a test metric)."""
 
 
-def recipes_dir() -> Path:
-    """The repository's ``recipes/`` folder (the demo recipes live there)."""
-    return Path(__file__).resolve().parents[2] / "recipes"
+def demo_recipe(name: str) -> Path:
+    """The path of the demo recipe ``name`` (``demo_lrw``, ``demo_avasr``): the one place the job looks.
+
+    Examples:
+        >>> demo_recipe("demo_lrw").name
+        'demo_lrw.yaml'
+    """
+    return Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml"
 
 
 @contextlib.contextmanager
@@ -209,9 +214,9 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
         DemoStepError: a run finished without its test metric.
         ValueError: an unknown ``size``.
     """
-    from avtoolkit.data.demo import SIZES, generate_corpus
+    from avtoolkit.demo.corpus import SIZES, generate_corpus
+    from avtoolkit.demo.noise import noise_curves, noise_kind, plot_noise_curves
     from avtoolkit.engine.run import run_recipe
-    from avtoolkit.report.noise import noise_curves, noise_kind, plot_noise_curves
 
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
@@ -228,7 +233,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
     lrw_dir = out / "runs" / "demo_lrw"
     with _phase(2, "lrw", seconds, lrw_dir):
         shutil.rmtree(lrw_dir, ignore_errors=True)
-        lrw = run_recipe(recipes_dir() / "demo_lrw.yaml", [f"data.root={corpus / 'lrw'}", *overrides.get("lrw", [])],
+        lrw = run_recipe(demo_recipe("demo_lrw"), [f"data.root={corpus / 'lrw'}", *overrides.get("lrw", [])],
                          lrw_dir)
         lrw_top1 = _metric(lrw, "test/acc", lrw_dir)
 
@@ -236,7 +241,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
     av_over = [f"data.{s}={sentences / f'{s}.txt'}" for s in ("train", "val", "test")]
     av_over += overrides.get("avasr", [])
     av_dir = out / "runs" / "demo_avasr"
-    av_recipe = recipes_dir() / "demo_avasr.yaml"
+    av_recipe = demo_recipe("demo_avasr")
     with _phase(3, "avasr", seconds, av_dir):
         shutil.rmtree(av_dir, ignore_errors=True)
         av = run_recipe(av_recipe, av_over, av_dir)

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from avtoolkit.data.lrw import transforms as T
-from avtoolkit.data.lrw.layout import LRWClip, word_boundary
-from avtoolkit.data.lrw.prepare import cache_path
+from avtoolkit.datasets.lrw import transforms as T
+from avtoolkit.datasets.lrw.cache import cache_path
+from avtoolkit.datasets.lrw.layout import LRWClip, word_boundary
 
 
 class LRWClips(Dataset):
@@ -22,8 +22,8 @@ class LRWClips(Dataset):
     ``id`` and ``text`` (the word).
 
     Args:
-        clips: the clips (those whose cache file exists; see :func:`prepare_lrw`).
-        cache_dir: where :func:`prepare_lrw` wrote them.
+        clips: the clips (those whose cache file exists; see :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache`).
+        cache_dir: where :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache` wrote them.
         train: random crop, flip and time masking instead of the centre crop.
         crop_size: side of the square crop.
         flip: probability of a horizontal flip in training.

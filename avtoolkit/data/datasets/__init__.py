@@ -1,1 +1,0 @@
-"""Built-in datasets components; every module here registers itself on import."""

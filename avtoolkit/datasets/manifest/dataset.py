@@ -1,0 +1,155 @@
+"""``ManifestSpeech``: a manifest's utterances as model inputs (log-mel frames, mouth crops, token ids)."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from avtoolkit.data.augment import add_noise, babble, spec_augment
+from avtoolkit.data.contract import pad_sequences
+from avtoolkit.data.text import CharVocab
+from avtoolkit.datasets.manifest.reader import Manifest, Utterance
+
+#: grayscale mouth-crop normalisation (mean/std of mouth ROIs, as in LRW lipreading code).
+VIDEO_MEAN, VIDEO_STD = 0.421, 0.165
+NOISE_TYPES = ("white", "babble")
+
+
+def load_mouth_rois(path: Path, cache_dir: Path | None, cropper: Any) -> np.ndarray:
+    """uint8 ``[T, h, w]`` mouth crops of a video file, or precomputed ones from ``.npy``/``.npz``."""
+    from avtoolkit.roi import mouth_rois
+
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as data:
+            return data[data.files[0]]
+    return mouth_rois(path, cache_dir, cropper)
+
+
+def video_tensor(rois: np.ndarray, size: tuple[int, int]) -> Tensor:
+    """Normalised float ``[T, 1, H, W]`` from uint8 ``[T, h, w]`` crops (resized if needed)."""
+    x = torch.from_numpy(np.ascontiguousarray(rois)).float().div_(255.0).unsqueeze(1)
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return (x - VIDEO_MEAN) / VIDEO_STD
+
+
+class ManifestSpeech(Dataset):
+    """Utterances of one manifest as model inputs (log-mel frames, mouth crops, token ids).
+
+    Args:
+        manifest: the parsed manifest.
+        modalities: which inputs to load (``"audio"``, ``"video"``).
+        video_size: mouth crop ``(height, width)`` fed to the model.
+        cropper: an :class:`avtoolkit.roi.MouthCropper` for video files.
+        cache_dir: where mouth crops are cached (``None``: no disk cache).
+        spec_augment: SpecAugment settings (see :func:`~avtoolkit.data.augment.spec_augment`),
+            or ``None`` for none.
+        noise_snr_db: add white noise at this SNR (a number) or at an SNR drawn uniformly
+            from ``[low, high]``; ``None`` for clean audio.
+        noise_prob: the probability an utterance gets noise.
+        noise_type: ``white``, or ``babble`` (``babble_talkers`` other utterances of the
+            same manifest, so test babble comes from test speakers only).
+        babble_talkers: utterances summed into babble noise.
+        seed: makes noise and masks depend only on (seed, utterance): evaluation at a fixed
+            SNR gives the same noisy audio every time.
+        train: draw fresh noise and masks every epoch instead.
+    """
+
+    def __init__(self, manifest: Manifest, modalities: list[str], video_size: tuple[int, int], cropper: Any,
+                 cache_dir: Path | None, spec_augment: Mapping[str, Any] | None = None,
+                 noise_snr_db: float | list[float] | None = None, noise_prob: float = 1.0,
+                 seed: int = 0, train: bool = False, noise_type: str = "white",
+                 babble_talkers: int = 4) -> None:
+        from avtoolkit.data.features import LogMel
+
+        if noise_type not in NOISE_TYPES:
+            raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
+
+        self.utterances: list[Utterance] = manifest.utterances
+        self.modalities = modalities
+        self.video_size = video_size
+        self.cropper = cropper
+        self.cache_dir = cache_dir
+        self.spec_augment = spec_augment
+        self.noise_snr_db = noise_snr_db
+        self.noise_prob = noise_prob
+        self.seed = seed
+        self.train = train
+        self.noise_type = noise_type
+        self.babble_talkers = babble_talkers
+        self.vocab = CharVocab()
+        self.log_mel = LogMel()
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def _generator(self, index: int) -> torch.Generator | None:
+        if self.train:
+            return None  # the global RNG: DataLoader seeds each worker differently
+        key = zlib.crc32(f"{self.seed}|{self.utterances[index].id}".encode())
+        return torch.Generator().manual_seed(key)
+
+    def audio_features(self, utt: Utterance, g: torch.Generator | None) -> Tensor:
+        """Log-mel ``[T, 40]`` of an utterance, with noise and masking as configured."""
+        from avtoolkit.data.media import read_audio
+
+        assert utt.audio is not None
+        wave = torch.from_numpy(read_audio(utt.audio, sample_rate=16000))
+        snr = self.noise_snr_db
+        if snr is not None and float(torch.rand(1, generator=g)) < self.noise_prob:
+            if isinstance(snr, (list, tuple)):
+                low, high = float(snr[0]), float(snr[1])
+                snr = low + (high - low) * float(torch.rand(1, generator=g))
+            noise = self._babble(utt, len(wave), g) if self.noise_type == "babble" else None
+            wave = add_noise(wave, float(snr), noise=noise, generator=g)
+        feats = self.log_mel(wave)
+        if self.spec_augment is not None:
+            feats = spec_augment(feats, generator=g, **self.spec_augment)
+        return feats
+
+    def _babble(self, utt: Utterance, length: int, g: torch.Generator | None) -> Tensor:
+        from avtoolkit.data.media import read_audio
+
+        others = [u for u in self.utterances if u.audio is not None and u.audio != utt.audio]
+        if not others:
+            raise ValueError("data.noise_type: babble needs other utterances in the manifest")
+        picks = torch.randint(len(others), (self.babble_talkers,), generator=g).tolist()
+        talkers = [torch.from_numpy(read_audio(others[i].audio, sample_rate=16000)) for i in picks]
+        # A random start in each talker, so babble is not every sentence's silent lead-in at once.
+        talkers = [t.roll(int(torch.randint(len(t), (1,), generator=g))) for t in talkers]
+        return babble(talkers, length)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        utt = self.utterances[index]
+        g = self._generator(index)
+        item: dict[str, Any] = {"id": utt.id, "text": utt.transcript,
+                                "targets": torch.tensor(self.vocab.encode(utt.transcript), dtype=torch.long)}
+        try:
+            if "audio" in self.modalities:
+                item["audio"] = self.audio_features(utt, g)
+            if "video" in self.modalities:
+                assert utt.video is not None
+                item["video"] = video_tensor(load_mouth_rois(utt.video, self.cache_dir, self.cropper),
+                                             self.video_size)
+        except Exception as exc:
+            exc.add_note(f"while loading utterance '{utt.id}' (line {utt.line} of the manifest)")
+            raise
+        return item
+
+
+def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pads a list of items into a batch dict (see :mod:`avtoolkit.data.contract`)."""
+    batch: dict[str, Any] = {"ids": [it["id"] for it in items], "texts": [it["text"] for it in items]}
+    batch["targets"], batch["target_lengths"] = pad_sequences([it["targets"] for it in items])
+    for key in ("audio", "video"):
+        if key in items[0]:
+            batch[key], batch[f"{key}_lengths"] = pad_sequences([it[key] for it in items])
+    return batch
