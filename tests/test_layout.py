@@ -1,0 +1,81 @@
+"""The package layout: docs/architecture.md maps every package folder, and the layers import downwards only."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "avtoolkit"
+
+#: package -> the packages none of its modules may import, at module level or inside a function.
+#: ``data`` is generic (media, features, text, augmentation, the batch contract); ``roi`` finds
+#: mouths in frames; ``datasets`` builds on both; inference, the engine and the demo build on them.
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "avtoolkit.data": ("avtoolkit.roi", "avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference",
+                       "avtoolkit.demo"),
+    "avtoolkit.roi": ("avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference", "avtoolkit.demo"),
+    "avtoolkit.datasets": ("avtoolkit.engine", "avtoolkit.inference", "avtoolkit.demo"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _avtoolkit_imports(path: Path) -> set[str]:
+    """Every ``avtoolkit...`` module named by an import statement anywhere in the file."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import; the layout rules read absolute ones"
+            names.add(node.module or "")
+    return {n for n in names if n == "avtoolkit" or n.startswith("avtoolkit.")}
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_lower_layers_never_import_higher_ones(package: str) -> None:
+    folder = ROOT / Path(*package.split("."))
+    files = sorted(folder.rglob("*.py"))
+    assert files, f"{folder} holds no module"
+    wrong = [f"{_module_name(f)} imports {name}" for f in files for name in sorted(_avtoolkit_imports(f))
+             if any(_within(name, banned) for banned in FORBIDDEN[package])]
+    assert not wrong, "\n".join(wrong)
+
+
+def _folder_map() -> set[str]:
+    """The folders the ```text block under '## Folder map' in docs/architecture.md names, as paths."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = re.search(r"## Folder map\s+```text\n(.*?)```", text, re.S)
+    assert block, "docs/architecture.md has no ```text block under '## Folder map'"
+    stack: list[tuple[int, str]] = []
+    folders = set()
+    for line in block.group(1).splitlines():
+        match = re.match(r"( *)(\S+)/(\s|$)", line)
+        if not match:
+            continue
+        indent = len(match.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = "/".join([name for _, name in stack] + [match.group(2)])
+        stack.append((indent, match.group(2)))
+        folders.add(path)
+    return folders
+
+
+def test_the_folder_map_lists_every_package_folder_and_no_other() -> None:
+    packages = {p.parent.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("__init__.py")}
+    documented = {f for f in _folder_map() if f == "avtoolkit" or f.startswith("avtoolkit/")}
+    assert "avtoolkit/models/encoders" in documented  # the parser reads nesting
+    assert not packages - documented, f"missing from docs/architecture.md's folder map: {sorted(packages - documented)}"
+    assert not documented - packages, f"in the folder map but not a package: {sorted(documented - packages)}"
