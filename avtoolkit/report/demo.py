@@ -33,8 +33,10 @@ class DemoStepError(AvtoolkitError, RuntimeError):
 
 
 def recipes_dir() -> Path:
-    """The repository's ``recipes/`` folder (the demo recipes live there)."""
-    return Path(__file__).resolve().parents[2] / "recipes"
+    """The shipped recipes' folder (the demo recipes live there), in a clone or an install."""
+    from avtoolkit.recipe.shipped import shipped_dir
+
+    return shipped_dir()
 
 
 @contextlib.contextmanager
