@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="convert a recipe's LRW mp4s once into cached mouth ROIs")
-    p.add_argument("recipe")
+    p.add_argument("recipe", help="recipe file or shipped recipe name (see `avtoolkit recipes`)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. data.root=/data/lipread_mp4")
     p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
     p.set_defaults(handler=prepare)

@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a recipe: component names, arguments, sections")
-    p.add_argument("recipe")
+    p.add_argument("recipe", help="recipe file or shipped recipe name (see `avtoolkit recipes`)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.set_defaults(handler=validate)
 

@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train a recipe, keep the best checkpoint, test it",
                        description="Train on the train split, keep the best checkpoint by the recipe's "
                        "monitored validation metric, then evaluate it on the test split.")
-    p.add_argument("recipe", nargs="?", help="recipe YAML (optional with --resume: the run's recipe.yaml)")
+    p.add_argument("recipe", nargs="?", help="recipe file or shipped recipe name (optional with --resume: the run's recipe.yaml)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. trainer.max_epochs=2")
     p.add_argument("--run-dir", help="where the run's files go (default runs/<recipe-name>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from RUN_DIR/checkpoints/last.ckpt")
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a split",
                        description="Evaluate a checkpoint; RECIPE may be omitted to use the checkpoint's own recipe.")
-    e.add_argument("recipe", nargs="?", help="recipe YAML (default: the one stored in the checkpoint)")
+    e.add_argument("recipe", nargs="?", help="recipe file or shipped recipe name (default: the one stored in the checkpoint)")
     e.add_argument("overrides", nargs="*", help="key.path=value overrides")
     e.add_argument("--checkpoint", required=True, help="a run's best.ckpt or last.ckpt")
     e.add_argument("--split", default="test", choices=["test", "val"])

@@ -7,7 +7,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="parameters and MACs per component for one clip")
-    p.add_argument("recipe")
+    p.add_argument("recipe", help="recipe file or shipped recipe name (see `avtoolkit recipes`)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides")
     p.add_argument("--frames", type=int, default=None,
                    help="video frames of the dummy clip (default 29, or the audio's length at 25 fps)")

@@ -39,7 +39,9 @@ def demo_recipe(name: str) -> Path:
         >>> demo_recipe("demo_lrw").name
         'demo_lrw.yaml'
     """
-    return Path(__file__).resolve().parents[2] / "recipes" / f"{name}.yaml"
+    from avtoolkit.recipe.shipped import shipped_dir
+
+    return shipped_dir() / f"{name}.yaml"
 
 
 @contextlib.contextmanager

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import typing
 from typing import Any, Iterable, Mapping
 
 import torch
 
 from avtoolkit.recipe import RecipeError
+from avtoolkit.recipe.schema import OptimConfig, ScheduleConfig, section
 
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("cosine", "plateau", "constant")
+OPTIMIZERS = typing.get_args(typing.get_type_hints(OptimConfig)["name"])
+SCHEDULES = typing.get_args(typing.get_type_hints(ScheduleConfig)["name"])
 
 
 class WarmupCosine:
@@ -54,17 +56,18 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]
     Raises:
         RecipeError: unknown optimizer name (``optim.name``).
     """
-    name = str(cfg.get("name", "adamw")).lower()
-    lr = float(cfg.get("lr", 1e-3))
-    wd = float(cfg.get("weight_decay", 0.01))
-    betas = tuple(cfg.get("betas", (0.9, 0.999)))
+    c = section(OptimConfig, cfg)
+    name = str(c.name).lower()
+    lr = float(c.lr)
+    wd = float(c.weight_decay)
+    betas = tuple(c.betas)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(cfg.get("momentum", 0.9)),
-                               nesterov=bool(cfg.get("nesterov", False)))
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(c.momentum),
+                               nesterov=bool(c.nesterov))
     raise RecipeError(f"optim.name: unknown optimizer '{name}'; choose one of {', '.join(OPTIMIZERS)}")
 
 
@@ -77,18 +80,19 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], *,
     Raises:
         RecipeError: unknown schedule name (``schedule.name``).
     """
-    name = str(cfg.get("name", "cosine")).lower()
+    c = section(ScheduleConfig, cfg)
+    name = str(c.name).lower()
     if name == "constant":
         return None
     if name == "cosine":
         base_lr = optimizer.param_groups[0]["lr"]
-        min_ratio = float(cfg.get("min_lr", 0.0)) / base_lr if base_lr > 0 else 0.0
-        warmup = int(round(float(cfg.get("warmup_epochs", 0.0)) * steps_per_epoch))
+        min_ratio = float(c.min_lr) / base_lr if base_lr > 0 else 0.0
+        warmup = int(round(float(c.warmup_epochs) * steps_per_epoch))
         fn = WarmupCosine(warmup, total_steps, min_ratio)
         return {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, fn), "interval": "step", "frequency": 1}
     if name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=monitor_mode, factor=float(cfg.get("factor", 0.5)),
-            patience=int(cfg.get("patience", 2)), min_lr=float(cfg.get("min_lr", 0.0)))
+            optimizer, mode=monitor_mode, factor=float(c.factor),
+            patience=int(c.patience), min_lr=float(c.min_lr))
         return {"scheduler": plateau, "interval": "epoch", "frequency": 1, "monitor": monitor, "strict": True}
     raise RecipeError(f"schedule.name: unknown schedule '{name}'; choose one of {', '.join(SCHEDULES)}")

@@ -25,6 +25,7 @@ from avtoolkit.data.text import CharVocab
 from avtoolkit.engine.checkpoint import META_KEY
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.errors import TrainingDivergedError
+from avtoolkit.recipe.schema import DecodingConfig, LossConfig, TrainerConfig, section
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -79,10 +80,11 @@ class AVTask(L.LightningModule):
         if self.task not in TASKS:
             raise ValueError(f"head task '{self.task}' is not one of {TASKS}")
         loss_cfg = self.recipe.get("loss") or {}
-        self.label_smoothing = float(loss_cfg.get("label_smoothing", 0.0))
-        self.mixup_alpha = float(loss_cfg.get("mixup_alpha", 0.0))
-        self.zero_infinity = bool(loss_cfg.get("zero_infinity", True))
-        self.max_bad_steps = int((self.recipe.get("trainer") or {}).get("max_bad_steps", 5))
+        loss = section(LossConfig, loss_cfg)
+        self.label_smoothing = float(loss.label_smoothing)
+        self.mixup_alpha = float(loss.mixup_alpha)
+        self.zero_infinity = bool(loss.zero_infinity)
+        self.max_bad_steps = int(section(TrainerConfig, self.recipe.get("trainer")).max_bad_steps)
         self.monitor, self.monitor_mode = monitor_of(self.recipe, self.task)
         self._bad_steps = 0
         #: metric prefix of test_step: "test", or the split evaluated ("val").
@@ -202,7 +204,7 @@ class AVTask(L.LightningModule):
 
     def on_test_start(self) -> None:
         decoding = dict(self.recipe.get("decoding") or {})
-        if self.task == "ctc" and decoding.get("name", "greedy") != "greedy" and self._test_decoder is None:
+        if self.task == "ctc" and section(DecodingConfig, decoding).name != "greedy" and self._test_decoder is None:
             from avtoolkit.inference.decoding import build_decoder  # another module; heavy and optional
 
             self._test_decoder = build_decoder(decoding, self.vocabulary)

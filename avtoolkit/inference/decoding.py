@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from avtoolkit.data.text import BLANK, CharVocab
+from avtoolkit.recipe.schema import DecodingConfig, section
 
 Decoder = Callable[[Tensor, Tensor], list[str]]
 
@@ -130,12 +131,13 @@ def build_decoder(cfg: Mapping[str, Any] | None, tokens: Sequence[str]) -> Decod
         'BeamSearchDecoder'
     """
     cfg = dict(cfg or {})
-    name = cfg.get("name", "greedy")
+    c = section(DecodingConfig, cfg)
+    name = c.name
     if name == "greedy":
         return GreedyDecoder(tokens)
     if name == "beam":
         return BeamSearchDecoder(
-            tokens, beam_size=int(cfg.get("beam_size", 5)), lexicon=cfg.get("lexicon"), lm=cfg.get("lm"),
-            lm_weight=float(cfg.get("lm_weight", 0.5)), word_score=float(cfg.get("word_score", 0.0)),
+            tokens, beam_size=int(c.beam_size), lexicon=c.lexicon, lm=c.lm,
+            lm_weight=float(c.lm_weight), word_score=float(c.word_score),
         )
     raise ValueError(f"decoding.name: unknown decoder {name!r}; use 'greedy' or 'beam'")

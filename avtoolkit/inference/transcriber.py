@@ -90,15 +90,18 @@ class Transcriber:
                  recipe: Mapping[str, Any] | None = None, decoding: Mapping[str, Any] | None = None,
                  device: str | torch.device = "cpu", cache_dir: str | os.PathLike[str] | None = None) -> None:
         from avtoolkit.data.features import LogMel
+        from avtoolkit.registry.describe import argument_default
 
         self.model = model
         self.vocabulary = list(vocabulary)
         self.modalities = sorted(modalities)
         self.recipe = dict(recipe or {})
         data = self.recipe.get("data") or {}
-        size = int(data.get("video_size", 64))
+        # Unset data settings take the recipe's dataset's own defaults (written once, there).
+        size = int(data.get("video_size", argument_default("dataset", data.get("name", "manifest"), "video_size")))
         self.video_size = (size, size)
-        self.crop_method = str(data.get("crop_method", "face"))
+        self.crop_method = str(data.get("crop_method",
+                                        argument_default("dataset", data.get("name", "manifest"), "crop_method")))
         self.decoding = {**(self.recipe.get("decoding") or {}), **(decoding or {})}
         self.decoder = build_decoder(self.decoding, self.vocabulary)
         self.device = torch.device(device)

@@ -21,8 +21,9 @@ from typing import ClassVar, Mapping
 import torch
 from torch import Tensor, nn
 
-#: Constructor arguments the assembler fills in; a recipe must not set them.
-INJECTED_ARGS: frozenset[str] = frozenset({"input_dim", "input_dims", "input_rates"})
+from avtoolkit.recipe.schema import INJECTED_ARGS  # defined torch-free, for validation
+
+__all__ = ["INJECTED_ARGS", "Backend", "Encoder", "Fusion", "Head", "lengths_to_mask"]
 
 
 class Encoder(nn.Module):
@@ -30,10 +31,11 @@ class Encoder(nn.Module):
 
     Subclasses set ``modality`` (the batch key they read: ``"video"`` or ``"audio"``),
     ``output_dim``, ``input_rate`` (frames per second of their input) and ``time_stride``
-    (input frames per output frame).
+    (input frames per output frame). ``modality`` has no default: registering an encoder
+    that does not set it is an error.
     """
 
-    modality: ClassVar[str] = "video"
+    modality: ClassVar[str]
     output_dim: int
     input_rate: float = 25.0
     time_stride: int = 1

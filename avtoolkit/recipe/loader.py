@@ -11,8 +11,7 @@ import yaml
 
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.overrides import apply_overrides
-
-RecipeLike = "str | Path | Mapping[str, Any] | Recipe"
+from avtoolkit.recipe.shipped import resolve_recipe, shipped_path
 
 
 @dataclass
@@ -130,10 +129,14 @@ def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
     for b in bases:
         if not isinstance(b, str):
             raise RecipeError([Problem("base", f"must be a file name, got {b!r}", lines.get("base"))], str(path))
-        base_path = (path.parent / b)
+        # A file beside the recipe first, then a shipped recipe of that name, so a copy made
+        # by `avtoolkit recipes cp` keeps its `base: avasr.yaml` working from anywhere.
+        base_path = path.parent / b
         if not base_path.exists():
-            raise RecipeError([Problem("base", f"base recipe '{b}' not found (looked in {path.parent})",
-                                       lines.get("base"))], str(path))
+            base_path = shipped_path(b) or base_path
+        if not base_path.exists():
+            raise RecipeError([Problem("base", f"base recipe '{b}' not found (looked in {path.parent} "
+                                       "and the shipped recipes)", lines.get("base"))], str(path))
         bdata, blines = _load_file(base_path, (*chain, path))
         merged = deep_merge(merged, bdata)
         merged_lines.update(blines)
@@ -143,12 +146,14 @@ def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
 
 
 def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
-    """Loads a recipe from a path, a dict or a :class:`Recipe`, and applies overrides.
+    """Loads a recipe from a path, a shipped recipe's name, a dict or a :class:`Recipe`, and
+    applies overrides.
 
     The result is not yet validated; :func:`avtoolkit.recipe.validate_recipe` checks it.
 
     Args:
-        recipe: a YAML file path, a mapping with the same structure, or a loaded recipe.
+        recipe: a YAML file path, a shipped recipe's name (``"lrw_effv2t"``, see
+            ``avtoolkit recipes``), a mapping with the same structure, or a loaded recipe.
         overrides: ``key.path=value`` strings, applied in order.
 
     Returns:
@@ -170,7 +175,7 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
             raise RecipeError("'base' is only understood in recipe files (it is resolved relative to the file)")
         loaded = Recipe(data=data)
     elif isinstance(recipe, (str, Path)):
-        path = Path(recipe)
+        path = resolve_recipe(recipe)
         data, lines = _load_file(path)
         loaded = Recipe(data=data, source=path, lines=lines)
     else:

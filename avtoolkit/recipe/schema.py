@@ -2,13 +2,27 @@
 
 ``model`` and ``data`` sections name registered components and are checked against their
 constructor signatures; every other top-level section is one of these dataclasses, so an
-unknown key is an error with a suggestion and defaults live in one place.
+unknown key is an error with a suggestion and defaults live in one place: the code that
+uses a section reads it through :func:`section`. Every enumerated setting is a ``Literal``,
+so a typo in a value fails validation too. This module imports no torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Mapping, TypeVar
+
+#: Constructor arguments the assembler fills in; a recipe must not set them.
+INJECTED_ARGS: frozenset[str] = frozenset({"input_dim", "input_dims", "input_rates"})
+
+#: Lightning 2.x ``Trainer(precision=...)`` values (its ``_PRECISION_INPUT``), spelled out
+#: here because importing Lightning to read them would import torch.
+Precision = Literal[
+    "transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
+    "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16", 64, 32, 16,
+]
+Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu"]
 
 
 @dataclass
@@ -16,11 +30,11 @@ class TrainerConfig:
     """Lightning ``Trainer`` settings."""
 
     max_epochs: int = 10
-    accelerator: str = "auto"
+    accelerator: Accelerator = "auto"
     devices: Any = 1
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: str | int = "32"
+    precision: Precision = "32"
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False
@@ -36,7 +50,7 @@ class TrainerConfig:
 class OptimConfig:
     """Optimizer: ``adamw``, ``adam`` or ``sgd``."""
 
-    name: str = "adamw"
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -48,7 +62,7 @@ class OptimConfig:
 class ScheduleConfig:
     """Learning-rate schedule: ``cosine`` (linear warm-up, then cosine), ``plateau`` or ``constant``."""
 
-    name: str = "cosine"
+    name: Literal["cosine", "plateau", "constant"] = "cosine"
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     factor: float = 0.5
@@ -85,7 +99,7 @@ class LossConfig:
 class DecodingConfig:
     """CTC decoding: ``greedy`` or ``beam`` (torchaudio / flashlight-text)."""
 
-    name: str = "greedy"
+    name: Literal["greedy", "beam"] = "greedy"
     beam_size: int = 5
     lexicon: str | None = None
     lm: str | None = None
@@ -124,13 +138,31 @@ SECTIONS: dict[str, type | None] = {
 }
 
 #: top-level scalar keys and their types.
-SCALARS: dict[str, tuple[type, ...]] = {
-    "name": (str,),
-    "description": (str,),
-    "seed": (int,),
-    "monitor": (str,),
-    "monitor_mode": (str,),
-    "batch_size": (int,),
+SCALARS: dict[str, Any] = {
+    "name": str,
+    "description": str,
+    "seed": int,
+    "monitor": str,
+    "monitor_mode": Literal["min", "max"],
+    "batch_size": int,
 }
 
 TOP_LEVEL = {"model", "data", *SECTIONS, *SCALARS}
+
+Section = TypeVar("Section")
+
+
+def section(schema: type[Section], values: Mapping[str, Any] | None) -> Section:
+    """One recipe section's settings: the recipe's values over the schema's defaults.
+
+    Keys the schema does not know are left out (validation reports them); the code that
+    runs a recipe reads its settings here, so a default is written once, in the schema.
+
+    Examples:
+        >>> section(OptimConfig, {"lr": 3e-4}).name
+        'adamw'
+        >>> section(DecodingConfig, None).beam_size
+        5
+    """
+    known = {f.name for f in dataclasses.fields(schema)}  # type: ignore[arg-type]
+    return schema(**{k: v for k, v in (values or {}).items() if k in known})

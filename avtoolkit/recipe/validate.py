@@ -7,23 +7,38 @@ Each component's arguments are bound to its constructor signature, so a typo rea
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
+import types
 import typing
 from typing import Any, Mapping
 
-from avtoolkit.models.contract import INJECTED_ARGS
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.loader import Recipe, load_recipe
-from avtoolkit.recipe.schema import SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.recipe.schema import INJECTED_ARGS, SCALARS, SECTIONS, TOP_LEVEL
 from avtoolkit.registry import RegistryError, registry_for
+from avtoolkit.registry.suggest import did_you_mean
 
 MODEL_KEYS = ("encoders", "fusion", "backends", "head")
 
 
 def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    hint = did_you_mean(name, options)
+    return f" ({hint})" if hint else ""
+
+
+def _choices(annotation: Any) -> list[Any]:
+    """The values a ``Literal`` annotation (possibly inside a union) allows."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [c for a in typing.get_args(annotation) for c in _choices(a)]
+    return []
+
+
+def _type_problem(path: str, value: Any, annotation: Any, where: str | None) -> Problem:
+    """``expected one of 'adam', 'adamw', 'sgd', got 'adamx' (did you mean ...?)``."""
+    hint = _suggest(str(value), [str(c) for c in _choices(annotation)]) if isinstance(value, str) else ""
+    return Problem(path, f"expected {_type_name(annotation)}, got {value!r}{hint}", where)
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:
@@ -34,7 +49,7 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     if annotation in (inspect.Parameter.empty, Any):
         return True
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", object)):
+    if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, a) for a in typing.get_args(annotation))
     if origin is typing.Literal:
         return value in typing.get_args(annotation)
@@ -95,7 +110,7 @@ def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = Non
         elif key not in params and not accepts_any:
             problems.append(Problem(key_path, "unexpected argument" + _suggest(key, named), where(key_path)))
         elif key in hints and not _type_ok(value, hints[key]):
-            problems.append(Problem(key_path, f"expected {_type_name(hints[key])}, got {value!r}", where(key_path)))
+            problems.append(_type_problem(key_path, value, hints[key], where(key_path)))
     for pname, p in params.items():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or pname in injected:
             continue
@@ -105,8 +120,8 @@ def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = Non
 
 
 def _type_name(annotation: Any) -> str:
-    if typing.get_origin(annotation) is typing.Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(annotation))
+    if _choices(annotation):
+        return "one of " + ", ".join(repr(a) for a in _choices(annotation))
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
@@ -123,7 +138,7 @@ def _check_section(key: str, value: Any, schema: type, recipe: Recipe) -> list[P
         if k not in fields:
             problems.append(Problem(path, "unknown key" + _suggest(str(k), list(fields)), recipe.where(path)))
         elif not _type_ok(v, hints[k]):
-            problems.append(Problem(path, f"expected {_type_name(hints[k])}, got {v!r}", recipe.where(path)))
+            problems.append(_type_problem(path, v, hints[k], recipe.where(path)))
     return problems
 
 
@@ -176,9 +191,9 @@ def find_problems(recipe: Recipe, require_data: bool = False) -> list[Problem]:
         if key not in TOP_LEVEL:
             problems.append(Problem(str(key), "unknown top-level key" + _suggest(str(key), sorted(TOP_LEVEL)),
                                     recipe.where(str(key))))
-    for key, types in SCALARS.items():
-        if key in data and data[key] is not None and not isinstance(data[key], types):
-            problems.append(Problem(key, f"expected {types[0].__name__}, got {data[key]!r}", recipe.where(key)))
+    for key, annotation in SCALARS.items():
+        if key in data and data[key] is not None and not _type_ok(data[key], annotation):
+            problems.append(_type_problem(key, data[key], annotation, recipe.where(key)))
     if "model" not in data:
         problems.append(Problem("model", "missing: the model section (encoders, fusion, backends, head)"))
     else:

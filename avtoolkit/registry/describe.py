@@ -6,7 +6,8 @@ import inspect
 import typing
 from typing import Any
 
-from avtoolkit.models.contract import INJECTED_ARGS
+from avtoolkit.recipe.schema import INJECTED_ARGS
+from avtoolkit.registry.kinds import registry_for
 from avtoolkit.registry.registry import Entry
 
 
@@ -63,3 +64,16 @@ def format_args(args: list[dict[str, Any]]) -> str:
     for a in args:
         parts.append(a["name"] if a["required"] else f"{a['name']}={a['default']!r}")
     return ", ".join(parts)
+
+
+def argument_default(kind: str, name: str, argument: str) -> Any:
+    """The default of one constructor argument of a registered component.
+
+    Raises:
+        RegistryError: unknown kind or name.
+        KeyError: the component has no such argument, or it is required.
+    """
+    param = inspect.signature(registry_for(kind).get(name)).parameters[argument]
+    if param.default is inspect.Parameter.empty:
+        raise KeyError(f"{kind} '{name}' argument '{argument}' has no default")
+    return param.default

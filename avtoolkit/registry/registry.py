@@ -3,19 +3,23 @@
 Modelled on fvcore's registry: components register by decorator or call, a registry
 iterates and lists with ``fnmatch`` patterns, and an unknown name produces an error
 that teaches (closest names, the command that lists the rest) instead of dumping
-every name.
+every name. Like MMEngine's, a registry knows its ``locations``: the packages whose
+modules register its built-in components, imported on first use together with the
+plugins of its entry-point ``group``.
 """
 
 from __future__ import annotations
 
-from avtoolkit.errors import AvtoolkitError
-
 import contextlib
-import difflib
 import fnmatch
+import importlib
 import inspect
+import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
+
+from avtoolkit.errors import AvtoolkitError
+from avtoolkit.registry.suggest import did_you_mean
 
 
 class RegistryError(AvtoolkitError, LookupError):
@@ -84,6 +88,14 @@ class Registry:
     Args:
         kind: what the registry holds, used in messages (``"encoder"``).
         group: the entry-point group plugins of this kind use (``"avtoolkit.encoders"``).
+        locations: packages holding the built-in components. When given (even empty), the
+            first lookup imports every public module and subpackage under them (names
+            starting with ``_`` are private helpers) and registers the installed plugins of
+            ``group``. Without it the registry holds only what is registered into it, as a
+            test's own registry should.
+        check: called with each component when it is registered (a plugin: when it is
+            first loaded); raises :class:`RegistryError` when the component breaks the
+            kind's contract, so the mistake surfaces before any recipe uses it.
 
     Examples:
         >>> backends = Registry("backend", group="example.backends")
@@ -96,10 +108,38 @@ class Registry:
         ['identity']
     """
 
-    def __init__(self, kind: str, group: str | None = None) -> None:
+    def __init__(self, kind: str, group: str | None = None, locations: Sequence[str] | None = None,
+                 check: Callable[[Any], None] | None = None) -> None:
         self.kind = kind
         self.group = group
+        self.check = check
+        self.locations = list(locations) if locations is not None else None
         self._entries: dict[str, Entry] = {}
+        self._loaded = locations is None
+        self._load_error: Exception | None = None
+
+    def _load(self) -> None:
+        """Imports the built-in components and registers the plugins, once.
+
+        Raises:
+            RegistryError: two sources register one name; raised again on every later
+                lookup, so a half-filled registry is never used as if it were complete.
+        """
+        if self._load_error is not None:
+            raise self._load_error
+        if self._loaded:
+            return
+        # Set first: the imported modules register into this registry while it loads.
+        self._loaded = True
+        try:
+            for package in self.locations or ():
+                _import_tree(package)
+            from avtoolkit.registry.plugins import register_entry_points
+
+            register_entry_points(self)
+        except Exception as exc:
+            self._load_error = exc
+            raise
 
     def register(
         self, name: str | None = None, obj: Callable[..., Any] | None = None, *, source: str = "avtoolkit"
@@ -112,6 +152,8 @@ class Registry:
 
         def deco(target: Callable[..., Any]) -> Callable[..., Any]:
             key = name or getattr(target, "__name__")
+            if self.check is not None:
+                self.check(target)
             self._add(Entry(name=key, kind=self.kind, source=source, obj=target,
                             spec=f"{target.__module__}:{target.__qualname__}"))
             return target
@@ -119,6 +161,8 @@ class Registry:
         return deco(obj) if obj is not None else deco
 
     def _add(self, entry: Entry) -> None:
+        # Load first, so a name clash with a built-in or a plugin surfaces here, not later.
+        self._load()
         old = self._entries.get(entry.name)
         if old is not None:
             raise RegistryError(
@@ -167,16 +211,20 @@ class Registry:
             self._entries.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._entries
 
     def __iter__(self) -> Iterator[Entry]:
+        self._load()
         return iter(sorted(self._entries.values(), key=lambda e: e.name))
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style pattern, sorted."""
+        self._load()
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
 
     def entry(self, name: str) -> Entry:
@@ -185,19 +233,46 @@ class Registry:
         Raises:
             RegistryError: unknown name; the message lists the closest names.
         """
+        self._load()
         try:
             return self._entries[name]
         except KeyError:
             raise RegistryError(self.unknown_message(name)) from None
 
     def get(self, name: str) -> Callable[..., Any]:
-        """The component registered as ``name``, loading a plugin if needed."""
-        return self.entry(name).load()
+        """The component registered as ``name``, loading a plugin if needed.
+
+        Raises:
+            RegistryError: unknown name, a plugin that fails to load or breaks the contract.
+        """
+        entry = self.entry(name)
+        first_load = entry.obj is None
+        obj = entry.load()
+        if first_load and self.check is not None:
+            try:
+                self.check(obj)
+            except RegistryError as exc:
+                entry.obj, entry.error = None, str(exc)
+                raise
+        return obj
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(str(name), list(self._entries), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        self._load()
+        hint = did_you_mean(name, self._entries)
+        hint = f"; {hint}" if hint else ""
         return (
             f"unknown {self.kind} '{name}'{hint} "
             f"(see `avtoolkit list-components --kind {self.kind}`)"
         )
+
+
+def _import_tree(package: str) -> None:
+    """Imports ``package`` and, recursively, its public modules and subpackages."""
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+        if not info.name.startswith("_"):
+            name = f"{package}.{info.name}"
+            if info.ispkg:
+                _import_tree(name)
+            else:
+                importlib.import_module(name)

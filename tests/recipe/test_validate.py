@@ -116,7 +116,7 @@ def test_structure_problems(tiny_components):
 
 def test_literal_arguments_are_checked(tiny_components):
     assert problems_of(GOOD, ["model.encoders.video.pool=median"]) == [
-        "model.encoders.video.pool: expected one of 'mean', 'max', got 'median'"]
+        "model.encoders.video.pool: expected one of 'mean', 'max', got 'median' (did you mean 'mean'?)"]
     validate_recipe(GOOD, ["model.encoders.video.pool=max"])
 
 

@@ -99,3 +99,20 @@ def test_a_registry_without_group_takes_no_plugins(tmp_path):
     reg = Registry("encoder")
     register_entry_points(reg, fake_dist(tmp_path, "p", "1", {"x": "p:X"}))
     assert len(reg) == 0
+
+
+def test_a_plugin_encoder_without_modality_fails_when_first_loaded(tmp_path, monkeypatch):
+    from avtoolkit.registry.kinds import ENCODERS
+
+    (tmp_path / "no_modality_plugin_avt.py").write_text(
+        "from avtoolkit.models.contract import Encoder\n"
+        "class Forgetful(Encoder):\n    '''Reads something.'''\n    output_dim = 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("encoder", group="avtoolkit.encoders", check=ENCODERS.check)
+    register_entry_points(reg, fake_dist(tmp_path / "site", "forgetful", "0.1", {"forgetful": "no_modality_plugin_avt:Forgetful"}))
+    assert reg.names() == ["forgetful"]  # listing imports nothing, so it cannot check yet
+    for _ in range(2):  # the entry stays broken: never built as if it read video
+        with pytest.raises(RegistryError, match="Forgetful does not set the class attribute `modality`"):
+            reg.get("forgetful")
+    assert reg.entry("forgetful").broken

@@ -114,3 +114,71 @@ def test_lazy_entry_loads_once_and_a_failure_marks_it_broken():
     assert entry.broken and entry.summary.startswith("BROKEN: ImportError")
     with pytest.raises(RegistryError, match="is broken"):
         reg.get("bad")
+
+
+def _write_package(root, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_locations_are_imported_on_first_use_recursively_skipping_private_names(tmp_path, monkeypatch):
+    import sys
+
+    reg = Registry("head", locations=["loc_pkg_avt"])
+    register = "from {mod} import REG\n@REG.register('{name}')\nclass C:\n    '''{name}.'''\n"
+    _write_package(tmp_path, {
+        "loc_pkg_avt/__init__.py": "",
+        "loc_pkg_avt/top.py": register.format(mod="loc_pkg_avt._reg", name="top_head"),
+        "loc_pkg_avt/_private.py": register.format(mod="loc_pkg_avt._reg", name="private_head"),
+        "loc_pkg_avt/corpus/__init__.py": "",
+        "loc_pkg_avt/corpus/datamodule.py": register.format(mod="loc_pkg_avt._reg", name="nested_head"),
+        "loc_pkg_avt/_reg.py": "REG = None\n",
+    })
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import loc_pkg_avt._reg as holder
+
+    holder.REG = reg
+    assert "loc_pkg_avt.top" not in sys.modules  # nothing is imported before the first lookup
+    assert reg.names() == ["nested_head", "top_head"]
+    assert "loc_pkg_avt._private" not in sys.modules
+    for name in [m for m in sys.modules if m.startswith("loc_pkg_avt")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+def test_a_clash_while_loading_is_raised_on_every_later_lookup(tmp_path, monkeypatch):
+    reg = Registry("head", locations=["clash_pkg_avt"])
+    _write_package(tmp_path, {
+        "clash_pkg_avt/__init__.py": "",
+        "clash_pkg_avt/a.py": "from clash_pkg_avt import _reg\n_reg.REG.register('same', dict)\n",
+        "clash_pkg_avt/b.py": "from clash_pkg_avt import _reg\n_reg.REG.register('same', list)\n",
+        "clash_pkg_avt/_reg.py": "REG = None\n",
+    })
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import clash_pkg_avt._reg as holder
+
+    holder.REG = reg
+    for _ in range(2):  # a half-filled registry is never used as if complete
+        with pytest.raises(RegistryError, match="head 'same' is registered twice"):
+            reg.names()
+
+
+def test_an_encoder_that_does_not_name_its_modality_fails_at_registration():
+    from avtoolkit.models.contract import Encoder
+    from avtoolkit.registry import registry_for
+
+    class ForgetfulAudio(Encoder):
+        output_dim = 4
+
+    with pytest.raises(RegistryError, match=r"ForgetfulAudio does not set the class attribute `modality`"):
+        registry_for("encoder").register("forgetful_audio", ForgetfulAudio)
+    assert "forgetful_audio" not in registry_for("encoder")
+
+
+def test_every_builtin_encoder_names_the_batch_key_it_reads():
+    from avtoolkit.registry import registry_for
+
+    for entry in registry_for("encoder"):
+        if entry.source == "avtoolkit":
+            assert entry.obj.modality in ("video", "audio"), entry.name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from torch.utils.data import DataLoader
 
@@ -56,7 +56,7 @@ class LRWDataModule(AVDataModule):
 
     def __init__(self, root: str | None = None, words: int | None = None, words_list: list[str] | None = None,
                  batch_size: int = 32, workers: int = 4, crop_size: int = 88, cache_dir: str | None = None,
-                 crop_method: str = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
+                 crop_method: Literal["fixed", "face", "landmarks"] = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
                  flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None) -> None:
         super().__init__()
         if root is None:

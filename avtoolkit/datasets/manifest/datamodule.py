@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from torch.utils.data import DataLoader
 
@@ -57,10 +57,10 @@ class ManifestDataModule(AVDataModule):
 
     def __init__(self, train: str | None = None, val: str | None = None, test: str | None = None,
                  batch_size: int = 8, workers: int = 0, modalities: list[str] = ["audio", "video"],
-                 video_size: int = 64, crop_method: str = "face", cache_dir: str | None = None,
+                 video_size: int = 64, crop_method: Literal["face", "fixed", "landmarks"] = "face", cache_dir: str | None = None,
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
-                 skip_bad_lines: bool = False, seed: int = 0, noise_type: str = "white",
+                 skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble"] = "white",
                  babble_talkers: int = 4) -> None:
         super().__init__()
         if noise_type not in NOISE_TYPES:
