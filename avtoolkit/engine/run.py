@@ -26,7 +26,7 @@ from avtoolkit.engine.checkpoint import (
     read_checkpoint,
 )
 from avtoolkit.engine.ema import EMA
-from avtoolkit.engine.prepare import prepare, section
+from avtoolkit.engine.resolve import resolve_run, section
 from avtoolkit.engine.rundir import RUN_DIR_ENV, plot_curves, resolve_run_dir, results_table, run_logging, write_results
 from avtoolkit.engine.task import AVTask
 from avtoolkit.models.assemble import assemble
@@ -146,8 +146,8 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
             raise ValueError(f"--resume {resume_dir} continues in its own directory; drop --run-dir {run_dir}")
         recipe = resume_dir / "recipe.yaml" if recipe is None else recipe
         run_dir = resume_dir
-    prepared = prepare(recipe, overrides)
-    rec = prepared.recipe
+    resolved = resolve_run(recipe, overrides)
+    rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     L.seed_everything(seed, workers=True, verbose=False)
     model = assemble(rec["model"])
@@ -161,7 +161,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         (out / "recipe.yaml").write_text(rec.to_yaml(), encoding="utf-8")
     try:
         with run_logging(out / "training.log" if is_zero else None):
-            return _fit_and_test(rec, prepared.datamodule, prepared.vocabulary, model, out, ckpt_path, seed,
+            return _fit_and_test(rec, resolved.datamodule, resolved.vocabulary, model, out, ckpt_path, seed,
                                  is_zero, list(callbacks))
     finally:
         if previous_env is None:
