@@ -1,4 +1,5 @@
-"""Small Lightning callbacks of the engine: per-epoch seeding, summary line and metrics.csv."""
+"""Small Lightning callbacks of the engine: per-epoch seeding, the finite-weights guard, summary
+line and metrics.csv."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
+
+from avtoolkit.errors import TrainingDivergedError
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -53,6 +57,54 @@ class EpochSeeder(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.next_epoch = state_dict.get("next_epoch")
+
+
+def first_non_finite(module: torch.nn.Module) -> str | None:
+    """The name of the first parameter or buffer holding a NaN or infinity, else ``None``.
+
+    Examples:
+        >>> bn = torch.nn.BatchNorm1d(2)
+        >>> first_non_finite(bn) is None
+        True
+        >>> _ = bn.running_mean.fill_(float("nan"))
+        >>> first_non_finite(bn)
+        'running_mean'
+    """
+    tensors = [(n, t) for n, t in [*module.named_parameters(), *module.named_buffers()]
+               if t.is_floating_point()]
+    if not tensors:
+        return None
+    # One device sync per call: a flag per tensor, read back once.
+    flags = torch.stack([t.detach().isfinite().all() for _, t in tensors])
+    if bool(flags.all()):
+        return None
+    return tensors[int((~flags).nonzero()[0])][0]
+
+
+class FiniteGuard(L.Callback):
+    """Stops training at the first optimizer step after which a weight or buffer is not finite.
+
+    Skipping a step whose loss is NaN keeps the weights, but the forward pass has already
+    written BatchNorm's running statistics; a huge learning rate can overflow the weights while
+    the loss still looks finite. Either way no checkpoint may hold them: the error stops the
+    run before the epoch-end checkpoints, so ``last.ckpt`` stays the last finite one. It must
+    come before EMA in the callback list so the average never absorbs them either.
+    """
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        bad = first_non_finite(pl_module)
+        diverged = bad is not None
+        if trainer.world_size > 1:
+            # BatchNorm buffers differ per process: all stop together or the others hang.
+            diverged = trainer.strategy.reduce_boolean_decision(diverged, all=False)
+        if not diverged:
+            return
+        what = f"'{bad.removeprefix('model.')}'" if bad else "a buffer on another process"
+        raise TrainingDivergedError(
+            f"training diverged at epoch {trainer.current_epoch + 1} step {trainer.global_step}: "
+            f"{what} became NaN or infinite; it was not saved. Lower optim.lr, "
+            "set trainer.gradient_clip_val, or check the data")
 
 
 def _fmt(value: float) -> str:

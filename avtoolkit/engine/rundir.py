@@ -40,7 +40,7 @@ def resolve_run_dir(name: str, run_dir: str | os.PathLike[str] | None, root: str
     """The run directory: ``run_dir`` if given, the launcher's, or ``runs/<name>-<timestamp>``.
 
     Raises:
-        ValueError: several processes were launched externally (torchrun, SLURM) without
+        UsageError: several processes were launched externally (torchrun, SLURM) without
             ``--run-dir``: their timestamps could differ, so they must be told one folder.
     """
     if run_dir is not None:
@@ -49,7 +49,9 @@ def resolve_run_dir(name: str, run_dir: str | os.PathLike[str] | None, root: str
     if inherited:
         return Path(inherited)
     if world_size_from_env() > 1:
-        raise ValueError("this run has several processes (torchrun or SLURM): pass the same --run-dir to all "
+        from avtoolkit.errors import UsageError
+
+        raise UsageError("this run has several processes (torchrun or SLURM): pass the same --run-dir to all "
                          "of them (e.g. --run-dir runs/$SLURM_JOB_ID)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{name}-{stamp}"
