@@ -29,6 +29,7 @@ from avtoolkit.engine.checkpoint import (
     read_checkpoint,
 )
 from avtoolkit.engine.ema import EMA
+from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.engine.resolve import resolve_run, section
 from avtoolkit.engine.rundir import RUN_DIR_ENV, plot_curves, resolve_run_dir, results_table, run_logging, write_results
 from avtoolkit.engine.runlock import LOCK_NAME, RunLock
@@ -147,6 +148,28 @@ def _check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
                          "a new run (--run-dir NEW) with pretrained.path set to this checkpoint")
 
 
+def _check_optimizer(rec: Recipe, task: AVTask) -> None:
+    """Builds the optimizer and schedule once on the side, so their errors come before any write.
+
+    Lightning builds them only inside ``fit``, after the run directory has been written; an
+    out-of-range value (``optim.lr=-1``) would then fail a run that already replaced files.
+
+    Raises:
+        RecipeError: the ``optim`` or ``schedule`` section is refused by torch (its message kept).
+    """
+    from avtoolkit.recipe import Problem, RecipeError
+
+    try:
+        optimizer = build_optimizer(task.model.parameters(), rec.get("optim") or {})
+        build_scheduler(optimizer, rec.get("schedule") or {}, total_steps=100, steps_per_epoch=10,
+                        monitor=task.monitor, monitor_mode=task.monitor_mode)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecipeError([Problem("optim", f"{exc} (while building the optimizer and its schedule)",
+                                   rec.where("optim"))], str(rec.source) if rec.source else None) from exc
+
+
 def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuses to write a new run into a directory that holds something, unless told to.
 
@@ -234,6 +257,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         _check_resume(ckpt_path, rec, model)
     pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
     task = AVTask(model, rec.data, resolved.vocabulary)
+    _check_optimizer(rec, task)
 
     out = resolve_run_dir(rec.name, run_dir)
     lock = RunLock(out)
@@ -256,6 +280,8 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
                                      list(callbacks))
             except TrainingDivergedError as exc:
                 _note_last_good(exc, out / "checkpoints" / LAST)
+                # In training.log too (the console gets it from the command line's handler).
+                logging.getLogger("avtoolkit.runlog").error("%s", "\n".join([str(exc), *exc.__notes__]))
                 raise
     finally:
         lock.release()
