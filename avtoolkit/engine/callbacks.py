@@ -117,7 +117,8 @@ class EpochSummary(L.Callback):
     """One line per epoch (stdout and training.log) and one row per epoch in ``metrics.csv``.
 
     The CSV is appended to, so a resumed run continues the same file; a new metric name
-    rewrites the header.
+    rewrites the header. Not Lightning's ``CSVLogger``: that writes a row per logged step into a
+    new ``version_N/`` folder on every start, so a resumed run would split its history.
     """
 
     def __init__(self, metrics_csv: Path | None) -> None:
