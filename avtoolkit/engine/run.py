@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,22 +18,28 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard
 from avtoolkit.engine.checkpoint import (
-    META_KEY,
     AtomicCheckpointIO,
-    CheckpointError,
     StateDiff,
-    compare_state_dicts,
     load_pretrained,
     model_state_dict,
     read_checkpoint,
 )
 from avtoolkit.engine.ema import EMA
-from avtoolkit.engine.optim import build_optimizer, build_scheduler
+from avtoolkit.engine.preflight import check_optimizer, check_resume
 from avtoolkit.engine.resolve import resolve_run, section
-from avtoolkit.engine.rundir import RUN_DIR_ENV, plot_curves, resolve_run_dir, results_table, run_logging, write_results
-from avtoolkit.engine.runlock import LOCK_NAME, RunLock
+from avtoolkit.engine.rundir import (
+    RUN_DIR_ENV,
+    check_run_dir,
+    clear_run_dir,
+    plot_curves,
+    resolve_run_dir,
+    results_table,
+    run_logging,
+    write_results,
+)
+from avtoolkit.engine.runlock import RunLock
 from avtoolkit.engine.task import AVTask
-from avtoolkit.errors import RunDirectoryError, TrainingDivergedError, UsageError
+from avtoolkit.errors import TrainingDivergedError, UsageError
 from avtoolkit.models.assemble import assemble
 from avtoolkit.recipe import Recipe
 
@@ -111,97 +116,6 @@ def _resolve_pretrained(path: str, recipe: Recipe) -> Path:
     return p
 
 
-#: recipe keys a resumed run must keep: the restored optimizer and LR schedule were built from
-#: them (a cosine curve for 30 epochs does not become one for 4 by changing max_epochs).
-RESUME_FIXED = ("trainer.max_epochs", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
-                "batch_size", "data.batch_size", "optim", "schedule")
-
-
-def _dotted(recipe: Any, path: str) -> Any:
-    value = recipe
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
-def _check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
-    """Refuses a resume whose model or schedule-shaping settings differ from the checkpoint's.
-
-    Raises:
-        CheckpointError: the model's keys or shapes differ (each named).
-        UsageError: a key of :data:`RESUME_FIXED` differs (old and new values named).
-    """
-    checkpoint = read_checkpoint(ckpt_path)
-    diff = compare_state_dicts(model.state_dict(), model_state_dict(checkpoint, prefer_ema=False))
-    if not diff.clean:
-        raise CheckpointError(f"cannot resume from {ckpt_path}: the recipe's model differs from the "
-                              f"checkpoint's:\n{diff.describe()}")
-    stored = (checkpoint.get(META_KEY) or {}).get("recipe")
-    if not isinstance(stored, dict):
-        return  # not written by avtoolkit run; the model check above is all we can do
-    new, old = rec.data, stored
-    changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in RESUME_FIXED
-               if _dotted(old, k) != _dotted(new, k)]
-    if changed:
-        raise UsageError(f"cannot resume from {ckpt_path} with {'; '.join(changed)}: the run's optimizer and "
-                         "learning-rate schedule were built for the old values. Drop the override(s), or start "
-                         "a new run (--run-dir NEW) with pretrained.path set to this checkpoint")
-
-
-def _check_optimizer(rec: Recipe, task: AVTask) -> None:
-    """Builds the optimizer and schedule once on the side, so their errors come before any write.
-
-    Lightning builds them only inside ``fit``, after the run directory has been written; an
-    out-of-range value (``optim.lr=-1``) would then fail a run that already replaced files.
-
-    Raises:
-        RecipeError: the ``optim`` or ``schedule`` section is refused by torch (its message kept).
-    """
-    from avtoolkit.recipe import Problem, RecipeError
-
-    try:
-        optimizer = build_optimizer(task.model.parameters(), rec.get("optim") or {})
-        build_scheduler(optimizer, rec.get("schedule") or {}, total_steps=100, steps_per_epoch=10,
-                        monitor=task.monitor, monitor_mode=task.monitor_mode)
-    except RecipeError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise RecipeError([Problem("optim", f"{exc} (while building the optimizer and its schedule)",
-                                   rec.where("optim"))], str(rec.source) if rec.source else None) from exc
-
-
-def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuses to write a new run into a directory that holds something, unless told to.
-
-    Raises:
-        RunDirectoryError: ``out`` is not empty and neither ``resume`` nor ``overwrite``, or
-            ``overwrite`` is asked of a directory that is not a run directory.
-    """
-    if resume or not out.is_dir():
-        return
-    contents = [p for p in out.iterdir() if p.name != LOCK_NAME]
-    if not contents:
-        return
-    if not overwrite:
-        raise RunDirectoryError(
-            f"run directory {out} is not empty (it holds {', '.join(sorted(p.name for p in contents)[:4])}); "
-            "use --resume to continue that run, --overwrite to delete it and start again, or another --run-dir")
-    if not ((out / "recipe.yaml").is_file() or (out / "checkpoints").is_dir()):
-        raise RunDirectoryError(f"--overwrite {out}: it is not a run directory (no recipe.yaml or checkpoints/); "
-                                "refusing to delete it, choose another --run-dir")
-
-
-def _clear_run_dir(out: Path) -> None:
-    """Deletes an overwritten run's files (the lock file stays: we hold it)."""
-    for p in out.iterdir():
-        if p.name == LOCK_NAME:
-            continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        else:
-            p.unlink()
-
-
 def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | os.PathLike[str] | None = None,
                resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False,
                callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
@@ -247,17 +161,17 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         run_dir = resume_dir
     is_zero = rank_zero_only.rank == 0
     if is_zero and run_dir is not None:
-        _check_run_dir(Path(run_dir), resume is not None, overwrite)  # cheap: before building the dataset
+        check_run_dir(Path(run_dir), resume is not None, overwrite)  # cheap: before building the dataset
     resolved = resolve_run(recipe, overrides)
     rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     L.seed_everything(seed, workers=True, verbose=False)
     model = assemble(rec["model"])
     if ckpt_path is not None:
-        _check_resume(ckpt_path, rec, model)
+        check_resume(ckpt_path, rec, model)
     pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
     task = AVTask(model, rec.data, resolved.vocabulary)
-    _check_optimizer(rec, task)
+    check_optimizer(rec, task)
 
     out = resolve_run_dir(rec.name, run_dir)
     lock = RunLock(out)
@@ -268,9 +182,9 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     previous_env = os.environ.get(RUN_DIR_ENV)
     try:
         if is_zero:
-            _check_run_dir(out, resume is not None, overwrite)  # again, now under the lock
+            check_run_dir(out, resume is not None, overwrite)  # again, now under the lock
             if overwrite:
-                _clear_run_dir(out)
+                clear_run_dir(out)
             (out / "checkpoints").mkdir(exist_ok=True)
             (out / "recipe.yaml").write_text(rec.to_yaml(), encoding="utf-8")
         os.environ[RUN_DIR_ENV] = str(out.resolve())  # processes Lightning launches for DDP inherit it
