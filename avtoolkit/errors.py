@@ -39,5 +39,9 @@ class TrainingDivergedError(AvtoolkitError, RuntimeError):
     """Training produced non-finite losses, weights or buffers; the message names the step."""
 
 
+class RunDirectoryError(AvtoolkitError, RuntimeError):
+    """A run directory cannot be written: it holds another run, or another process is writing it."""
+
+
 class UsageError(AvtoolkitError, ValueError):
     """A command-line value is out of range or contradicts another (``--top 0``, say)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. trainer.max_epochs=2")
     p.add_argument("--run-dir", help="where the run's files go (default runs/<recipe-name>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from RUN_DIR/checkpoints/last.ckpt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in --run-dir (after every check has passed) and start again")
     p.set_defaults(handler=run)
 
     e = sub.add_parser("eval", help="evaluate a checkpoint on a split",
@@ -33,43 +34,27 @@ def _split_recipe(args: argparse.Namespace) -> None:
         args.recipe = None
 
 
-def _user_error(command: str, exc: Exception) -> int:
-    print(f"avtoolkit {command}: error: {exc}", file=sys.stderr)
-    for note in getattr(exc, "__notes__", []):
-        print(f"  {note}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     _split_recipe(args)
+    from avtoolkit.errors import UsageError
+
     if args.recipe is None and args.resume is None:
-        return _user_error("run", ValueError("give a RECIPE (or --resume RUN_DIR)"))
-    from avtoolkit.engine.checkpoint import CheckpointError
+        raise UsageError("give a RECIPE (or --resume RUN_DIR)")
     from avtoolkit.engine.run import run_recipe
-    from avtoolkit.engine.task import TrainingDivergedError
 
-    try:
-        run_recipe(args.recipe, args.overrides, run_dir=args.run_dir, resume=args.resume)
-    except (CheckpointError, TrainingDivergedError, ValueError) as exc:
-        from avtoolkit.recipe import RecipeError
-
-        if isinstance(exc, RecipeError):
-            raise  # main() prints recipe errors
-        return _user_error("run", exc)
+    # User errors (recipe, checkpoint, run directory, divergence) are AvtoolkitErrors that
+    # main() prints; anything else is a bug and keeps its traceback.
+    run_recipe(args.recipe, args.overrides, run_dir=args.run_dir, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
 def evaluate(args: argparse.Namespace) -> int:
     _split_recipe(args)
-    from avtoolkit.engine.checkpoint import CheckpointError
     from avtoolkit.engine.evaluate import evaluate as evaluate_checkpoint
     from avtoolkit.engine.rundir import results_table
 
-    try:
-        metrics = evaluate_checkpoint(args.recipe, args.checkpoint, split=args.split,
-                                      save_predictions=args.save_predictions, overrides=args.overrides)
-    except CheckpointError as exc:
-        return _user_error("eval", exc)
+    metrics = evaluate_checkpoint(args.recipe, args.checkpoint, split=args.split,
+                                  save_predictions=args.save_predictions, overrides=args.overrides)
     print(results_table(metrics, f"{args.split} results of {args.checkpoint}"))
     if args.save_predictions:
         print(f"predictions: {args.save_predictions}")

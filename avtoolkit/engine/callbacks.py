@@ -1,4 +1,5 @@
-"""Small Lightning callbacks of the engine: per-epoch seeding, summary line and metrics.csv."""
+"""Small Lightning callbacks of the engine: per-epoch seeding, the finite-weights guard, summary
+line and metrics.csv."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
+
+from avtoolkit.errors import TrainingDivergedError
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -55,6 +59,55 @@ class EpochSeeder(L.Callback):
         self.next_epoch = state_dict.get("next_epoch")
 
 
+def first_non_finite(module: torch.nn.Module) -> str | None:
+    """The name of the first parameter or buffer holding a NaN or infinity, else ``None``.
+
+    Examples:
+        >>> bn = torch.nn.BatchNorm1d(2)
+        >>> first_non_finite(bn) is None
+        True
+        >>> _ = bn.running_mean.fill_(float("nan"))
+        >>> first_non_finite(bn)
+        'running_mean'
+    """
+    tensors = [(n, t.detach()) for n, t in [*module.named_parameters(), *module.named_buffers()]
+               if t.is_floating_point() and t.numel()]  # an empty tensor has no infinity norm
+    if not tensors:
+        return None
+    # Fast path, run after every step: the largest |value| over all tensors (foreach kernels,
+    # one device sync) is NaN or inf exactly when some value is; it cannot overflow as a sum would.
+    largest = torch.nn.utils.get_total_norm([t for _, t in tensors], norm_type=float("inf"))
+    if bool(torch.isfinite(largest)):
+        return None
+    return next(n for n, t in tensors if not bool(t.isfinite().all()))
+
+
+class FiniteGuard(L.Callback):
+    """Stops training at the first optimizer step after which a weight or buffer is not finite.
+
+    Skipping a step whose loss is NaN keeps the weights, but the forward pass has already
+    written BatchNorm's running statistics; a huge learning rate can overflow the weights while
+    the loss still looks finite. Either way no checkpoint may hold them: the error stops the
+    run before the epoch-end checkpoints, so ``last.ckpt`` stays the last finite one. It must
+    come before EMA in the callback list so the average never absorbs them either.
+    """
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        bad = first_non_finite(pl_module)
+        diverged = bad is not None
+        if trainer.world_size > 1:
+            # BatchNorm buffers differ per process: all stop together or the others hang.
+            diverged = trainer.strategy.reduce_boolean_decision(diverged, all=False)
+        if not diverged:
+            return
+        what = f"'{bad.removeprefix('model.')}'" if bad else "a buffer on another process"
+        raise TrainingDivergedError(
+            f"training diverged at epoch {trainer.current_epoch + 1} step {trainer.global_step}: "
+            f"{what} became NaN or infinite; it was not saved. Lower optim.lr, "
+            "set trainer.gradient_clip_val, or check the data")
+
+
 def _fmt(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
@@ -65,7 +118,8 @@ class EpochSummary(L.Callback):
     """One line per epoch (stdout and training.log) and one row per epoch in ``metrics.csv``.
 
     The CSV is appended to, so a resumed run continues the same file; a new metric name
-    rewrites the header.
+    rewrites the header. Not Lightning's ``CSVLogger``: that writes a row per logged step into a
+    new ``version_N/`` folder on every start, so a resumed run would split its history.
     """
 
     def __init__(self, metrics_csv: Path | None) -> None:

@@ -58,17 +58,61 @@ def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
         raise
 
 
+#: first bytes of what ``torch.save`` writes: a zip archive, or a legacy pickle (protocol 2+).
+TORCH_MAGIC = (b"PK\x03\x04", b"\x80")
+#: file name endings taken for PyTorch checkpoints without looking inside.
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
+def looks_like_torch_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Whether a file starts as ``torch.save`` output does (zip or pickle), whatever its name.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "model"
+        >>> torch.save({"w": torch.zeros(1)}, p)
+        >>> looks_like_torch_checkpoint(p)
+        True
+        >>> _ = p.write_bytes(b"\x08\x07\x12\x07pytorch")  # how an .onnx file starts
+        >>> looks_like_torch_checkpoint(p)
+        False
+    """
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return any(head.startswith(m) for m in TORCH_MAGIC)
+
+
+def is_onnx_file(path: str | os.PathLike[str]) -> bool:
+    """``.onnx`` in any case, or a file with another ending that is not a PyTorch checkpoint.
+
+    Examples:
+        >>> is_onnx_file("model.ONNX"), is_onnx_file("best.ckpt")
+        (True, False)
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".onnx":
+        return True
+    if suffix in CHECKPOINT_SUFFIXES or not Path(path).is_file():
+        return False
+    return not looks_like_torch_checkpoint(path)
+
+
 def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
     """Loads a checkpoint with ``weights_only=True``.
 
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: the file needs arbitrary code to load (pickled classes or
-            functions) or is not a checkpoint; it is refused rather than executed.
+            functions), is truncated or is not a checkpoint at all; it is refused rather than
+            executed, and the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if not looks_like_torch_checkpoint(path):
+        what = "empty" if path.stat().st_size == 0 else "not a PyTorch checkpoint"
+        hint = " (an ONNX export? `avtoolkit transcribe` reads those)" if is_onnx_file(path) else ""
+        raise CheckpointError(f"{path}: {what}{hint}; give a run's checkpoints/best.ckpt or last.ckpt")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -79,9 +123,11 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
             "checkpoints with torch.load(weights_only=True) only; re-save it as a plain state dict "
             "(tensors, numbers, strings, lists and dicts)"
         ) from exc
-    except (RuntimeError, EOFError) as exc:
-        exc.add_note(f"while reading checkpoint {path} (truncated or not a torch checkpoint?)")
-        raise
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+        # torch reports a cut-off or damaged file in several ways, none naming it.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise CheckpointError(f"{path}: cannot be read, truncated or damaged ({first}); copy it again or use "
+                              "another checkpoint") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint or state dict, got {type(obj).__name__}")
     return obj
@@ -232,26 +278,37 @@ def checkpoint_meta(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> 
     return dict(meta)
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> LoadedModel:
+#: which command uses a model of each head task (for the error when the wrong one is given).
+TASK_COMMANDS = {"classification": "`avtoolkit predict` (a word classifier, e.g. recipes/lrw_effv2t.yaml)",
+                 "ctc": "`avtoolkit transcribe` (a CTC model, e.g. recipes/avasr.yaml)"}
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
+               task: str | None = None) -> LoadedModel:
     """Rebuilds a trained model from a run's ``best.ckpt`` or ``last.ckpt``.
 
     Args:
         path: the checkpoint file.
         device: where to put the model.
+        task: the head task the caller needs (``"classification"`` or ``"ctc"``); checked
+            before the model is built.
 
     Returns:
         A :class:`LoadedModel` (model in eval mode).
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: unsafe or non-avtoolkit checkpoint, or weights that do not fit the
-            recipe's model (keys and shapes named).
+        CheckpointError: unsafe or non-avtoolkit checkpoint, a model of another ``task``, or
+            weights that do not fit the recipe's model (keys and shapes named).
     """
     from avtoolkit.models.assemble import assemble
     from avtoolkit.recipe import validate_recipe
 
     checkpoint = read_checkpoint(path, map_location="cpu")
     meta = checkpoint_meta(checkpoint, path)
+    if task is not None and meta.get("task") != task:
+        raise CheckpointError(f"{path}: holds a {meta.get('task')} model, this needs a {task} model; "
+                              f"use it with {TASK_COMMANDS.get(str(meta.get('task')), 'its own command')}")
     recipe = validate_recipe(meta["recipe"])
     model = assemble(recipe["model"])
     state = model_state_dict(checkpoint)

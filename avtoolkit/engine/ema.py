@@ -24,6 +24,10 @@ class EMA(L.Callback):
     updates (as TensorFlow's and timm's EMA do), so short runs are not dominated by the
     random initial weights.
 
+    Not Lightning's ``WeightAveraging``: it writes the average into the checkpoint's
+    ``state_dict`` and the trained weights beside it, which would change what ``--resume`` and
+    :func:`~avtoolkit.engine.checkpoint.load_model` read, and it has no decay warm-up.
+
     Args:
         decay: the long-run decay per optimizer step.
     """

@@ -12,9 +12,10 @@ from typing import Any
 import lightning as L
 
 from avtoolkit.engine.checkpoint import CheckpointError, load_model
-from avtoolkit.engine.prepare import prepare
+from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.run import trainer_kwargs
 from avtoolkit.engine.task import AVTask
+from avtoolkit.errors import UsageError
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -34,11 +35,11 @@ def write_predictions(rows: list[dict[str, Any]], path: str | os.PathLike[str]) 
         ['id,reference,prediction,score', 's1,bin,bin,0.9']
 
     Raises:
-        ValueError: the extension is neither ``.csv`` nor ``.jsonl``.
+        UsageError: the extension is neither ``.csv`` nor ``.jsonl``.
     """
     path = Path(path)
     if path.suffix not in PREDICTION_FORMATS:
-        raise ValueError(f"--save-predictions {path}: use a .csv or .jsonl file name")
+        raise UsageError(f"--save-predictions {path}: use a .csv or .jsonl file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         if path.suffix == ".csv":
@@ -71,21 +72,21 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
         Metrics named ``<split>/<metric>`` (``test/acc``, ``val/wer`` ...).
 
     Raises:
-        ValueError: unknown split or prediction file extension.
+        UsageError: unknown split or prediction file extension.
         CheckpointError: unsafe checkpoint, or its vocabulary differs from the dataset's.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise UsageError(f"split must be one of {SPLITS}, got {split!r}")
     if save_predictions is not None and Path(save_predictions).suffix not in PREDICTION_FORMATS:
-        raise ValueError(f"--save-predictions {save_predictions}: use a .csv or .jsonl file name")
+        raise UsageError(f"--save-predictions {save_predictions}: use a .csv or .jsonl file name")
     loaded = load_model(checkpoint)
-    prepared = prepare(loaded.recipe if recipe is None else recipe, overrides)
-    if prepared.vocabulary != loaded.vocabulary:
+    resolved = resolve_run(loaded.recipe if recipe is None else recipe, overrides)
+    if resolved.vocabulary != loaded.vocabulary:
         raise CheckpointError(
             f"{checkpoint}: trained with {len(loaded.vocabulary)} classes/tokens "
-            f"({', '.join(loaded.vocabulary[:5])}...) but the dataset has {len(prepared.vocabulary)} "
-            f"({', '.join(prepared.vocabulary[:5])}...); evaluate on data with the same vocabulary")
-    rec = prepared.recipe
+            f"({', '.join(loaded.vocabulary[:5])}...) but the dataset has {len(resolved.vocabulary)} "
+            f"({', '.join(resolved.vocabulary[:5])}...); evaluate on data with the same vocabulary")
+    rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     L.seed_everything(seed, workers=True, verbose=False)
     data = {**rec.data, "model": loaded.recipe["model"]}
@@ -99,7 +100,7 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
                                                             "accumulate_grad_batches", "limit_train_batches",
                                                             "limit_val_batches")}
     trainer = L.Trainer(**kwargs, logger=False, enable_checkpointing=False, enable_model_summary=False)
-    dm = prepared.datamodule
+    dm = resolved.datamodule
     if split == "test":
         results = trainer.test(task, datamodule=dm, verbose=False)
     else:

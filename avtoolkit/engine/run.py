@@ -16,19 +16,30 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
-from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary
+from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard
 from avtoolkit.engine.checkpoint import (
     AtomicCheckpointIO,
-    CheckpointError,
-    compare_state_dicts,
+    StateDiff,
     load_pretrained,
     model_state_dict,
     read_checkpoint,
 )
 from avtoolkit.engine.ema import EMA
-from avtoolkit.engine.prepare import prepare, section
-from avtoolkit.engine.rundir import RUN_DIR_ENV, plot_curves, resolve_run_dir, results_table, run_logging, write_results
+from avtoolkit.engine.preflight import check_optimizer, check_resume
+from avtoolkit.engine.resolve import resolve_run, section
+from avtoolkit.engine.rundir import (
+    RUN_DIR_ENV,
+    check_run_dir,
+    clear_run_dir,
+    plot_curves,
+    resolve_run_dir,
+    results_table,
+    run_logging,
+    write_results,
+)
+from avtoolkit.engine.runlock import RunLock
 from avtoolkit.engine.task import AVTask
+from avtoolkit.errors import TrainingDivergedError, UsageError
 from avtoolkit.models.assemble import assemble
 from avtoolkit.recipe import Recipe
 
@@ -105,26 +116,23 @@ def _resolve_pretrained(path: str, recipe: Recipe) -> Path:
     return p
 
 
-def _check_resume_fits(ckpt_path: Path, task: AVTask) -> None:
-    loaded = model_state_dict(read_checkpoint(ckpt_path), prefer_ema=False)
-    diff = compare_state_dicts(task.model.state_dict(), loaded)
-    if not diff.clean:
-        raise CheckpointError(f"cannot resume from {ckpt_path}: the recipe's model differs from the "
-                              f"checkpoint's:\n{diff.describe()}")
-
-
 def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | os.PathLike[str] | None = None,
-               resume: str | os.PathLike[str] | None = None, *,
+               resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False,
                callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
     """Trains a recipe, keeps the best checkpoint by the monitored metric, and tests it.
+
+    Nothing in the run directory is written before every check has passed (recipe, dataset,
+    directory, resume compatibility, lock), so a refused command leaves it as it was.
 
     Args:
         recipe: a recipe path, mapping or :class:`Recipe`; ``None`` with ``resume`` uses the
             run's own ``recipe.yaml``.
         overrides: ``key.path=value`` strings (e.g. ``["trainer.max_epochs=2"]``).
-        run_dir: where everything of the run goes; default ``runs/<name>-<timestamp>``.
+        run_dir: where everything of the run goes; default ``runs/<name>-<timestamp>``. It must
+            be empty or absent unless ``overwrite``.
         resume: a run directory whose ``checkpoints/last.ckpt`` to continue from (weights,
             optimizer, schedule, EMA, epoch, early stopping).
+        overwrite: delete the run already in ``run_dir`` (only after every check has passed).
         callbacks: extra Lightning callbacks.
 
     Returns:
@@ -134,55 +142,98 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         RecipeError: the recipe does not validate.
         CheckpointError: ``resume`` or ``pretrained`` weights do not fit the model.
         FileNotFoundError: ``resume`` has no ``checkpoints/last.ckpt``.
-        TrainingDivergedError: the loss stayed NaN/inf for ``trainer.max_bad_steps`` steps.
+        RunDirectoryError: ``run_dir`` holds another run, or another process is using it.
+        UsageError: contradictory arguments, or ``resume`` with changed schedule settings.
+        TrainingDivergedError: the loss stayed NaN/inf for ``trainer.max_bad_steps`` steps, or
+            a weight or buffer became NaN/inf (never saved).
     """
     ckpt_path: Path | None = None
     if resume is not None:
         resume_dir = Path(resume)
+        if overwrite:
+            raise UsageError(f"--resume {resume_dir} and --overwrite contradict each other; choose one")
         ckpt_path = resume_dir / "checkpoints" / LAST
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume {resume_dir}: no checkpoints/{LAST} there (is it a run directory?)")
         if run_dir is not None and Path(run_dir).resolve() != resume_dir.resolve():
-            raise ValueError(f"--resume {resume_dir} continues in its own directory; drop --run-dir {run_dir}")
+            raise UsageError(f"--resume {resume_dir} continues in its own directory; drop --run-dir {run_dir}")
         recipe = resume_dir / "recipe.yaml" if recipe is None else recipe
         run_dir = resume_dir
-    prepared = prepare(recipe, overrides)
-    rec = prepared.recipe
+    is_zero = rank_zero_only.rank == 0
+    if is_zero and run_dir is not None:
+        check_run_dir(Path(run_dir), resume is not None, overwrite)  # cheap: before building the dataset
+    resolved = resolve_run(recipe, overrides)
+    rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     L.seed_everything(seed, workers=True, verbose=False)
     model = assemble(rec["model"])
+    if ckpt_path is not None:
+        check_resume(ckpt_path, rec, model)
+    pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
+    task = AVTask(model, rec.data, resolved.vocabulary)
+    check_optimizer(rec, task)
 
     out = resolve_run_dir(rec.name, run_dir)
-    is_zero = rank_zero_only.rank == 0
-    previous_env = os.environ.get(RUN_DIR_ENV)
-    os.environ[RUN_DIR_ENV] = str(out.resolve())  # processes Lightning launches for DDP inherit it
+    lock = RunLock(out)
     if is_zero:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-        (out / "recipe.yaml").write_text(rec.to_yaml(), encoding="utf-8")
+        # Every check has passed: only now does anything in the run directory change.
+        out.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    previous_env = os.environ.get(RUN_DIR_ENV)
     try:
+        if is_zero:
+            check_run_dir(out, resume is not None, overwrite)  # again, now under the lock
+            if overwrite:
+                clear_run_dir(out)
+            (out / "checkpoints").mkdir(exist_ok=True)
+            (out / "recipe.yaml").write_text(rec.to_yaml(), encoding="utf-8")
+        os.environ[RUN_DIR_ENV] = str(out.resolve())  # processes Lightning launches for DDP inherit it
         with run_logging(out / "training.log" if is_zero else None):
-            return _fit_and_test(rec, prepared.datamodule, prepared.vocabulary, model, out, ckpt_path, seed,
-                                 is_zero, list(callbacks))
+            try:
+                return _fit_and_test(rec, resolved.datamodule, task, pretrained, out, ckpt_path, seed, is_zero,
+                                     list(callbacks))
+            except TrainingDivergedError as exc:
+                _note_last_good(exc, out / "checkpoints" / LAST)
+                # In training.log too (the console gets it from the command line's handler).
+                logging.getLogger("avtoolkit.runlog").error("%s", "\n".join([str(exc), *exc.__notes__]))
+                raise
     finally:
+        lock.release()
         if previous_env is None:
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = previous_env
 
 
-def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: Path, ckpt_path: Path | None,
-                  seed: int, is_zero: bool, extra: list[L.Callback]) -> dict[str, float]:
-    log.info("run directory: %s", out)
+def _note_last_good(exc: TrainingDivergedError, last: Path) -> None:
+    """Adds to a divergence error which checkpoint is the last good one (or that there is none)."""
+    if not last.is_file():
+        exc.add_note("no checkpoint was written (it diverged in the first epoch)")
+        return
+    epoch = int(read_checkpoint(last).get("epoch", -1)) + 1
+    exc.add_note(f"last good checkpoint: {last} (end of epoch {epoch}, all weights finite); to go on with other "
+                 f"settings, start a new run with pretrained.path={last}")
+
+
+def _load_pretrained(rec: Recipe, model: Any) -> tuple[Path, StateDiff] | None:
+    """Loads ``pretrained.path`` into ``model`` (before the run directory is touched)."""
     pretrained = section(rec, "pretrained")
-    if pretrained.path and ckpt_path is None:
-        path = _resolve_pretrained(pretrained.path, rec)
-        diff = load_pretrained(model, path, strict=pretrained.strict)
+    if not pretrained.path:
+        return None
+    path = _resolve_pretrained(pretrained.path, rec)
+    return path, load_pretrained(model, path, strict=pretrained.strict)
+
+
+def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, StateDiff] | None, out: Path,
+                  ckpt_path: Path | None, seed: int, is_zero: bool, extra: list[L.Callback]) -> dict[str, float]:
+    log.info("run directory: %s", out)
+    if pretrained is not None:
+        path, diff = pretrained
         if diff.clean:
             log.info("pretrained: loaded every weight from %s", path)
         else:
             log.warning("pretrained: partial load from %s (strict: false); these keep their fresh weights:\n%s",
                         path, diff.describe())
-    task = AVTask(model, rec.data, vocabulary)
     ckpt_dir = out / "checkpoints"
     # Two callbacks: Lightning 2.6 rewrites `last` only when a top-k file was just saved, and
     # a resumable run needs last.ckpt after every epoch. Both save at the end of the training
@@ -194,7 +245,7 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
     last_checkpoint = ModelCheckpoint(
         dirpath=str(ckpt_dir), filename=LAST[: -len(".ckpt")], monitor=None, save_top_k=1,
         save_on_train_epoch_end=True, auto_insert_metric_name=False, enable_version_counter=False)
-    cbs: list[L.Callback] = [EpochSeeder(seed)]
+    cbs: list[L.Callback] = [EpochSeeder(seed), FiniteGuard()]  # the guard before EMA: see FiniteGuard
     ema_cfg = section(rec, "ema")
     if ema_cfg.enabled:
         cbs.append(EMA(ema_cfg.decay))
@@ -208,7 +259,6 @@ def _fit_and_test(rec: Recipe, dm: Any, vocabulary: list[str], model: Any, out: 
     trainer = L.Trainer(**trainer_kwargs(rec), callbacks=cbs, logger=_loggers(rec, out) or False,
                         default_root_dir=str(out), plugins=[AtomicCheckpointIO()])
     if ckpt_path is not None:
-        _check_resume_fits(ckpt_path, task)
         log.info("resuming from %s", ckpt_path)
     trainer.fit(task, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
     stopped = _early_stopping_report(stopper, trainer)

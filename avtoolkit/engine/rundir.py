@@ -20,9 +20,13 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
+
+from avtoolkit.engine.runlock import LOCK_NAME
+from avtoolkit.errors import RunDirectoryError, UsageError
 
 #: set by rank 0 so processes Lightning launches for DDP use the same run directory.
 RUN_DIR_ENV = "AVTOOLKIT_RUN_DIR"
@@ -40,7 +44,7 @@ def resolve_run_dir(name: str, run_dir: str | os.PathLike[str] | None, root: str
     """The run directory: ``run_dir`` if given, the launcher's, or ``runs/<name>-<timestamp>``.
 
     Raises:
-        ValueError: several processes were launched externally (torchrun, SLURM) without
+        UsageError: several processes were launched externally (torchrun, SLURM) without
             ``--run-dir``: their timestamps could differ, so they must be told one folder.
     """
     if run_dir is not None:
@@ -49,7 +53,7 @@ def resolve_run_dir(name: str, run_dir: str | os.PathLike[str] | None, root: str
     if inherited:
         return Path(inherited)
     if world_size_from_env() > 1:
-        raise ValueError("this run has several processes (torchrun or SLURM): pass the same --run-dir to all "
+        raise UsageError("this run has several processes (torchrun or SLURM): pass the same --run-dir to all "
                          "of them (e.g. --run-dir runs/$SLURM_JOB_ID)")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(root) / f"{name}-{stamp}"
@@ -58,6 +62,38 @@ def resolve_run_dir(name: str, run_dir: str | os.PathLike[str] | None, root: str
         n += 1
         path = Path(root) / f"{name}-{stamp}-{n}"
     return path
+
+
+def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuses to write a new run into a directory that holds something, unless told to.
+
+    Raises:
+        RunDirectoryError: ``out`` is not empty and neither ``resume`` nor ``overwrite``, or
+            ``overwrite`` is asked of a directory that is not a run directory.
+    """
+    if resume or not out.is_dir():
+        return
+    contents = [p for p in out.iterdir() if p.name != LOCK_NAME]
+    if not contents:
+        return
+    if not overwrite:
+        raise RunDirectoryError(
+            f"run directory {out} is not empty (it holds {', '.join(sorted(p.name for p in contents)[:4])}); "
+            "use --resume to continue that run, --overwrite to delete it and start again, or another --run-dir")
+    if not ((out / "recipe.yaml").is_file() or (out / "checkpoints").is_dir()):
+        raise RunDirectoryError(f"--overwrite {out}: it is not a run directory (no recipe.yaml or checkpoints/); "
+                                "refusing to delete it, choose another --run-dir")
+
+
+def clear_run_dir(out: Path) -> None:
+    """Deletes an overwritten run's files (the lock file stays: we hold it)."""
+    for p in out.iterdir():
+        if p.name == LOCK_NAME:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
 
 
 class _ConsoleFilter(logging.Filter):

@@ -37,15 +37,18 @@ DEFAULT_MONITOR = {"classification": ("val/acc", "max"), "ctc": ("val/wer", "min
 def smoothed_nll(log_probs: Tensor, label: Tensor, smoothing: float) -> Tensor:
     """Cross-entropy on log-probabilities with label smoothing (mean over the batch).
 
+    ``F.cross_entropy`` takes logits, but log-softmax of log-probabilities is the identity, so
+    its own ``label_smoothing`` gives ``(1 - s) * nll + s * mean(-log_probs)`` here.
+
     Examples:
         >>> lp = torch.log_softmax(torch.tensor([[2.0, 0.0, 0.0]]), -1)
         >>> torch.isclose(smoothed_nll(lp, torch.tensor([0]), 0.0), F.nll_loss(lp, torch.tensor([0]))).item()
         True
+        >>> by_hand = 0.9 * F.nll_loss(lp, torch.tensor([0])) + 0.1 * (-lp.mean())
+        >>> torch.isclose(smoothed_nll(lp, torch.tensor([0]), 0.1), by_hand).item()
+        True
     """
-    nll = F.nll_loss(log_probs, label)
-    if smoothing <= 0:
-        return nll
-    return (1.0 - smoothing) * nll + smoothing * (-log_probs.mean(dim=-1)).mean()
+    return F.cross_entropy(log_probs, label, label_smoothing=smoothing)
 
 
 def greedy_ctc(log_probs: Tensor, lengths: Tensor, vocab: CharVocab) -> tuple[list[str], list[float]]:
@@ -87,6 +90,8 @@ class AVTask(L.LightningModule):
         self.max_bad_steps = int(section(TrainerConfig, self.recipe.get("trainer")).max_bad_steps)
         self.monitor, self.monitor_mode = monitor_of(self.recipe, self.task)
         self._bad_steps = 0
+        #: finite and non-finite training steps of the current epoch
+        self._epoch_steps = [0, 0]
         #: metric prefix of test_step: "test", or the split evaluated ("val").
         self.eval_prefix = "test"
         #: when a list, test_step appends {id, reference, prediction, score} rows to it.
@@ -139,8 +144,10 @@ class AVTask(L.LightningModule):
             bad = self.trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
             self._bad_steps += 1
+            self._epoch_steps[1] += 1
             log.warning("non-finite loss (%s) at epoch %d step %d: skipping this step (%d in a row, limit %d)",
-                        float(loss), self.current_epoch, self.global_step, self._bad_steps, self.max_bad_steps)
+                        float(loss.detach()), self.current_epoch, self.global_step, self._bad_steps,
+                        self.max_bad_steps)
             if self._bad_steps >= self.max_bad_steps:
                 raise TrainingDivergedError(
                     f"the loss was NaN or infinite for {self._bad_steps} steps in a row (trainer.max_bad_steps="
@@ -148,8 +155,22 @@ class AVTask(L.LightningModule):
                     "intact: lower optim.lr, set trainer.gradient_clip_val, or check the data")
             return None
         self._bad_steps = 0
+        self._epoch_steps[0] += 1
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=_batch_size(batch))
         return loss
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_steps = [0, 0]
+
+    def on_train_epoch_end(self) -> None:
+        # Runs before the checkpoint callbacks save: an epoch without a single finite loss
+        # (each streak shorter than max_bad_steps) learned nothing and must not become last.ckpt.
+        good, bad = self._epoch_steps
+        if bad and not good:
+            raise TrainingDivergedError(
+                f"training diverged in epoch {self.current_epoch + 1} (up to step {self.global_step}): the loss "
+                f"was NaN or infinite at all {bad} steps; this epoch was not saved. Lower optim.lr, set "
+                "trainer.gradient_clip_val, or check the data")
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.model.parameters(), self.recipe.get("optim") or {})

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from avtoolkit.errors import CheckpointError
 from avtoolkit.inference.export import META_KEY, OnnxInfo, fill_missing, pad_to_common_frames
 
 
@@ -24,7 +25,7 @@ class OnnxModel:
         threads: ONNX Runtime intra-op threads.
 
     Raises:
-        ValueError: the file has no avtoolkit metadata (not exported by avtoolkit).
+        CheckpointError: not an ONNX model, or one without avtoolkit metadata (not exported by avtoolkit).
     """
 
     task = "ctc"
@@ -35,10 +36,14 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {self.path}")
-        self.session = ort_session(self.path, threads=threads)
+        try:
+            self.session = ort_session(self.path, threads=threads)
+        except Exception as exc:  # onnxruntime's own kinds (InvalidProtobuf, Fail) share no base but Exception
+            raise CheckpointError(f"{self.path}: not a readable ONNX model ({str(exc).strip()[:160]}); give a file "
+                                  "written by `avtoolkit export`, or a run's best.ckpt") from exc
         meta = self.session.get_modelmeta().custom_metadata_map
         if META_KEY not in meta:
-            raise ValueError(f"{self.path}: no '{META_KEY}' metadata; export it with `avtoolkit export`")
+            raise CheckpointError(f"{self.path}: no '{META_KEY}' metadata; export it with `avtoolkit export`")
         self.info = OnnxInfo.from_json(meta[META_KEY])
         self.modalities = list(self.info.modalities)
         self._shapes = {i.name: i.shape for i in self.session.get_inputs()}

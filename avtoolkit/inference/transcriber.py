@@ -117,13 +117,11 @@ class Transcriber:
 
         Raises:
             FileNotFoundError: no such checkpoint.
-            ValueError: the checkpoint's model is not a CTC model.
+            CheckpointError: not a checkpoint, or its model is not a CTC model.
         """
         from avtoolkit.engine.checkpoint import load_model
 
-        loaded = load_model(path, device=device)
-        if loaded.task != "ctc":
-            raise ValueError(f"{path}: a {loaded.task} model; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
+        loaded = load_model(path, device=device, task="ctc")
         return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.data,
                    decoding=decoding, device=device, **kwargs)
 
@@ -139,8 +137,10 @@ class Transcriber:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Transcriber":
-        """:meth:`from_onnx` for ``.onnx`` files, else :meth:`from_checkpoint`."""
-        return cls.from_onnx(path, **kwargs) if str(path).endswith(".onnx") else cls.from_checkpoint(path, **kwargs)
+        """:meth:`from_onnx` for ONNX files (``.onnx`` in any case, or no PyTorch header), else :meth:`from_checkpoint`."""
+        from avtoolkit.engine.checkpoint import is_onnx_file
+
+        return cls.from_onnx(path, **kwargs) if is_onnx_file(path) else cls.from_checkpoint(path, **kwargs)
 
     # -- inputs -----------------------------------------------------------------------
     def audio_features(self, audio: Any) -> Tensor:

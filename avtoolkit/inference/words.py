@@ -44,16 +44,13 @@ def predict_words(checkpoint: str | Path, video: str | Path, top: int = 5, metho
 
     Raises:
         MediaError: the video cannot be decoded or no face is found.
-        CheckpointError: the checkpoint is not an avtoolkit run's.
-        ValueError: the checkpoint is not a word classifier.
+        CheckpointError: the checkpoint is not an avtoolkit run's, or not a word classifier.
     """
     from avtoolkit.data.media import read_video
     from avtoolkit.roi import MouthCropper
     from avtoolkit.engine.checkpoint import load_model
 
-    loaded = load_model(checkpoint, device=device)
-    if loaded.task != "classification":
-        raise ValueError(f"{checkpoint} is a {loaded.task} model; `avtoolkit predict` needs a word classifier")
+    loaded = load_model(checkpoint, device=device, task="classification")
     frames, _ = read_video(video, color="gray")
     rois = MouthCropper(size=(96, 96), method=method).crop(frames, source=video)
     crop_size = int((loaded.recipe.get("data") or {}).get("crop_size", 88))

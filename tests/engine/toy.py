@@ -25,14 +25,19 @@ PHRASES = ["bin blue", "lay red", "set white", "place green", "at f two", "now",
 
 
 class ToyFrames(Encoder):
-    """Flattens each frame and projects it; ``nan_after_steps`` poisons training outputs."""
+    """Flattens each frame and projects it; ``nan_after_steps`` poisons training outputs.
+
+    With ``norm`` a BatchNorm follows the poisoning, so its running statistics go NaN as a
+    real network's do when its activations overflow.
+    """
 
     modality = "video"
 
-    def __init__(self, dim: int = 16, size: int = 8, nan_after_steps: int | None = None) -> None:
+    def __init__(self, dim: int = 16, size: int = 8, nan_after_steps: int | None = None, norm: bool = False) -> None:
         super().__init__()
         self.output_dim = dim
         self.proj = nn.Linear(size * size, dim)
+        self.norm = nn.BatchNorm1d(dim) if norm else None
         self.nan_after_steps = nan_after_steps
         self.calls = 0
 
@@ -42,6 +47,8 @@ class ToyFrames(Encoder):
             self.calls += 1
             if self.calls > self.nan_after_steps:
                 y = y * float("nan")
+        if self.norm is not None:
+            y = self.norm(y.transpose(1, 2)).transpose(1, 2)
         return y, lengths
 
 

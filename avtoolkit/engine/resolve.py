@@ -1,4 +1,8 @@
-"""Everything a run or an evaluation does before the Trainer: recipe, dataset, vocabulary, sizes."""
+"""Resolves a recipe into a run: validated recipe, dataset, vocabulary and injected head sizes.
+
+Everything a run or an evaluation does before the Trainer. (Named apart from the ROI cache
+"preparation" of the datasets and Lightning's ``prepare_data``.)
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ HEAD_SIZE_ARGS = ("num_classes", "vocab_size")
 
 
 @dataclass
-class Prepared:
-    """A validated recipe and the dataset it names."""
+class ResolvedRun:
+    """A recipe resolved into a run: validated, with the dataset it names and its vocabulary."""
 
     recipe: Recipe
     datamodule: AVDataModule
@@ -90,7 +94,7 @@ def inject_head_sizes(recipe: Recipe, vocabulary: list[str]) -> None:
                               str(recipe.source) if recipe.source else None)
 
 
-def prepare(recipe: Any, overrides: list[str] | None = None) -> Prepared:
+def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
     """Loads a recipe, builds its dataset, sizes its head from the vocabulary and validates it.
 
     Raises:
@@ -108,7 +112,7 @@ def prepare(recipe: Any, overrides: list[str] | None = None) -> Prepared:
     vocab = datamodule_vocabulary(dm, loaded["data"]["name"])
     inject_head_sizes(loaded, vocab)
     validated = validate_recipe(loaded, require_data=True)
-    return Prepared(recipe=validated, datamodule=dm, vocabulary=vocab)
+    return ResolvedRun(recipe=validated, datamodule=dm, vocabulary=vocab)
 
 
 def section(recipe: Recipe, key: str) -> Any:

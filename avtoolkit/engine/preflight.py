@@ -1,0 +1,74 @@
+"""Checks a run passes before it writes anything: a resume fits its checkpoint, the optimizer builds.
+
+Lightning would find these problems only inside ``fit``, after the run directory had been
+written; checking first keeps a refused command from changing anything on disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from avtoolkit.engine.checkpoint import META_KEY, compare_state_dicts, model_state_dict, read_checkpoint
+from avtoolkit.engine.optim import build_optimizer, build_scheduler
+from avtoolkit.engine.task import AVTask
+from avtoolkit.errors import CheckpointError, UsageError
+from avtoolkit.recipe import Problem, Recipe, RecipeError
+
+
+#: recipe keys a resumed run must keep: the restored optimizer and LR schedule were built from
+#: them (a cosine curve for 30 epochs does not become one for 4 by changing max_epochs).
+RESUME_FIXED = ("trainer.max_epochs", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
+                "batch_size", "data.batch_size", "optim", "schedule")
+
+
+def _dotted(recipe: Any, path: str) -> Any:
+    """``recipe["a"]["b"]`` for ``"a.b"``, ``None`` where a level is missing."""
+    value = recipe
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
+    """Refuses a resume whose model or schedule-shaping settings differ from the checkpoint's.
+
+    Raises:
+        CheckpointError: the model's keys or shapes differ (each named).
+        UsageError: a key of :data:`RESUME_FIXED` differs (old and new values named).
+    """
+    checkpoint = read_checkpoint(ckpt_path)
+    diff = compare_state_dicts(model.state_dict(), model_state_dict(checkpoint, prefer_ema=False))
+    if not diff.clean:
+        raise CheckpointError(f"cannot resume from {ckpt_path}: the recipe's model differs from the "
+                              f"checkpoint's:\n{diff.describe()}")
+    stored = (checkpoint.get(META_KEY) or {}).get("recipe")
+    if not isinstance(stored, dict):
+        return  # not written by avtoolkit run; the model check above is all we can do
+    new, old = rec.data, stored
+    changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in RESUME_FIXED
+               if _dotted(old, k) != _dotted(new, k)]
+    if changed:
+        raise UsageError(f"cannot resume from {ckpt_path} with {'; '.join(changed)}: the run's optimizer and "
+                         "learning-rate schedule were built for the old values. Drop the override(s), or start "
+                         "a new run (--run-dir NEW) with pretrained.path set to this checkpoint")
+
+
+def check_optimizer(rec: Recipe, task: AVTask) -> None:
+    """Builds the optimizer and schedule once on the side, so their errors come before any write.
+
+    Lightning builds them only inside ``fit``, after the run directory has been written; an
+    out-of-range value (``optim.lr=-1``) would then fail a run that already replaced files.
+
+    Raises:
+        RecipeError: the ``optim`` or ``schedule`` section is refused by torch (its message kept).
+    """
+    try:
+        optimizer = build_optimizer(task.model.parameters(), rec.get("optim") or {})
+        build_scheduler(optimizer, rec.get("schedule") or {}, total_steps=100, steps_per_epoch=10,
+                        monitor=task.monitor, monitor_mode=task.monitor_mode)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecipeError([Problem("optim", f"{exc} (while building the optimizer and its schedule)",
+                                   rec.where("optim"))], str(rec.source) if rec.source else None) from exc
