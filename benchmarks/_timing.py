@@ -10,6 +10,9 @@ from typing import Any, Callable
 def time_calls(fn: Callable[[], Any], runs: int, warmup: int = 3, min_seconds: float = 0.0) -> list[float]:
     """Seconds per call of ``fn`` over ``runs`` timed calls after ``warmup`` untimed ones.
 
+    Not ``torch.utils.benchmark.Timer``: it reports blocks of calls, and the reports need
+    each call's time (median and p95 of single calls).
+
     Args:
         fn: the work to time (called with no arguments).
         runs: timed calls (at least this many).

@@ -69,7 +69,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     import torch.nn.functional as F
 
     from avtoolkit import build_model
-    from avtoolkit.inference.fast import to_channels_last
+    from benchmarks.fast_paths import to_channels_last
 
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))

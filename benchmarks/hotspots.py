@@ -31,6 +31,9 @@ def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 
                        clock: Callable[[], float] = time.perf_counter) -> list[tuple[str, float]]:
     """Milliseconds per call spent in each kind of leaf module, largest first.
 
+    Module hooks, not ``torch.profiler``: the profiler reports aten ops, which cannot tell a
+    squeeze-excite 1x1 conv from any other.
+
     ``clock=time.process_time`` counts CPU time instead of wall time: on a machine shared
     with other work, that keeps the split meaningful (it sums over threads).
 

@@ -10,7 +10,6 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks._timing import latency_ms, time_calls
 
@@ -75,24 +74,6 @@ def example_batch(model: nn.Module, batch_size: int, seed: int = 0) -> dict[str,
     return batch
 
 
-def count_macs(model: nn.Module, batch: dict[str, Tensor]) -> tuple[float, dict[str, float]]:
-    """Multiply-accumulates per clip (total, and per top-level part) from PyTorch's op counter.
-
-    ``FlopCounterMode`` counts every matmul, convolution and attention op, including
-    functional calls that forward hooks on modules would miss.
-    """
-    clips = next(iter(batch.values())).shape[0]
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model(batch)
-    per_module = counter.get_flop_counts()
-    parts: dict[str, float] = {}
-    for name, counts in per_module.items():
-        pieces = name.split(".")
-        if len(pieces) == 3 or (len(pieces) == 2 and pieces[1] in ("fusion", "head")):
-            parts[".".join(pieces[1:])] = sum(counts.values()) / 2 / clips
-    return counter.get_total_flops() / 2 / clips, parts
-
-
 def _loss(model: nn.Module, out: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
     log_probs = out["log_probs"]
     if model.task == "ctc":
@@ -137,13 +118,28 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:300]
 
 
+def export_and_load(model: nn.Module, path: Path, threads: int) -> Any:
+    """The model exported to ``path`` (batch-2 example, parity-checked) and loaded in ONNX Runtime."""
+    from avtoolkit.inference.export import export_onnx
+    from avtoolkit.inference.runtime import OnnxModel
+
+    example = example_batch(model, 2)
+    # The random-weight benchmark models have no vocabulary; the runner needs none.
+    export_onnx(model, example, path, vocabulary=[],
+                extra_inputs=[k for k in example if k not in model.modalities and not k.endswith("_lengths")])
+    return OnnxModel(path, threads=threads)
+
+
 def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Any]:
     """The inference paths to compare.
 
     ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 and temporal convs as GEMMs
-    (:func:`~avtoolkit.inference.fast.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
+    (:func:`~benchmarks.fast_paths.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
     (CPUs with native bf16 only); ``fast_fp32+int8_linear`` quantises its ``nn.Linear`` layers;
-    ``onnxruntime`` exports the eager model (ORT folds BatchNorm itself);
+    ``onnxruntime`` exports the eager model with the package's
+    :func:`~avtoolkit.inference.export.export_onnx` (checked against eager on the export
+    example) and runs it with its :class:`~avtoolkit.inference.runtime.OnnxModel` (ORT folds
+    BatchNorm itself);
     ``onnxruntime_int8`` quantises that graph (static int8, calibrated here on the benchmark's
     random inputs: right for timing, while the accuracy cost is measured on a trained model
     by ``avtoolkit export --int8``); ``torch.compile`` (``--compile``) compiles the folded model.
@@ -152,7 +148,7 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
         ``{name: callable or error string}``; a path that cannot be built is reported, and the
         others are still measured.
     """
-    from avtoolkit.inference import fast
+    from benchmarks import fast_paths as fast
 
     example = (example_batch(model, 1),)
     paths: dict[str, Any] = {"eager": model}
@@ -165,17 +161,17 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
         makers.append(("fast_fp32+int8_linear", lambda: fast.quantize_linear_int8(paths["fast_fp32"])))
     onnx_path = workdir / "model.onnx"
     if settings.onnx:
-        makers.append(("onnxruntime", lambda: fast.OrtRunner(
-            fast.export_onnx(model, example_batch(model, 2), onnx_path), threads=settings.threads)))
+        makers.append(("onnxruntime", lambda: export_and_load(model, onnx_path, settings.threads)))
     if settings.onnx and settings.onnx_int8:
         def ort_int8() -> Any:
             from avtoolkit.inference.quantize import quantize_onnx_int8
+            from avtoolkit.inference.runtime import OnnxModel
 
             if not onnx_path.is_file():
                 raise RuntimeError("quantises the onnxruntime path's graph, which failed to export")
             calibration = ({k: v.numpy() for k, v in example_batch(model, 1, seed=100 + i).items()} for i in range(8))
-            return fast.OrtRunner(quantize_onnx_int8(onnx_path, workdir / "model.int8.onnx", calibration),
-                                  threads=settings.threads)
+            return OnnxModel(quantize_onnx_int8(onnx_path, workdir / "model.int8.onnx", calibration),
+                             threads=settings.threads)
 
         makers.append(("onnxruntime_int8", ort_int8))
     if settings.compile:
@@ -194,11 +190,13 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
 def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
                 log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every measurement of one model; a path that fails is recorded with its error, not fatal."""
-    from avtoolkit.inference import fast
+    from avtoolkit.models.summary import count_macs
+    from benchmarks import fast_paths as fast
 
     model.eval()
     params = sum(p.numel() for p in model.parameters())
-    macs, parts = count_macs(model, example_batch(model, 1))
+    parts = {path: float(macs) for path, macs in count_macs(model, example_batch(model, 1)).items()}
+    macs = sum(parts.values())
     result: dict[str, Any] = {"params": params, "macs_per_clip": macs, "macs_by_part": parts,
                               "task": model.task, "paths": {}}
     log(f"  {params / 1e6:.2f}M params, {macs / 1e9:.3f} GMACs per clip")

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             continue
         missed = [t for t in check_targets(results) if t["recipe"] == name and not t["met"]]
         if missed and settings.profile:  # say where the time goes in the fastest fp32 PyTorch path
-            from avtoolkit.inference import fast
+            from benchmarks import fast_paths as fast
 
             batch = model_bench.example_batch(model, 1)
             fast_model = fast.optimize_for_cpu(model, (batch,))

@@ -85,13 +85,14 @@ def transcribe(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from avtoolkit.inference.export import export_checkpoint
+    from avtoolkit.inference.deploy import export_checkpoint
 
     report = export_checkpoint(args.checkpoint, args.output, audio=args.audio, video=args.video, atol=args.atol)
     print(f"wrote {report['output']} (inputs: {', '.join(report['modalities'])}); ONNX Runtime matches PyTorch "
           f"within {report['max_abs_diff']:.1e} on {', '.join(report['example'].values())}")
     if args.int8:
-        from avtoolkit.inference.quantize import int8_path, quantize_export
+        from avtoolkit.inference.deploy import quantize_export
+        from avtoolkit.inference.quantize import int8_path
 
         try:
             q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,

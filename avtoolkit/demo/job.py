@@ -176,8 +176,8 @@ sentences), both transcribing the {export['utterances']} test sentences with ONN
 
 def _export(checkpoint: Path, out: Path) -> dict:
     """``avtoolkit export --int8`` on the demo model, scored on the whole test split."""
-    from avtoolkit.inference.export import export_checkpoint
-    from avtoolkit.inference.quantize import int8_path, quantize_export
+    from avtoolkit.inference.deploy import export_checkpoint, quantize_export
+    from avtoolkit.inference.quantize import int8_path
 
     fp32 = export_checkpoint(checkpoint, out / "demo_avasr.onnx")["output"]
     report = quantize_export(fp32, int8_path(fp32), eval_size=None)

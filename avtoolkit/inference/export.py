@@ -1,67 +1,47 @@
-"""ONNX export of CTC recipe models, checked against PyTorch on a real example.
+"""ONNX export of recipe models, checked against ONNX Runtime on a real example.
 
-The graph takes ``audio [B, T_a, 40]``, ``audio_lengths [B]``, ``video [B, T_v, 1, H, W]``,
-``video_lengths [B]`` (only the modalities the model has) with dynamic batch and time
-axes, and returns ``log_probs [B, T, V]`` and ``lengths [B]``. A modality is left out at
-run time by giving it length 0 (the fusions treat that exactly like an absent stream, see
-:mod:`avtoolkit.models.fusion._streams`). The streams must cover the same number of fused
-frames: :func:`pad_to_common_frames` pads the inputs (padding is masked, so the result
-does not change). The vocabulary, modalities, rates and the resolved recipe are stored in
-the file's metadata so :class:`~avtoolkit.inference.Transcriber` runs it without the
-checkpoint.
+The graph's inputs and outputs are described in :mod:`avtoolkit.inference.runtime`, which
+runs it. The vocabulary, modalities, rates and the resolved recipe are stored in the file's
+metadata so :class:`~avtoolkit.inference.Transcriber` runs a CTC graph without the checkpoint.
+Turning a trained checkpoint into a verified file is :mod:`avtoolkit.inference.deploy`'s job.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from avtoolkit.errors import ExportError
+from avtoolkit.inference.runtime import META_KEY, OnnxInfo, OnnxModel, pad_to_common_frames
 
-#: metadata key holding :class:`OnnxInfo` as JSON.
-META_KEY = "avtoolkit"
+#: the tasks whose models export, with their outputs in the graph's order
+TASK_OUTPUTS = {"ctc": ["log_probs", "lengths"], "classification": ["log_probs"]}
 
 
-class CTCGraph(nn.Module):
-    """Positional-tensor view of a CTC :class:`~avtoolkit.models.AVModel` for ONNX export."""
+class BatchGraph(nn.Module):
+    """Positional-tensor view of a batch-dict :class:`~avtoolkit.models.AVModel` for ONNX export.
 
-    def __init__(self, model: nn.Module) -> None:
+    The exporter traces positional tensors; the model takes one batch dict.
+
+    Args:
+        model: the model.
+        inputs: the batch keys, in the order the positional tensors come.
+        outputs: the keys of the model's output dict to return, in order.
+    """
+
+    def __init__(self, model: nn.Module, inputs: Sequence[str], outputs: Sequence[str]) -> None:
         super().__init__()
         self.model = model
-        self.modalities = sorted(model.modalities)
+        self.inputs, self.outputs = list(inputs), list(outputs)
 
-    def forward(self, *tensors: Tensor) -> tuple[Tensor, Tensor]:
-        batch = {}
-        for i, m in enumerate(self.modalities):
-            batch[m], batch[f"{m}_lengths"] = tensors[2 * i], tensors[2 * i + 1]
-        out = self.model(batch)
-        return out["log_probs"], out["lengths"]
-
-
-@dataclass
-class OnnxInfo:
-    """What a runner needs besides the graph (stored in the ONNX metadata)."""
-
-    vocabulary: list[str]
-    modalities: list[str]
-    strides: dict[str, float]  # input frames per fused frame, per modality
-    recipe: dict[str, Any]
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__)
-
-    @classmethod
-    def from_json(cls, text: str) -> "OnnxInfo":
-        return cls(**json.loads(text))
+    def forward(self, *tensors: Tensor) -> tuple[Tensor, ...]:
+        out = self.model(dict(zip(self.inputs, tensors)))
+        return tuple(out[k] for k in self.outputs)
 
 
 def stream_strides(model: nn.Module) -> dict[str, float]:
@@ -73,54 +53,13 @@ def stream_strides(model: nn.Module) -> dict[str, float]:
     return strides
 
 
-def pad_to_common_frames(batch: Mapping[str, Tensor], strides: Mapping[str, float]) -> dict[str, Tensor]:
-    """Pads each present stream's time axis so all give the same number of fused frames.
-
-    Examples:
-        >>> b = {"audio": torch.ones(1, 10, 40), "audio_lengths": torch.tensor([10]),
-        ...      "video": torch.ones(1, 2, 1, 8, 8), "video_lengths": torch.tensor([2])}
-        >>> out = pad_to_common_frames(b, {"audio": 4.0, "video": 1.0})
-        >>> out["audio"].shape[1], out["video"].shape[1], out["video_lengths"].tolist()
-        (12, 3, [2])
-    """
-    present = [m for m in strides if m in batch]
-    frames = max(math.ceil(batch[m].shape[1] / strides[m]) for m in present)
-    out = dict(batch)
-    for m in present:
-        need = math.ceil(frames * strides[m])
-        x = batch[m]
-        if x.shape[1] < need:
-            pad = x.new_zeros((x.shape[0], need - x.shape[1], *x.shape[2:]))
-            out[m] = torch.cat([x, pad], dim=1)
-    return out
-
-
-def fill_missing(batch: Mapping[str, Tensor], modalities: list[str], example_shapes: Mapping[str, tuple[int, ...]],
-                 strides: Mapping[str, float]) -> dict[str, Tensor]:
-    """Adds a zero-length stand-in for each modality the batch lacks (what the graph needs)."""
-    present = [m for m in modalities if m in batch]
-    if not present:
-        raise ValueError(f"give at least one of {modalities}")
-    ref = batch[present[0]]
-    fused = math.ceil(ref.shape[1] / strides[present[0]])
-    out = dict(batch)
-    for m in modalities:
-        if m not in batch:
-            # As many fused frames as the present streams: the traced graph sizes its output
-            # from the streams' shapes, so a shorter stand-in would cut the output short.
-            frames = math.ceil(fused * strides[m])
-            out[m] = ref.new_zeros((ref.shape[0], frames, *example_shapes[m]))
-            out[f"{m}_lengths"] = torch.zeros(ref.shape[0], dtype=torch.long)
-    return out
-
-
 def trace_to_onnx(graph: nn.Module, inputs: tuple[Tensor, ...], path: str | os.PathLike[str],
                   input_names: list[str], output_names: list[str],
                   dynamic_axes: Mapping[str, Mapping[int, str]], opset: int = 17) -> Path:
     """Traces a positional-tensor module to an ONNX file (the one exporter call of avtoolkit).
 
-    Used by :func:`export_onnx` (CTC models, with metadata and a parity check) and by
-    :func:`avtoolkit.inference.fast.export_onnx` (any model, for benchmarks).
+    Used by :func:`export_onnx` (recipe models, with metadata and a parity check); the int8
+    tests trace plain networks with it.
 
     Returns:
         The written path.
@@ -149,52 +88,60 @@ def trace_to_onnx(graph: nn.Module, inputs: tuple[Tensor, ...], path: str | os.P
 
 
 def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.PathLike[str],
-                vocabulary: list[str], recipe: Mapping[str, Any] | None = None, opset: int = 17,
-                atol: float = 1e-4) -> float:
-    """Exports a CTC model to ONNX and checks ONNX Runtime against PyTorch.
+                vocabulary: Sequence[str], recipe: Mapping[str, Any] | None = None, opset: int = 17,
+                atol: float = 1e-4, extra_inputs: Sequence[str] = ()) -> float:
+    """Exports a recipe model to ONNX and checks ONNX Runtime against PyTorch.
 
     Args:
-        model: a CTC :class:`~avtoolkit.models.AVModel` (put in eval mode).
+        model: a CTC or classification :class:`~avtoolkit.models.AVModel` (put in eval mode).
         example: a real batch (``audio``, ``video`` and their ``*_lengths``) used for tracing
             and for the parity check; every model modality must be present.
         path: the ``.onnx`` file to write.
-        vocabulary: the CTC tokens (blank first), stored in the metadata.
+        vocabulary: the CTC tokens (blank first) or the class names, stored in the metadata.
         recipe: the resolved recipe, stored in the metadata.
         opset: ONNX opset version.
         atol: largest allowed absolute difference of the log-probabilities.
+        extra_inputs: other batch keys the model reads; they become graph inputs too
+            (``word_boundary`` for a ``word_classifier`` with ``use_word_boundary``).
 
     Returns:
         The largest absolute log-probability difference measured on ``example`` (over the
         valid frames) and on the same example with one modality left out.
 
     Raises:
-        ValueError: the model is not a CTC model or the example lacks a modality.
+        ValueError: the model's task does not export, or the example lacks an input.
         ExportError: ONNX Runtime differs from PyTorch by more than ``atol``.
     """
     import onnx
 
-    if getattr(model, "task", None) != "ctc":
-        raise ValueError(f"export supports CTC models; this model's task is {getattr(model, 'task', None)!r}")
+    task = getattr(model, "task", None)
+    if task not in TASK_OUTPUTS:
+        raise ValueError(f"export supports {' and '.join(TASK_OUTPUTS)} models; this model's task is {task!r}")
     model = model.eval()
-    graph = CTCGraph(model).eval()  # the exporter restores the wrapper's mode, recursively
-    missing = [m for m in graph.modalities if m not in example]
+    modalities = sorted(model.modalities)
+    reads = modalities + list(extra_inputs)
+    missing = [k for k in reads if k not in example]
     if missing:
-        raise ValueError(f"the export example lacks {missing}; the model reads {graph.modalities}")
+        raise ValueError(f"the export example lacks {missing}; the model reads {reads}")
     strides = stream_strides(model)
     example = pad_to_common_frames(example, strides)
-    names = [n for m in graph.modalities for n in (m, f"{m}_lengths")]
+    names = [n for m in modalities for n in (m, f"{m}_lengths")] + list(extra_inputs)
+    outputs = TASK_OUTPUTS[task]
+    # One time-axis name per input: streams run at different rates (audio 500 frames, video
+    # 125), and ONNX Runtime plans its buffers as if equal names meant equal sizes.
     axes = {n: ({0: "batch"} if n.endswith("_lengths") else {0: "batch", 1: f"{n}_time"}) for n in names}
-    axes |= {"log_probs": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}}
-    path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, ["log_probs", "lengths"], axes,
-                         opset)
-    info = OnnxInfo(vocabulary=list(vocabulary), modalities=graph.modalities, strides=strides,
-                    recipe=dict(recipe or {}))
+    axes["log_probs"] = {0: "batch", 1: "frames"} if task == "ctc" else {0: "batch"}
+    if "lengths" in outputs:
+        axes["lengths"] = {0: "batch"}
+    graph = BatchGraph(model, names, outputs).eval()  # the exporter restores the wrapper's mode, recursively
+    path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, outputs, axes, opset)
+    info = OnnxInfo(vocabulary=list(vocabulary), modalities=modalities, strides=strides,
+                    recipe=dict(recipe or {}), task=task)
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, info.to_json()
     onnx.save(proto, str(path))
-    diff = verify_onnx(model, path, example, atol=atol)
-    return diff
+    return verify_onnx(model, path, example, atol=atol)
 
 
 def verify_onnx(model: nn.Module, path: str | os.PathLike[str], example: Mapping[str, Tensor],
@@ -204,18 +151,20 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], example: Mapping
     Raises:
         ExportError: a difference above ``atol`` or different output lengths.
     """
-    from avtoolkit.inference.onnx_runner import OnnxModel
-
     runner = OnnxModel(path)
     subsets = [list(runner.info.modalities)]
     if len(runner.info.modalities) > 1:
         subsets += [[m] for m in runner.info.modalities]
     worst = 0.0
     for subset in subsets:
-        batch = {k: v for k, v in example.items() if k.split("_")[0] in subset}
+        left_out = {n for m in runner.info.modalities if m not in subset for n in (m, f"{m}_lengths")}
+        batch = {k: v for k, v in example.items() if k not in left_out}
         with torch.no_grad():
             ref = model(batch)
         got = runner(batch)
+        if "lengths" not in ref:  # a classifier: one row of log-probs per example, no padding
+            worst = max(worst, (got["log_probs"] - ref["log_probs"]).abs().max().item())
+            continue
         if not torch.equal(got["lengths"].long(), ref["lengths"].long()):
             raise ExportError(f"{path}: ONNX lengths {got['lengths'].tolist()} != PyTorch "
                               f"{ref['lengths'].tolist()} with inputs {subset}")
@@ -225,79 +174,3 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], example: Mapping
     if not worst <= atol:
         raise ExportError(f"{path}: ONNX Runtime log-probs differ from PyTorch by {worst:.2e} > {atol:.0e}")
     return worst
-
-
-def _as_numpy(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
-
-
-def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], purpose: str, option: str) -> Path:
-    """The first of the recipe's ``data.<split>`` manifests that exists.
-
-    Args:
-        recipe: the resolved recipe (a checkpoint's or an ONNX file's).
-        splits: the splits to try, in order, e.g. ``("test", "val")``.
-        purpose: what the manifest is for, for the error message.
-        option: how to give a manifest instead (a CLI option), for the error message.
-
-    Raises:
-        FileNotFoundError: none exists; the message names the recipe keys and ``option``.
-
-    Examples:
-        >>> recipe_manifest({"data": {"test": "/nowhere/test.txt"}}, ("test", "val"), "the check", "--audio")
-        Traceback (most recent call last):
-        FileNotFoundError: no manifest for the check: the recipe's data.test / data.val (data.test=/nowhere/test.txt not found); give --audio
-    """
-    data = recipe.get("data") or {}
-    tried = []
-    for split in splits:
-        if data.get(split):
-            path = Path(str(data[split])).expanduser()
-            if path.is_file():
-                return path
-            tried.append(f"data.{split}={path}")
-    keys = " / ".join(f"data.{s}" for s in splits)
-    found = f"{', '.join(tried)} not found" if tried else "not set"
-    raise FileNotFoundError(f"no manifest for {purpose}: the recipe's {keys} ({found}); give {option}")
-
-
-def _example_files(recipe: Mapping[str, Any], audio: str | None, video: str | None) -> dict[str, Any]:
-    if audio or video:
-        return {"audio": audio, "video": video}
-    from avtoolkit.datasets.manifest.reader import read_manifest
-
-    path = recipe_manifest(recipe, ("test", "val", "train"), "the ONNX Runtime check on a real example",
-                           "--audio/--video files")
-    utt = read_manifest(path, skip_bad_lines=True).utterances[0]
-    return {"audio": utt.audio, "video": utt.video}
-
-
-def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str],
-                      audio: str | None = None, video: str | None = None, atol: float = 1e-4) -> dict[str, Any]:
-    """Exports a trained CTC checkpoint to ONNX and verifies it on a real example.
-
-    Args:
-        checkpoint: a run's ``best.ckpt``.
-        output: the ``.onnx`` file to write.
-        audio: example audio file (default: the first utterance of the recipe's test manifest).
-        video: example video file (same default).
-        atol: the largest allowed log-probability difference.
-
-    Returns:
-        ``{"output", "max_abs_diff", "example", "modalities"}``.
-
-    Raises:
-        FileNotFoundError: no example can be found.
-        ExportError: ONNX Runtime does not reproduce PyTorch within ``atol``.
-    """
-    from avtoolkit.inference.transcriber import Transcriber
-
-    asr = Transcriber.from_checkpoint(checkpoint)
-    files = _example_files(asr.recipe, audio, video)
-    batch, used = asr._batch([{m: files.get(m) for m in asr.modalities}])
-    missing = [m for m in asr.modalities if m not in used]
-    if missing:
-        raise FileNotFoundError(f"the export example needs {missing} as well (the model reads {asr.modalities})")
-    diff = export_onnx(asr.model, batch, output, asr.vocabulary, recipe=asr.recipe, atol=atol)
-    return {"output": str(output), "max_abs_diff": diff, "modalities": used,
-            "example": {m: str(files[m]) for m in used}}

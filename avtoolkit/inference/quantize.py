@@ -7,9 +7,9 @@ video frame, that halves the latency of a 5 s clip (``make bench`` reports both 
 
 The scheme is static QDQ: weights int8 per output channel, activations uint8 with ranges
 measured once on calibration inputs (real utterances, not random tensors: the ranges are
-what decides accuracy). :func:`quantize_export` does the whole job for an exported CTC
-graph and reports the WER and CER of both graphs on held-out utterances, so the cost is
-stated, not guessed.
+what decides accuracy). :func:`avtoolkit.inference.deploy.quantize_export` does the whole
+job for an exported CTC graph and reports the WER and CER of both graphs on held-out
+utterances, so the cost is stated, not guessed.
 
 Examples:
     >>> import numpy as np, onnx, tempfile, torch
@@ -170,14 +170,6 @@ def int8_path(fp32_path: str | os.PathLike[str]) -> Path:
     return path.with_name(f"{path.stem}.int8{path.suffix or '.onnx'}")
 
 
-def _spread(items: Sequence[Any], count: int) -> list[Any]:
-    """``count`` items evenly spread over ``items`` (all of them if there are fewer)."""
-    if count >= len(items):
-        return list(items)
-    step = len(items) / count
-    return [items[int(i * step)] for i in range(count)]
-
-
 def interleaved_median_ms(calls: Mapping[str, Any], blocks: int = 10, per_block: int = 10,
                           warmup: int = 3) -> dict[str, float]:
     """Median milliseconds per call of each callable, timed in alternating blocks.
@@ -185,7 +177,8 @@ def interleaved_median_ms(calls: Mapping[str, Any], blocks: int = 10, per_block:
     Alternating means a burst of other work on the machine slows every callable alike, so
     their ratio stays meaningful. Blocks (not single calls) with a short pause before each:
     ONNX Runtime's threads spin for a while after a run, and would steal the cores from
-    the next session's run if the sessions alternated call by call.
+    the next session's run if the sessions alternated call by call. (``torch.utils.benchmark``
+    times one callable at a time, so it cannot alternate.)
 
     Examples:
         >>> times = interleaved_median_ms({"a": lambda: sum(range(100)), "b": lambda: None}, blocks=2)
@@ -203,87 +196,3 @@ def interleaved_median_ms(calls: Mapping[str, Any], blocks: int = 10, per_block:
                 call()
                 times[name].append(time.perf_counter() - start)
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
-
-
-def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike[str],
-                    calibration_manifest: str | os.PathLike[str] | None = None,
-                    eval_manifest: str | os.PathLike[str] | None = None,
-                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2) -> dict[str, Any]:
-    """Quantises an exported CTC graph on real utterances and measures what int8 costs.
-
-    Calibration reads ``calibration_size`` utterances spread over ``calibration_manifest``
-    (training data: the recipe's ``data.train`` by default). For a model with several
-    inputs trained with ``modality_dropout``, every other utterance is also fed with each
-    input alone, so the ranges cover a missing stream too. The first ``eval_size``
-    utterances of ``eval_manifest`` (default: the recipe's ``data.test``, else ``data.val``)
-    are then transcribed by both graphs with the recipe's decoder and scored, and both
-    graphs' forward pass (without decoding) is timed on the first of them, in alternating
-    blocks (median of 100 calls each, see :func:`interleaved_median_ms`). Manifests are
-    read with the recipe's ``data.skip_bad_lines``.
-
-    Args:
-        fp32_onnx: a graph from :func:`avtoolkit.inference.export.export_onnx`.
-        output: the int8 ``.onnx`` file to write.
-        calibration_manifest: ``audio|video|transcript`` lines to calibrate on.
-        eval_manifest: held-out lines to score both graphs on.
-        calibration_size: utterances to calibrate on.
-        eval_size: utterances to score on (``None``: all of them).
-        threads: ONNX Runtime threads for scoring and timing.
-
-    Returns:
-        ``{"output", "calibration": {...}, "fp32": {"wer", "cer", "latency_ms"}, "int8": {...},
-        "utterances", "eval_manifest", "scored_on_calibration_data"}``.
-
-    Raises:
-        FileNotFoundError: a manifest or a file it names is missing.
-        ValueError: a size below 1, or a manifest with a bad line (``ManifestError``).
-    """
-    from avtoolkit.datasets.manifest.reader import read_manifest
-    from avtoolkit.inference.export import recipe_manifest
-    from avtoolkit.inference.onnx_runner import OnnxModel
-    from avtoolkit.inference.transcriber import Transcriber
-
-    for option, size in (("calibration_size", calibration_size), ("eval_size", eval_size)):
-        if size is not None and size < 1:
-            raise ValueError(f"{option} must be at least 1, got {size}")
-    asr = Transcriber.from_onnx(fp32_onnx, threads=threads)
-    runner: OnnxModel = asr.model
-    data = asr.recipe.get("data") or {}
-    skip_bad_lines = bool(data.get("skip_bad_lines", False))  # as training read the same manifests
-    if calibration_manifest is None:
-        calibration_manifest = recipe_manifest(asr.recipe, ("train", "val"), "int8 calibration", "--calibration")
-    if eval_manifest is None:
-        eval_manifest = recipe_manifest(asr.recipe, ("test", "val"), "int8 scoring", "--eval")
-    utterances = _spread(read_manifest(calibration_manifest, modalities=asr.modalities,
-                                       skip_bad_lines=skip_bad_lines).utterances, calibration_size)
-    # Single-input runs only where the model was trained to work with one input missing;
-    # for any other model they would only widen the ranges (and cost precision).
-    fusion = (asr.recipe.get("model") or {}).get("fusion") or {}
-    single_inputs = len(asr.modalities) > 1 and float(fusion.get("modality_dropout") or 0) > 0
-
-    def feeds() -> Iterator[dict[str, np.ndarray]]:
-        for i, utt in enumerate(utterances):
-            batch, _ = asr._batch([{m: getattr(utt, m) for m in asr.modalities}])
-            yield runner.feeds(batch)
-            if single_inputs and i % 2:
-                for m in asr.modalities:
-                    yield runner.feeds({k: v for k, v in batch.items() if k.split("_")[0] == m})
-
-    path = quantize_onnx_int8(fp32_onnx, output, feeds())
-    report: dict[str, Any] = {"output": str(path), "calibration": {"manifest": str(calibration_manifest),
-                                                                   "utterances": len(utterances),
-                                                                   "single_input_runs": single_inputs}}
-    int8 = Transcriber.from_onnx(path, threads=threads, decoding=asr.decoding)
-    first_utt = read_manifest(eval_manifest, modalities=asr.modalities, skip_bad_lines=skip_bad_lines).utterances[0]
-    first, _ = asr._batch([{m: getattr(first_utt, m) for m in asr.modalities}])
-    counts = set()
-    latency = interleaved_median_ms({"fp32": lambda: asr.model(first), "int8": lambda: int8.model(first)})
-    for name, model in (("fp32", asr), ("int8", int8)):
-        summary = model.transcribe_manifest(eval_manifest, max_utterances=eval_size, skip_bad_lines=skip_bad_lines)
-        counts.add(summary["utterances"])
-        report[name] = {"wer": summary["wer"], "cer": summary["cer"], "latency_ms": latency[name]}
-    (report["utterances"],) = counts  # both graphs read the same lines
-    report["eval_manifest"] = str(eval_manifest)
-    # Scoring on the calibration data flatters int8: the ranges were fitted to those inputs.
-    report["scored_on_calibration_data"] = Path(eval_manifest).resolve() == Path(calibration_manifest).resolve()
-    return report

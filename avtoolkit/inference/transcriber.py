@@ -76,7 +76,7 @@ class Transcriber:
 
     Args:
         model: a callable ``batch -> {"log_probs", "lengths"}`` (an ``AVModel`` in eval
-            mode or an :class:`~avtoolkit.inference.onnx_runner.OnnxModel`).
+            mode or an :class:`~avtoolkit.inference.runtime.OnnxModel`).
         vocabulary: the CTC tokens, blank first.
         modalities: the inputs the model reads.
         recipe: the resolved recipe (its ``data`` section gives crop size and method, its
@@ -129,9 +129,11 @@ class Transcriber:
     def from_onnx(cls, path: str | os.PathLike[str], threads: int = 2,
                   decoding: Mapping[str, Any] | None = None, **kwargs: Any) -> "Transcriber":
         """Runs an ``.onnx`` file written by ``avtoolkit export`` with ONNX Runtime."""
-        from avtoolkit.inference.onnx_runner import OnnxModel
+        from avtoolkit.inference.runtime import OnnxModel
 
         model = OnnxModel(path, threads=threads)
+        if model.task != "ctc":
+            raise ValueError(f"{path}: a {model.task} graph; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
         return cls(model, model.info.vocabulary, model.info.modalities, model.info.recipe,
                    decoding=decoding, **kwargs)
 
@@ -169,7 +171,19 @@ class Transcriber:
             raise ValueError(f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
         return video_tensor(rois.astype(np.uint8, copy=False), self.video_size)
 
-    def _batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
+    def batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
+        """The model's batch for ``items`` (features padded, on the device) and the inputs used.
+
+        Args:
+            items: mappings with ``audio`` and/or ``video`` (as in :meth:`transcribe`); every
+                item must give the same inputs.
+
+        Returns:
+            ``(batch, used)``: the batch dict, and the modalities the items give.
+
+        Raises:
+            ValueError: an input given for some items only, one the model cannot read, or none.
+        """
         from avtoolkit.data.contract import pad_sequences
 
         used = [m for m in self.modalities if all(it.get(m) is not None for it in items)]
@@ -222,7 +236,7 @@ class Transcriber:
         if not items:
             return []
         start = time.perf_counter()
-        batch, used = self._batch(items)
+        batch, used = self.batch(items)
         prep_ms = (time.perf_counter() - start) * 1000 / len(items)
         start = time.perf_counter()
         with torch.inference_mode():

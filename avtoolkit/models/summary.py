@@ -1,8 +1,8 @@
 """Parameters and multiply-accumulates (MACs) per component of a recipe's model.
 
-MACs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on one forward pass
-of a dummy clip (convolutions, matrix products, attention; element-wise operations are not
-counted, as in the papers' tables); one MAC is two FLOPs.
+MACs are counted by :func:`count_macs` (:class:`torch.utils.flop_counter.FlopCounterMode`)
+on one forward pass of a dummy clip (convolutions, matrix products, attention; element-wise
+operations are not counted, as in the papers' tables); one MAC is two FLOPs.
 """
 
 from __future__ import annotations
@@ -67,37 +67,73 @@ def dummy_batch(model: nn.Module, frames: int = 29, size: int = 88, audio_frames
     return batch
 
 
+def model_parts(model: nn.Module) -> dict[str, nn.Module]:
+    """The components of an assembled model by recipe path: each encoder, the fusion, each backend, the head."""
+    parts: dict[str, nn.Module] = {f"encoders.{m}": e for m, e in model.encoders.items()}
+    if model.fusion is not None:
+        parts["fusion"] = model.fusion
+    parts.update({f"backends.{i}": b for i, b in enumerate(model.backends)})
+    parts["head"] = model.head
+    return parts
+
+
+def count_macs(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, int]:
+    """Multiply-accumulates of one forward pass over ``batch``, per component (see :func:`model_parts`).
+
+    The one MAC counter of avtoolkit (``avtoolkit summary`` and ``make bench`` both use it):
+    :class:`torch.utils.flop_counter.FlopCounterMode` counts convolutions, matrix products
+    and attention, also functional calls that module hooks would miss; element-wise
+    operations are not counted. One MAC is two FLOPs. The model runs in evaluation mode
+    with gradients on: under ``no_grad`` ``nn.TransformerEncoderLayer`` takes a fused fast
+    path that the counter cannot see (it would report a Transformer backend as 0 MACs).
+
+    Args:
+        model: an assembled :class:`~avtoolkit.models.AVModel` (left in the mode it was in).
+        batch: the inputs of one forward pass; a batch of one gives MACs per clip.
+
+    Returns:
+        ``{"encoders.video": macs, ..., "head": macs}``.
+
+    Examples:
+        >>> from avtoolkit.models.assemble import assemble
+        >>> model = assemble({"encoders": {"audio": {"name": "audio_cnn", "channels": [4, 4, 4],
+        ...     "hidden_dim": 8}}, "head": {"name": "ctc"}})
+        >>> macs = count_macs(model, {"audio": torch.zeros(1, 100, 40)})
+        >>> sorted(macs), macs["head"] == 25 * 8 * model.head.proj.out_features  # 25 frames x Linear(8, V)
+        (['encoders.audio', 'head'], True)
+    """
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_attention(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+        return sdpa_flop_count(query, key, value)
+
+    # PyTorch's table lacks the CPU attention kernel, which would count Q K^T and A V as 0.
+    cpu_kernels = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_attention}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad(), FlopCounterMode(display=False, depth=None, custom_mapping=cpu_kernels) as counter:
+            model(batch)
+    finally:
+        model.train(was_training)
+    counts = counter.get_flop_counts()
+    root = type(model).__name__
+    return {path: int(sum(counts.get(f"{root}.{path}", {}).values()) // 2) for path in model_parts(model)}
+
+
 def summarize_model(model: nn.Module, batch: dict[str, Tensor], names: dict[str, str] | None = None) -> ModelSummary:
-    """Counts parameters and MACs of each encoder, the fusion, each backend and the head.
+    """Counts parameters and MACs (:func:`count_macs`) of each encoder, the fusion, each backend and the head.
 
     Args:
         model: an assembled :class:`~avtoolkit.models.AVModel`.
         batch: the inputs of one forward pass (see :func:`dummy_batch`).
         names: recipe path -> registered component name, shown in the table.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    parts: list[tuple[str, str, nn.Module]] = [(f"encoders.{m}", f"encoders.{m}", e) for m, e in model.encoders.items()]
-    if model.fusion is not None:
-        parts.append(("fusion", "fusion", model.fusion))
-    parts += [(f"backends.{i}", f"backends.{i}", b) for i, b in enumerate(model.backends)]
-    parts.append(("head", "head", model.head))
-    was_training = model.training
-    model.eval()
-    try:
-        # Gradients on: with no_grad, nn.TransformerEncoderLayer takes a fused fast path that
-        # the counter cannot see.
-        with FlopCounterMode(display=False, depth=None) as counter:
-            model(batch)
-    finally:
-        model.train(was_training)
-    counts = counter.get_flop_counts()
-    root = type(model).__name__
+    macs = count_macs(model, batch)
     rows = []
-    for path, attr, module in parts:
-        flops = sum(counts.get(f"{root}.{attr}", {}).values())
+    for path, module in model_parts(model).items():
         rows.append(ComponentRow(f"model.{path}", (names or {}).get(f"model.{path}", type(module).__name__),
-                                 sum(p.numel() for p in module.parameters()), int(flops // 2)))
+                                 sum(p.numel() for p in module.parameters()), macs[path]))
     return ModelSummary(rows, {k: tuple(v.shape) for k, v in batch.items() if k in ("video", "audio")})
 
 

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from avtoolkit.inference.export import trace_to_onnx
-from avtoolkit.inference.export import recipe_manifest
 from avtoolkit.inference.quantize import QUANT_META_KEY, int8_path, quantize_onnx_int8
 
 
@@ -64,16 +63,6 @@ def test_no_calibration_input_is_an_error_and_writes_nothing(tmp_path: Path) -> 
     with pytest.raises(ValueError, match=r"lacks \['x'\]"):
         quantize_onnx_int8(fp32, tmp_path / "q.onnx", [{"input": _images(1, 0)}])
     assert not (tmp_path / "q.onnx").exists()
-
-
-def test_missing_manifest_names_the_recipe_key_and_the_option(tmp_path: Path) -> None:
-    recipe = {"data": {"train": str(tmp_path / "gone.txt")}}
-    with pytest.raises(FileNotFoundError, match=r"no manifest for int8 calibration: the recipe's data\.train / "
-                                                r"data\.val \(data\.train=.*gone\.txt not found\); give --calibration"):
-        recipe_manifest(recipe, ("train", "val"), "int8 calibration", "--calibration")
-    (tmp_path / "val.txt").write_text("")
-    recipe["data"]["val"] = str(tmp_path / "val.txt")
-    assert recipe_manifest(recipe, ("train", "val"), "int8 calibration", "--calibration") == tmp_path / "val.txt"
 
 
 def test_failed_shape_inference_leaves_the_working_directory_clean(tmp_path: Path, monkeypatch) -> None:

@@ -94,7 +94,7 @@ def test_onnx_export_parity_and_transcriber_on_onnx(grid: dict, untrained: Path,
     assert cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path)]) == 0
     eager, onnx = Transcriber.from_checkpoint(untrained), Transcriber.from_onnx(onnx_path)
     for inputs in ({"audio": grid["videos"][1], "video": grid["videos"][1]}, {"video": grid["videos"][2]}):
-        a, b = eager._batch([inputs])[0], onnx._batch([inputs])[0]
+        a, b = eager.batch([inputs])[0], onnx.batch([inputs])[0]
         with torch.no_grad():
             ref = eager.model(a)
         got = onnx.model(b)
@@ -118,7 +118,7 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     fp32_asr, int8_asr = Transcriber.from_onnx(onnx_path), Transcriber.from_onnx(int8)
     assert int8_asr.vocabulary == fp32_asr.vocabulary and int8_asr.modalities == ["audio", "video"]
     inputs = {"audio": grid["videos"][4], "video": grid["videos"][4]}
-    a, b = fp32_asr.model(fp32_asr._batch([inputs])[0]), int8_asr.model(int8_asr._batch([inputs])[0])
+    a, b = fp32_asr.model(fp32_asr.batch([inputs])[0]), int8_asr.model(int8_asr.batch([inputs])[0])
     assert a["lengths"].tolist() == b["lengths"].tolist()
     # Untrained, the model's outputs are nearly flat; int8 must still follow them closely.
     corr = torch.corrcoef(torch.stack([a["log_probs"].flatten(), b["log_probs"].flatten()]))[0, 1]
@@ -182,7 +182,7 @@ def test_small_model_overfits_grid_and_every_path_transcribes_it(grid: dict, tmp
     assert [r["reference"] for r in rows] == grid["texts"]
 
     onnx_path = tmp_path / "grid.onnx"
-    export_onnx(asr.model, asr._batch([{"audio": grid["videos"][3], "video": grid["videos"][3]}])[0], onnx_path,
+    export_onnx(asr.model, asr.batch([{"audio": grid["videos"][3], "video": grid["videos"][3]}])[0], onnx_path,
                 CHARACTERS, recipe=grid["recipe"])
     onnx = Transcriber.from_onnx(onnx_path)
     assert onnx.transcribe_manifest(grid["manifest"])["cer"] == pytest.approx(summary["cer"])

@@ -211,7 +211,7 @@ def test_a_run_directory_locked_by_another_process_is_refused_until_it_dies(work
 def test_an_onnx_export_is_found_whatever_its_name(tmp_path: Path):
     from avtoolkit.data.text import CHARACTERS
     from avtoolkit.inference.export import export_onnx
-    from avtoolkit.inference.onnx_runner import OnnxModel
+    from avtoolkit.inference.runtime import OnnxModel
     from avtoolkit.inference.transcriber import Transcriber
     from avtoolkit import build_model
 

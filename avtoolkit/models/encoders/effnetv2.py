@@ -8,9 +8,9 @@ frame (its own stride-2 3x3 stem, then the stage table), global average pooling 
 projection per frame.
 
 The 2D stem is kept because it, not the max-pool, sets the resolution the stages run at: an
-88x88 ROI reaches stage 1 at 22x22, as in the ResNet front-ends, and the T model costs about
-1 GMAC per 29-frame clip. Without it every stage runs at 4x the area (3.8 GMACs for T) for no
-reported gain; ``frame_stem_stride: 1`` restores that variant.
+88x88 ROI reaches stage 1 at 22x22, as in the ResNet front-ends, and the T model costs 1.29
+GMACs per 29-frame clip (``avtoolkit summary``). Without it every stage runs at 4x the area
+(3.8 GMACs for T) for no reported gain; ``frame_stem_stride: 1`` restores that variant.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Faster CPU inference paths for any recipe model, each checked against eager PyTorch.
 
+What ``make bench`` puts side by side (``benchmarks/models.py``); the shipped inference path
+is ONNX Runtime (:mod:`avtoolkit.inference`), which the benchmark measures beside these.
 Every function here takes a model in evaluation mode and returns a *new* model (the
 original is left untouched) or a runner with the same call signature, so a benchmark or a
 user can put the paths side by side:
@@ -13,11 +15,10 @@ user can put the paths side by side:
 * :func:`compile_model`: ``torch.compile`` (Inductor generates C++ for the CPU);
 * :class:`BFloat16Model`: weights and activations in bfloat16 (native on AVX512-BF16 / AMX CPUs);
 * :func:`quantize_linear_int8`: dynamic int8 quantisation of ``nn.Linear`` layers, with
-  :func:`output_agreement` to state what it costs in accuracy;
-* :func:`export_onnx` + :class:`OrtRunner`: ONNX Runtime with its intra-op thread count set.
+  :func:`output_agreement` to state what it costs in accuracy.
 
 Models take one batch dict (the :class:`~avtoolkit.models.AVModel` convention) and return a
-dict with ``log_probs``; :class:`TensorModel` adapts that to the positional tensors ONNX needs.
+dict with ``log_probs``.
 
 Examples:
     >>> import torch
@@ -35,12 +36,10 @@ Examples:
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -135,6 +134,8 @@ def fold_batchnorm(model: nn.Module, example: Sequence[Any], atol: float = 1e-3)
 
     In evaluation a BatchNorm is a fixed per-channel affine map, so it can live inside the
     preceding convolution's weights; that removes one full pass over every activation.
+    Not ``torch.fx.experimental.optimization.fuse``: it needs a symbolically traceable model
+    and pairs modules by graph pattern, while these models branch on the batch dict.
 
     Args:
         model: the model (put in evaluation mode; it is not modified).
@@ -310,6 +311,7 @@ class BFloat16Model(nn.Module):
     On CPUs with AVX512-BF16 or AMX, oneDNN's bf16 convolutions and matmuls run about twice
     as fast as fp32 (and move half the bytes). bf16 keeps fp32's range with an 8-bit
     mantissa, so log-probabilities move by ~1e-2: check with :func:`output_agreement`.
+    Not ``torch.autocast``: it re-casts the fp32 weights on every call and keeps some ops in fp32.
 
     Args:
         model: the model in evaluation mode (copied, not modified).
@@ -384,7 +386,7 @@ def output_agreement(reference: Callable[..., Any], fast: Callable[..., Any],
 
     Args:
         reference: the eager model.
-        fast: the faster path (a model or an :class:`OrtRunner`).
+        fast: the faster path (a model or an :class:`~avtoolkit.inference.runtime.OnnxModel`).
         examples: positional-argument tuples, one per forward call.
 
     Returns:
@@ -402,78 +404,3 @@ def output_agreement(reference: Callable[..., Any], fast: Callable[..., Any],
             kl = (want.exp() * (want - got)).sum(-1)
             kl_sum += float(kl.sum())
     return Agreement(same / max(total, 1), max_diff, kl_sum / max(total, 1))
-
-
-class TensorModel(nn.Module):
-    """Positional-tensor view of a batch-dict model (what ONNX export needs).
-
-    Args:
-        model: a model taking one batch dict and returning a dict with ``log_probs``.
-        keys: the batch keys, in the order the positional inputs come.
-    """
-
-    def __init__(self, model: nn.Module, keys: Sequence[str]) -> None:
-        super().__init__()
-        self.model = model
-        self.keys = list(keys)
-
-    def forward(self, *tensors: Tensor) -> Tensor:
-        return _first_tensor(self.model(dict(zip(self.keys, tensors))))
-
-
-def export_onnx(model: nn.Module, batch: Mapping[str, Tensor], path: str | os.PathLike[str],
-                opset: int = 17) -> Path:
-    """Exports a batch-dict model to ONNX with dynamic batch and time axes.
-
-    Args:
-        model: the model in evaluation mode.
-        batch: an example batch; every tensor in it becomes an input named by its key.
-        path: the ``.onnx`` file to write.
-        opset: the ONNX opset.
-
-    Returns:
-        The written path.
-    """
-    from avtoolkit.inference.export import trace_to_onnx
-
-    keys = [k for k, v in batch.items() if isinstance(v, Tensor)]
-    # One time-axis name per input: streams run at different rates (audio 500 frames, video
-    # 125), and ONNX Runtime plans its buffers as if equal names meant equal sizes.
-    axes = {k: ({0: "batch", 1: f"{k}_time"} if batch[k].dim() >= 2 else {0: "batch"}) for k in keys}
-    axes["log_probs"] = {0: "batch"}
-    return trace_to_onnx(TensorModel(model, keys), tuple(batch[k] for k in keys), path, keys, ["log_probs"],
-                         axes, opset)
-
-
-def ort_session(path: str | os.PathLike[str], threads: int = 2) -> Any:
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads and full graph optimisation.
-
-    One inter-op thread and sequential execution: the models here are chains, and a second
-    pool would only compete with the first for the same cores.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-class OrtRunner:
-    """Calls an ONNX Runtime session like the model: ``runner(batch) -> {"log_probs": ...}``.
-
-    Args:
-        path: the ``.onnx`` file from :func:`export_onnx`.
-        threads: intra-op threads.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], threads: int = 2) -> None:
-        self.session = ort_session(path, threads)
-        self.keys = [i.name for i in self.session.get_inputs()]
-
-    def __call__(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        feeds = {k: np.ascontiguousarray(batch[k].numpy()) for k in self.keys}
-        (log_probs,) = self.session.run(["log_probs"], feeds)
-        return {"log_probs": torch.from_numpy(log_probs)}

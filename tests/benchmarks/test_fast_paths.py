@@ -1,13 +1,19 @@
-"""Fast inference paths reproduce the eager model they were made from."""
+"""The benchmark's fast inference paths reproduce the eager model they were made from."""
 
 from __future__ import annotations
+
+import doctest
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from avtoolkit import build_model
-from avtoolkit.inference import fast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository's ``benchmarks`` package
+from benchmarks import fast_paths as fast  # noqa: E402
 
 TINY_LRW = {"model": {
     "encoders": {"video": {"name": "effnetv2_3d", "size": "t", "width": 0.25, "depth": 0.2,
@@ -99,19 +105,6 @@ def test_optimize_for_cpu_keeps_outputs_and_bf16_stays_close(lrw_model):
     assert cost.max_abs_diff < 0.3 and cost.top1_agreement >= 0.5, cost
 
 
-def test_onnx_runtime_runner_matches_eager_at_other_batch_and_time_sizes(lrw_model, tmp_path):
-    path = fast.export_onnx(lrw_model, _batch(), tmp_path / "tiny.onnx")
-    assert not lrw_model.training, "exporting must leave the model in evaluation mode"
-    runner = fast.OrtRunner(path, threads=2)
-    assert runner.session.get_session_options().intra_op_num_threads == 2
-    batch = _batch(b=1, frames=9, seed=3)
-    with torch.no_grad():
-        want = lrw_model(batch)["log_probs"]
-    got = runner(batch)["log_probs"]
-    assert got.shape == want.shape
-    assert torch.allclose(want, got, atol=1e-4)
-
-
 def test_int8_quantised_transformer_runs_where_the_fused_path_would_crash():
     torch.manual_seed(0)
     encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 2,
@@ -124,19 +117,7 @@ def test_int8_quantised_transformer_runs_where_the_fused_path_would_crash():
     assert torch.backends.mha.get_fastpath_enabled(), "the switch must be restored"
 
 
-def test_onnx_inputs_at_different_rates_get_their_own_time_axis(tmp_path):
-    # Audio (100 Hz) and video (25 fps) differ in length; one shared symbolic name made ONNX
-    # Runtime plan buffers as if they were equal (a warning per run, and slower runs).
-    import onnx
-
-    model = build_model("recipes/avasr.yaml", ["model.encoders.video.channels=[4, 4, 4]",
-                                               "model.encoders.video.hidden_dim=16"]).eval()
-    batch = {"audio": torch.randn(1, 80, 40), "audio_lengths": torch.tensor([80]),
-             "video": torch.randn(1, 20, 1, 32, 32), "video_lengths": torch.tensor([20])}
-    graph = onnx.load(str(fast.export_onnx(model, batch, tmp_path / "m.onnx")))
-    time_axes = {i.name: i.type.tensor_type.shape.dim[1].dim_param for i in graph.graph.input if i.name in batch
-                 and not i.name.endswith("_lengths")}
-    assert time_axes == {"audio": "audio_time", "video": "video_time"}
-    out = fast.OrtRunner(tmp_path / "m.onnx")(batch)["log_probs"]
-    with torch.no_grad():
-        assert torch.allclose(out, model(batch)["log_probs"], atol=1e-4)
+def test_docstring_examples_run() -> None:
+    # tests/test_docstring_examples.py covers avtoolkit only; this module moved out of it.
+    result = doctest.testmod(fast, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 5 and result.failed == 0, result
