@@ -1,0 +1,1 @@
+"""Mouth regions of interest: landmark detection, alignment to a mean face, contact sheets."""
