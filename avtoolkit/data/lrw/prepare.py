@@ -54,10 +54,14 @@ def cache_path(cache_dir: str | Path, clip: LRWClip) -> Path:
 def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | None:
     if landmarks_dir is None:
         return None
+    from avtoolkit.roi.landmark_files import load_landmarks
+
     path = landmarks_dir / clip.word / clip.split / f"{clip.id}.npy"
+    if not path.is_file() and path.with_suffix(".pkl").is_file():
+        path = path.with_suffix(".pkl")  # mpc001's released LRW landmarks
     if not path.is_file():
-        raise FileNotFoundError(f"no landmark file {path} for {clip.video}")
-    return np.load(path, allow_pickle=False)
+        raise FileNotFoundError(f"no landmark file {path} (or .pkl) for {clip.video}")
+    return load_landmarks(path)
 
 
 def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | None]:
@@ -99,8 +103,10 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
         splits: which splits to convert.
         method: :class:`~avtoolkit.data.mouth.MouthCropper` method: ``"fixed"`` (LRW's mouth
             box of its face-centred frames), ``"face"`` (OpenCV face detector) or
-            ``"landmarks"`` (68-point ``.npy`` files mirroring the LRW tree in ``landmarks_dir``).
-        landmarks_dir: root of the landmark files for ``method="landmarks"``.
+            ``"landmarks"`` (aligned to the mean face; landmarks from ``landmarks_dir`` or,
+            without it, detected by the ``landmarks`` extra's face models).
+        landmarks_dir: root of 68-point landmark files mirroring the LRW tree (``.npy``, or
+            mpc001's ``.pkl``) for ``method="landmarks"``.
         workers: processes (default: every core).
         progress: show a tqdm progress bar.
 
@@ -113,8 +119,6 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
     from tqdm import tqdm
 
     vocabulary = select_words(find_words(root), words, words_list)
-    if method == "landmarks" and landmarks_dir is None:
-        raise ValueError("method 'landmarks' needs landmarks_dir (68-point .npy files in the LRW layout)")
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     cropper_args = {"size": (96, 96), "method": method}
