@@ -123,6 +123,34 @@ class FaceMeshDetector:
             faces.append((box, points[i] * side))
         return faces
 
+    def search_tiles(self, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Faces too small for the whole-frame pass, found in overlapping tiles.
+
+        The detector sees the frame at 128x128, so a face under ~1/8 of the frame's side (a
+        speaker far away in a 1280x720 shot) is a few pixels there and is missed. Tiles of 1/2
+        and 1/4 of the frame's shorter side, overlapping by half, see it 2x and 4x larger.
+        This runs only when the whole-frame pass finds nothing (first frame, face lost).
+        """
+        height, width = rgb.shape[:2]
+        faces: list[tuple[np.ndarray, np.ndarray]] = []
+        for side in (min(height, width) // 2, min(height, width) // 4):
+            if side < 96:
+                break
+            step = side // 2
+            for y in sorted({*range(0, height - side + 1, step), height - side}):
+                for x in sorted({*range(0, width - side + 1, step), width - side}):
+                    for box, keys in self.detect_faces(rgb[y:y + side, x:x + side]):
+                        offset = np.array([x, y], dtype=np.float64)
+                        faces.append((np.concatenate([box[:2] + offset, box[2:]]), keys + offset))
+            if faces:
+                break
+        if len(faces) < 2:
+            return faces
+        centres = np.stack([f[0][:2] for f in faces])
+        sizes = np.stack([f[0][2:] for f in faces])
+        scores = sizes.prod(axis=1)  # overlapping tiles see the same face: keep the largest box
+        return [faces[i] for i in _nms(centres, sizes, scores)]
+
     def mesh(self, rgb: np.ndarray, centre: np.ndarray, size: float, angle: float) -> np.ndarray | None:
         """468 mesh points ``[468, 2]`` in a square region (centre, side, roll), or ``None``."""
         import cv2
@@ -156,7 +184,7 @@ class FaceMeshDetector:
             if previous is not None:
                 points = self.mesh(rgb, *_region_from_mesh(previous))
             if points is None:
-                faces = self.detect_faces(rgb)
+                faces = self.detect_faces(rgb) or self.search_tiles(rgb)
                 if faces:
                     box, keys = _choose_face(faces, last_seen)
                     points = self.mesh(rgb, *_region_from_detection(box, keys))

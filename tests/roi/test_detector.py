@@ -117,3 +117,26 @@ def test_missing_extra_is_one_line_from_the_command_line(monkeypatch, tmp_path, 
 def test_mesh_to_68_is_a_68_point_layout():
     assert det.MESH_TO_68.shape == (68,) and len(set(det.MESH_TO_68.tolist())) == 68
     assert det.MESH_TO_68.max() < 468
+
+
+class TileOnlyDetector(det.FaceMeshDetector):
+    """Finds a face (a marked pixel) only in images at most half the frame's size, as the
+    128x128 detector misses a face a few pixels wide in a whole 1280x720 frame."""
+
+    def __init__(self, frame_width: int):
+        self.frame_width = frame_width
+
+    def detect_faces(self, rgb):
+        if rgb.shape[1] > self.frame_width // 2 or rgb.max() == 0:
+            return []
+        y, x = np.unravel_index(np.argmax(rgb[..., 0]), rgb.shape[:2])
+        centre = np.array([x, y], dtype=np.float64)
+        return [(np.array([x, y, 30.0, 30.0]), np.repeat(centre[None], 6, axis=0))]
+
+
+def test_small_face_in_a_large_frame_is_found_in_tiles():
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[600, 1100] = 255  # a far-away speaker near the bottom-right corner
+    faces = TileOnlyDetector(1280).search_tiles(frame)
+    assert len(faces) == 1  # overlapping tiles saw it several times: one face comes back
+    assert np.allclose(faces[0][0][:2], [1100, 600])
