@@ -103,3 +103,51 @@ def clip_contact_sheet(
     if not cv2.imwrite(str(out_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {out_path}")
     return out_path
+
+
+def write_sheets(
+    videos: list[str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    cropper,
+    landmarks: list[np.ndarray | None] | None = None,
+) -> list[Path]:
+    """One contact sheet per video, as a prepare run leaves beside its report.
+
+    Args:
+        videos: the clips to show (a prepare run passes its first few).
+        out_dir: where ``<video stem>.png`` files go.
+        cropper: the :class:`~avtoolkit.data.mouth.MouthCropper` the run crops with; aligned
+            ``landmarks`` crops get their landmarks drawn, other methods show the crops alone.
+        landmarks: per video, the landmarks the run used (``None``: detected).
+
+    Returns:
+        The sheets written; a clip that cannot be cropped is left out, never an error: the
+        sheets are a check by eye and the run itself already reports failed clips.
+    """
+    import cv2
+
+    from avtoolkit.data.media import read_video
+    from avtoolkit.errors import AvtoolkitError
+    from avtoolkit.roi.crop import aligned_crops
+
+    out_dir = Path(out_dir)
+    written = []
+    for k, video in enumerate(videos):
+        points = landmarks[k] if landmarks is not None else None
+        try:
+            gray, _ = read_video(video, color="gray")
+            if cropper.method == "landmarks" and cropper.align:
+                result = aligned_crops(gray, points, cropper.size, scale=cropper.landmark_scale,
+                                       smooth_window=cropper.smooth_window,
+                                       min_detected=cropper.min_detected, source=video)
+                rois, drawn = result.rois, result.crop_landmarks()
+            else:
+                rois, drawn = cropper.crop(gray, points, source=video), None
+        except (AvtoolkitError, ValueError):
+            continue
+        sheet = contact_sheet(rois, drawn, title=f"{Path(video).name}: {cropper.method} crops")
+        path = out_dir / f"{Path(video).stem}.png"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+            written.append(path)
+    return written

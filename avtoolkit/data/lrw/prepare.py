@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from avtoolkit.data.media import MediaError
 from avtoolkit.data.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
 
 REPORT_NAME = "prepare_report.tsv"
@@ -92,7 +93,7 @@ def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | 
 def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
                 words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
                 method: str = "fixed", landmarks_dir: str | Path | None = None,
-                workers: int | None = None, progress: bool = True) -> PrepareReport:
+                workers: int | None = None, progress: bool = True, sheets: int = 3) -> PrepareReport:
     """Converts the LRW clips of the selected words into cached mouth ROIs.
 
     Args:
@@ -109,6 +110,7 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
             mpc001's ``.pkl``) for ``method="landmarks"``.
         workers: processes (default: every core).
         progress: show a tqdm progress bar.
+        sheets: contact sheets of this many newly prepared clips go to ``<cache_dir>/sheets``.
 
     Returns:
         A :class:`PrepareReport`; failed clips are also written to ``prepare_report.tsv``.
@@ -156,7 +158,22 @@ def prepare_lrw(root: str | Path, cache_dir: str | Path, *, words: int | None = 
             pool.close()
             pool.join()
     _write_report(report)
+    if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
+        _write_sheets([t[0] for t in tasks[:sheets]], cache_dir / "sheets", cropper_args, lm_dir)
     return report
+
+
+def _write_sheets(clips: list[LRWClip], out_dir: Path, cropper_args: dict, lm_dir: Path | None) -> None:
+    from avtoolkit.data.mouth import MouthCropper
+    from avtoolkit.roi.sheet import write_sheets
+
+    landmarks = []
+    for clip in clips:
+        try:
+            landmarks.append(_landmarks_for(lm_dir, clip))
+        except (OSError, MediaError):
+            landmarks.append(None)  # the run already reported this clip as failed
+    write_sheets([c.video for c in clips], out_dir, MouthCropper(**cropper_args), landmarks)
 
 
 def _init_worker() -> None:
