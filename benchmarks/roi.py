@@ -69,7 +69,11 @@ def _jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _second_face(frames: np.ndarray, other: np.ndarray):
-    """The speaker on the left of a 760x288 frame, another GRID speaker (0.8x, mirrored) right."""
+    """The speaker on the left of a 760x288 frame; another clip (0.8x, mirrored) on the right.
+
+    GRID s1 holds one speaker, so the second face is the same person in another clip: the
+    harder case for a tracker, which cannot tell them apart by appearance.
+    """
     import cv2
 
     h, w = frames.shape[1:]
@@ -88,7 +92,7 @@ def conditions(frames: np.ndarray, other: np.ndarray, rng: np.random.Generator):
     yield "clean", frames, identity, all_faces
     for deg in (15, 30):
         f, m = _rotate(frames, deg)
-        yield f"rotate {deg}°", f, m, all_faces
+        yield f"rotate {deg} deg", f, m, all_faces
     for scale in (0.4, 0.7, 2.0):
         f, m = _canvas(frames, scale, (720, 1280), (640 - 180 * scale, 360 - 144 * scale))
         yield f"{scale:g}x in 1280x720", f, m, all_faces

@@ -91,7 +91,7 @@ class FaceMeshDetector:
         self._mesh = _interpreter(MESH_FILE)
 
     def detect_faces(self, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Faces in one frame as ``(box, keypoints)``: ``[cx, cy, w, h]`` and ``[6, 2]`` pixels.
+        """Faces in one RGB or gray frame as ``(box, keypoints)``: ``[cx, cy, w, h]``, ``[6, 2]`` px.
 
         Keypoints are the right eye, left eye, nose tip, mouth, right ear, left ear (the
         subject's right is the image's left).
@@ -102,7 +102,7 @@ class FaceMeshDetector:
         side = max(height, width)
         # Letterbox to a square so the face keeps its proportions.
         square = cv2.copyMakeBorder(rgb, 0, side - height, 0, side - width, cv2.BORDER_CONSTANT)
-        small = cv2.resize(square, (_DETECT_SIZE, _DETECT_SIZE), interpolation=cv2.INTER_AREA)
+        small = _rgb(cv2.resize(square, (_DETECT_SIZE, _DETECT_SIZE), interpolation=cv2.INTER_AREA))
         inp = small[None].astype(np.float32) / 127.5 - 1.0
         self._detector.set_tensor(self._detector.get_input_details()[0]["index"], inp)
         self._detector.invoke()
@@ -158,7 +158,7 @@ class FaceMeshDetector:
         matrix = _region_matrix(centre, size, angle)
         patch = cv2.warpAffine(rgb, matrix, (_MESH_SIZE, _MESH_SIZE), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-        inp = patch[None].astype(np.float32) / 255.0
+        inp = _rgb(patch)[None].astype(np.float32) / 255.0
         self._mesh.set_tensor(self._mesh.get_input_details()[0]["index"], inp)
         self._mesh.invoke()
         outs = self._mesh.get_output_details()
@@ -178,8 +178,7 @@ class FaceMeshDetector:
         out = np.full((len(frames), 68, 2), np.nan)
         previous: np.ndarray | None = None  # mesh of the last frame, [468, 2]
         last_seen: np.ndarray | None = None  # where the tracked face was last, [2]
-        for t, frame in enumerate(frames):
-            rgb = np.repeat(frame[..., None], 3, axis=-1) if frame.ndim == 2 else frame
+        for t, rgb in enumerate(frames):  # gray frames stay gray until cut down to model size
             points = None
             if previous is not None:
                 points = self.mesh(rgb, *_region_from_mesh(previous))
@@ -193,6 +192,11 @@ class FaceMeshDetector:
                 out[t] = points[MESH_TO_68]
                 last_seen = points.mean(axis=0)
         return out
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """A gray image as three equal channels (the models take RGB); RGB passes through."""
+    return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
 
 
 def _nms(centres: np.ndarray, sizes: np.ndarray, scores: np.ndarray, iou: float = 0.3) -> list[int]:

@@ -33,13 +33,13 @@ class ScriptedDetector(det.FaceMeshDetector):
     def detect_faces(self, rgb):
         self.detections += 1
         out = []
-        for centre, size in self.faces[int(rgb[0, 0, 0])]:
+        for centre, size in self.faces[int(rgb.flat[0])]:
             keys = np.array([centre + [-size / 4, -size / 6], centre + [size / 4, -size / 6]] + [centre] * 4)
             out.append((np.array([*centre, size, size], float), keys))
         return out
 
     def mesh(self, rgb, centre, size, angle):
-        t = int(rgb[0, 0, 0])
+        t = int(rgb.flat[0])
         if t in self.lost:
             return None
         for c, s in self.faces[t]:
