@@ -12,9 +12,10 @@ on the first frame and whenever the mesh says the face is gone. The 468 mesh poi
 to the 68-point (iBUG / dlib) layout that mpc001's and auto_avsr's preprocessing use
 (:data:`MESH_TO_68`), so landmark files from either source are interchangeable.
 
-Several faces: on (re)detection the face nearest to where the tracked face was last seen is
-taken, so the track stays on one person; on the first detection, with no history, the largest
-face (the main speaker in talking-head footage) is taken.
+Several faces: on the first detection, with no history, the largest face (the main speaker
+in talking-head footage), measured by the extent of its face mesh, is taken; on every later
+detection the face nearest to where the track was last seen, so the track stays on one
+person even when another face grows larger.
 """
 
 from __future__ import annotations
@@ -169,6 +170,13 @@ class FaceMeshDetector:
         inverse = cv2.invertAffineTransform(matrix)
         return points @ inverse[:, :2].T + inverse[:, 2]
 
+    def _largest_mesh(self, rgb: np.ndarray, faces) -> np.ndarray | None:
+        """The mesh of the largest face, sized by its mesh: BlazeFace's box sizes are too
+        coarse for this (on GRID frames it gave a 0.8x face a box 1.3x the size of the other)."""
+        meshes = [self.mesh(rgb, *_region_from_detection(box, keys)) for box, keys in faces]
+        meshes = [m for m in meshes if m is not None]
+        return max(meshes, key=_mesh_size) if meshes else None
+
     def track(self, frames: np.ndarray) -> np.ndarray:
         """68-point landmarks ``[T, 68, 2]`` (x, y) of one tracked face; NaN where none was found.
 
@@ -184,9 +192,11 @@ class FaceMeshDetector:
                 points = self.mesh(rgb, *_region_from_mesh(previous))
             if points is None:
                 faces = self.detect_faces(rgb) or self.search_tiles(rgb)
-                if faces:
-                    box, keys = _choose_face(faces, last_seen)
+                if faces and last_seen is not None:
+                    box, keys = _nearest_face(faces, last_seen)
                     points = self.mesh(rgb, *_region_from_detection(box, keys))
+                elif faces:
+                    points = self._largest_mesh(rgb, faces)
             previous = points
             if points is not None:
                 out[t] = points[MESH_TO_68]
@@ -217,11 +227,14 @@ def _nms(centres: np.ndarray, sizes: np.ndarray, scores: np.ndarray, iou: float 
     return kept
 
 
-def _choose_face(faces, last_seen: np.ndarray | None):
-    """The face nearest to ``last_seen``, or the largest when the track has no history."""
-    if last_seen is None:
-        return max(faces, key=lambda f: f[0][2] * f[0][3])
+def _nearest_face(faces, last_seen: np.ndarray):
+    """The detected face whose box centre is nearest to where the track was last seen."""
     return min(faces, key=lambda f: float(np.hypot(*(f[0][:2] - last_seen))))
+
+
+def _mesh_size(points: np.ndarray) -> float:
+    """Side of the mesh's bounding square: the face's size in pixels."""
+    return float(np.max(points.max(axis=0) - points.min(axis=0)))
 
 
 def _region_from_detection(box: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -79,10 +79,28 @@ def test_a_frame_without_a_face_is_nan():
     assert np.isnan(points[2]).all() and not np.isnan(points[[0, 1, 3]]).any()
 
 
-def test_choose_face_rule():
+def test_nearest_face_rule():
     faces = [(np.array([0.0, 0.0, 10, 10]), None), (np.array([100.0, 0.0, 50, 50]), None)]
-    assert det._choose_face(faces, None)[0][0] == 100.0  # no history: the largest
-    assert det._choose_face(faces, np.array([5.0, 0.0]))[0][0] == 0.0  # history: the nearest
+    assert det._nearest_face(faces, np.array([5.0, 0.0]))[0][0] == 0.0
+    assert det._nearest_face(faces, np.array([90.0, 0.0]))[0][0] == 100.0
+
+
+class MisleadingBoxes(ScriptedDetector):
+    """Reports the smaller face with the larger box, as BlazeFace did on small GRID faces."""
+
+    def detect_faces(self, rgb):
+        faces = super().detect_faces(rgb)
+        sizes = [f[0][2] for f in faces]
+        for (box, _), size in zip(faces, reversed(sizes)):
+            box[2:] = size
+        return faces
+
+
+def test_largest_face_is_judged_by_its_mesh_not_the_detector_box():
+    big, small = np.array([100.0, 100.0]), np.array([300.0, 100.0])
+    tracker = MisleadingBoxes([[(big, 80.0), (small, 50.0)]] * 3)
+    points = tracker.track(np.stack([np.full((4, 4), t, np.uint8) for t in range(3)]))
+    assert np.all(np.abs(centres(points)[:, 0] - 100) < 40)
 
 
 def test_missing_extra_error_says_how_to_install(monkeypatch):
