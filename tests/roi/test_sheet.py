@@ -38,3 +38,38 @@ def test_prepare_run_leaves_sheets_beside_its_report(tmp_path):
     assert len(sheets) == 2
     image = cv2.imread(str(sheets[0]))
     assert image.shape[0] > 96 and image.shape[1] >= 96 * 2
+
+
+def test_crops_command_with_a_landmark_file_needs_no_detector(tmp_path, capsys):
+    """`avtoolkit crops VIDEO --landmarks clip.pkl --out sheet.png` on a drawn face."""
+    import pickle
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    from avtoolkit.cli.main import main
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from test_align import canonical_face, place, similarity
+    finally:
+        sys.path.pop(0)
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    try:
+        from test_media import write_mp4
+    finally:
+        sys.path.pop(0)
+    gray, points = place(canonical_face(), similarity(20, 0.9, (120, 40)), (320, 400), frames=10)
+    video = write_mp4(tmp_path / "face.mp4", np.repeat(gray[..., None], 3, axis=-1))
+    frames_pts = [None if t == 4 else points[t] for t in range(10)]  # frame 4: no face found
+    (tmp_path / "face.pkl").write_bytes(pickle.dumps(frames_pts))
+    out = tmp_path / "sheet.png"
+    assert main(["crops", str(video), "--landmarks", str(tmp_path / "face.pkl"), "--out", str(out),
+                 "--size", "64", "--frames", "4"]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (22 + 128, 4 * 128, 3)
+    red = (sheet[..., 2] > 200) & (sheet[..., 1] < 100) & (sheet[..., 0] < 100)
+    ys, xs = np.nonzero(red[22:, :128])  # the first crop's mouth points sit in its middle
+    assert abs(xs.mean() - 64) < 10 and abs(ys.mean() - 64) < 10
