@@ -98,6 +98,9 @@ class MouthCropper:
         if face_every < 1 or detect_width < 32 or mouth_width <= 0 or landmark_scale <= 0:
             raise ValueError("face_every >= 1, detect_width >= 32, mouth_width > 0 and "
                              "landmark_scale > 0 are required")
+        if smooth_window < 1 or not 0 < min_detected <= 1:
+            raise ValueError(f"smooth_window >= 1 and 0 < min_detected <= 1 are required, got "
+                             f"{smooth_window} and {min_detected}")
         self.size = size
         self.method: Method = method
         self.fixed_box = tuple(float(v) for v in fixed_box)
@@ -141,16 +144,20 @@ class MouthCropper:
             frames: uint8 ``[T, H, W, 3]`` RGB (as :func:`read_video` returns) or
                 ``[T, H, W]`` grayscale frames.
             landmarks: ``[T, 68, 2]`` (x, y) points for ``"landmarks"`` (detected when
-                ``None``); frames whose points are NaN are filled from their neighbours.
+                ``None`` and ``align``); frames whose points are NaN are filled from their
+                neighbours.
             source: the file the frames came from, named in error messages.
 
         Returns:
             uint8 ``[T, size_h, size_w]`` grayscale crops.
 
         Raises:
-            MediaError: ``"face"`` found no face in any frame, or every landmark is NaN.
+            MediaError: ``"face"`` found no face in any frame, or too few frames have
+                landmarks (every one with ``align=False``; ``min_detected`` with ``align``).
+            MissingExtraError: landmarks had to be detected and the ``landmarks`` extra
+                (``pip install 'avtoolkit[landmarks]'``) is not installed.
             ValueError: frames or landmarks of the wrong shape/dtype, or ``"landmarks"``
-                without landmarks.
+                with ``align=False`` without landmarks.
         """
         frames = _check_frames(frames, source)
         if self.method == "fixed":
