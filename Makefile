@@ -13,7 +13,7 @@ PLUGIN := plugins/avtoolkit-resnet
 $(STAMP): pyproject.toml $(PLUGIN)/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,landmarks]'
 	$(PY) -m pip install --quiet --no-deps -e $(PLUGIN)
 	@touch $(STAMP)
 

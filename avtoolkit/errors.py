@@ -45,3 +45,7 @@ class RunDirectoryError(AvtoolkitError, RuntimeError):
 
 class UsageError(AvtoolkitError, ValueError):
     """A command-line value is out of range or contradicts another (``--top 0``, say)."""
+
+
+class MissingExtraError(AvtoolkitError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra."""

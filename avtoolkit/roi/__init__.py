@@ -1,7 +1,10 @@
 """Mouth regions of interest (``mouth_roi``): finding the mouth in video frames and cropping it.
 
 :mod:`.crop` holds :class:`MouthCropper` (fixed box, face detector or 68-point landmarks)
-and the on-disk cache :func:`mouth_rois`; :mod:`.face` the face detector and tracker.
+and the on-disk cache :func:`mouth_rois`; :mod:`.face` the Haar face detector and tracker;
+:mod:`.detector` the landmark detector (MediaPipe face models, the ``landmarks`` extra),
+:mod:`.align` and :mod:`.aligned` the alignment to a mean face, :mod:`.landmark_files` saved
+landmarks (``.npy``, mpc001 ``.pkl``) and :mod:`.sheet` contact sheets.
 """
 
 from avtoolkit.roi.crop import LRW_MOUTH_BOX, MouthCropper, mouth_rois

@@ -14,10 +14,13 @@ Three ways to find the mouth (:class:`MouthCropper` ``method``):
     width, 82% of the height down, where the mouth of the GRID speakers is) and is
     ``mouth_width`` face-widths wide.
 ``"landmarks"``
-    68-point landmarks ``[T, 68, 2]`` (x, y); points 48-67 outline the mouth. The crop
-    is centred on their mean (running median over 5 frames) and is ``landmark_scale``
-    times the clip's median mouth width (corner to corner) wide, constant over the clip
-    so the mouth does not zoom with landmark noise.
+    68-point landmarks ``[T, 68, 2]`` (x, y), given or, when not given, detected
+    (:mod:`avtoolkit.roi.detector`, the ``landmarks`` extra). With ``align=True`` (the
+    default) every frame is aligned to a mean face and the crop cut around the mouth
+    there (:mod:`avtoolkit.roi.align`), ``landmark_scale`` reference mouth widths wide.
+    With ``align=False`` the crop is centred on the mean of points 48-67 (running median
+    over 5 frames) and is ``landmark_scale`` times the clip's median mouth width (corner to
+    corner) wide, constant over the clip so the mouth does not zoom with landmark noise.
 
 Crops keep the aspect ratio of ``size``; parts outside the frame repeat the edge pixels.
 """
@@ -53,6 +56,9 @@ class MouthCropper:
         mouth_center: mouth centre as ``(x, y)`` fractions of the face box.
         mouth_width: crop width as a fraction of the face-box width.
         landmark_scale: crop width as a multiple of the mouth width (``"landmarks"``).
+        align: align frames to the mean face before cropping (``"landmarks"``).
+        smooth_window: frames over which aligned landmarks are smoothed (``align``).
+        min_detected: fraction of frames that need landmarks, else the clip is an error.
 
     Raises:
         ValueError: an unknown method or a setting out of range.
@@ -76,6 +82,9 @@ class MouthCropper:
         mouth_center: tuple[float, float] = (0.5, 0.82),
         mouth_width: float = 0.65,
         landmark_scale: float = 1.7,
+        align: bool = True,
+        smooth_window: int = 9,
+        min_detected: float = 0.5,
     ) -> None:
         if method not in ("fixed", "face", "landmarks"):
             raise ValueError(f"method must be 'fixed', 'face' or 'landmarks', got {method!r}")
@@ -89,6 +98,9 @@ class MouthCropper:
         if face_every < 1 or detect_width < 32 or mouth_width <= 0 or landmark_scale <= 0:
             raise ValueError("face_every >= 1, detect_width >= 32, mouth_width > 0 and "
                              "landmark_scale > 0 are required")
+        if smooth_window < 1 or not 0 < min_detected <= 1:
+            raise ValueError(f"smooth_window >= 1 and 0 < min_detected <= 1 are required, got "
+                             f"{smooth_window} and {min_detected}")
         self.size = size
         self.method: Method = method
         self.fixed_box = tuple(float(v) for v in fixed_box)
@@ -97,6 +109,9 @@ class MouthCropper:
         self.mouth_center = (float(mouth_center[0]), float(mouth_center[1]))
         self.mouth_width = float(mouth_width)
         self.landmark_scale = float(landmark_scale)
+        self.align = bool(align)
+        self.smooth_window = int(smooth_window)
+        self.min_detected = float(min_detected)
 
     def __repr__(self) -> str:
         return f"MouthCropper({self.cache_key()})"
@@ -111,6 +126,9 @@ class MouthCropper:
                       f"mouth_center={self.mouth_center}", f"mouth_width={self.mouth_width}"]
         else:
             parts.append(f"landmark_scale={self.landmark_scale}")
+            if self.align:
+                parts += [f"align=True, smooth_window={self.smooth_window}",
+                          f"min_detected={self.min_detected}"]
         return ", ".join(parts)
 
     def crop(
@@ -125,23 +143,36 @@ class MouthCropper:
         Args:
             frames: uint8 ``[T, H, W, 3]`` RGB (as :func:`read_video` returns) or
                 ``[T, H, W]`` grayscale frames.
-            landmarks: ``[T, 68, 2]`` (x, y) points, required by ``"landmarks"``; frames
-                whose points are NaN take the nearest frame's.
+            landmarks: ``[T, 68, 2]`` (x, y) points for ``"landmarks"`` (detected when
+                ``None`` and ``align``); frames whose points are NaN are filled from their
+                neighbours.
             source: the file the frames came from, named in error messages.
 
         Returns:
             uint8 ``[T, size_h, size_w]`` grayscale crops.
 
         Raises:
-            MediaError: ``"face"`` found no face in any frame, or every landmark is NaN.
+            MediaError: ``"face"`` found no face in any frame, or too few frames have
+                landmarks (every one with ``align=False``; ``min_detected`` with ``align``).
+            MissingExtraError: landmarks had to be detected and the ``landmarks`` extra
+                (``pip install 'avtoolkit[landmarks]'``) is not installed.
             ValueError: frames or landmarks of the wrong shape/dtype, or ``"landmarks"``
-                without landmarks.
+                with ``align=False`` without landmarks.
         """
         frames = _check_frames(frames, source)
         if self.method == "fixed":
             return self._crop_fixed(frames)
         gray = _to_gray(frames)
+        if self.method == "landmarks" and self.align:
+            return self._aligned(gray, landmarks, source).rois
         return _cut_all(gray, self._boxes(gray, landmarks, source), self.size)
+
+    def _aligned(self, gray: np.ndarray, landmarks, source):
+        from avtoolkit.roi.aligned import aligned_crops
+
+        return aligned_crops(gray, landmarks, self.size, scale=self.landmark_scale,
+                             smooth_window=self.smooth_window, min_detected=self.min_detected,
+                             source=source)
 
     def boxes(
         self,
@@ -164,6 +195,8 @@ class MouthCropper:
             y0, y1, x0, x1 = self._fixed_bounds(*frames.shape[1:3])
             box = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]
             return np.tile(np.asarray(box, dtype=np.float64), (len(frames), 1))
+        if self.method == "landmarks" and self.align:
+            return self._aligned(_to_gray(frames), landmarks, source).boxes()
         return self._boxes(_to_gray(frames), landmarks, source)
 
     def _boxes(self, gray: np.ndarray, landmarks, source) -> np.ndarray:
@@ -211,7 +244,7 @@ class MouthCropper:
 
         where = f" for {source}" if source is not None else ""
         if landmarks is None:
-            raise ValueError(f"method='landmarks' needs landmarks [T, 68, 2]{where}")
+            raise ValueError(f"method='landmarks' with align=False needs landmarks [T, 68, 2]{where}")
         points = np.asarray(landmarks, dtype=np.float64)
         if points.shape != (num_frames, 68, 2):
             raise ValueError(
@@ -323,6 +356,10 @@ def mouth_rois(
     if landmarks is not None:
         key.update(np.ascontiguousarray(landmarks, dtype=np.float64).tobytes())
     cache_dir = Path(cache_dir)
+    if landmarks is None and cropper.method == "landmarks":
+        from avtoolkit.roi.cache import cached_landmarks
+
+        landmarks = cached_landmarks(video_path, cache_dir)
     cached = cache_dir / f"{video_path.stem}-{key.hexdigest()[:16]}.npz"
     if cached.exists():
         try:

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from avtoolkit.data.media import MediaError
 from avtoolkit.datasets.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
 
 REPORT_NAME = "prepare_report.tsv"
@@ -56,10 +57,14 @@ def cache_path(cache_dir: str | Path, clip: LRWClip) -> Path:
 def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | None:
     if landmarks_dir is None:
         return None
+    from avtoolkit.roi.landmark_files import load_landmarks
+
     path = landmarks_dir / clip.word / clip.split / f"{clip.id}.npy"
+    if not path.is_file() and path.with_suffix(".pkl").is_file():
+        path = path.with_suffix(".pkl")  # mpc001's released LRW landmarks
     if not path.is_file():
-        raise FileNotFoundError(f"no landmark file {path} for {clip.video}")
-    return np.load(path, allow_pickle=False)
+        raise FileNotFoundError(f"no landmark file {path} (or .pkl) for {clip.video}")
+    return load_landmarks(path)
 
 
 def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | None]:
@@ -90,7 +95,7 @@ def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | 
 def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
                     words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
                     method: str = "fixed", landmarks_dir: str | Path | None = None,
-                    workers: int | None = None, progress: bool = True) -> RoiCacheReport:
+                    workers: int | None = None, progress: bool = True, sheets: int = 3) -> RoiCacheReport:
     """Converts the LRW clips of the selected words into cached mouth ROIs.
 
     Args:
@@ -101,10 +106,13 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
         splits: which splits to convert.
         method: :class:`~avtoolkit.roi.MouthCropper` method: ``"fixed"`` (LRW's mouth
             box of its face-centred frames), ``"face"`` (OpenCV face detector) or
-            ``"landmarks"`` (68-point ``.npy`` files mirroring the LRW tree in ``landmarks_dir``).
-        landmarks_dir: root of the landmark files for ``method="landmarks"``.
+            ``"landmarks"`` (aligned to the mean face; landmarks from ``landmarks_dir`` or,
+            without it, detected by the ``landmarks`` extra's face models).
+        landmarks_dir: root of 68-point landmark files mirroring the LRW tree (``.npy``, or
+            mpc001's ``.pkl``) for ``method="landmarks"``.
         workers: processes (default: every core).
         progress: show a tqdm progress bar.
+        sheets: contact sheets of this many newly prepared clips go to ``<cache_dir>/sheets``.
 
     Returns:
         A :class:`RoiCacheReport`; failed clips are also written to ``prepare_report.tsv``.
@@ -115,8 +123,6 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
     from tqdm import tqdm
 
     vocabulary = select_words(find_words(root), words, words_list)
-    if method == "landmarks" and landmarks_dir is None:
-        raise ValueError("method 'landmarks' needs landmarks_dir (68-point .npy files in the LRW layout)")
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
     cropper_args = {"size": (96, 96), "method": method}
@@ -154,7 +160,22 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
             pool.close()
             pool.join()
     _write_report(report)
+    if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
+        _write_sheets([t[0] for t in tasks[:sheets]], cache_dir / "sheets", cropper_args, lm_dir)
     return report
+
+
+def _write_sheets(clips: list[LRWClip], out_dir: Path, cropper_args: dict, lm_dir: Path | None) -> None:
+    from avtoolkit.roi.crop import MouthCropper
+    from avtoolkit.roi.sheet import write_sheets
+
+    landmarks = []
+    for clip in clips:
+        try:
+            landmarks.append(_landmarks_for(lm_dir, clip))
+        except (OSError, MediaError):
+            landmarks.append(None)  # the run already reported this clip as failed
+    write_sheets([c.video for c in clips], out_dir, MouthCropper(**cropper_args), landmarks)
 
 
 def _init_worker() -> None:
