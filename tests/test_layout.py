@@ -79,3 +79,50 @@ def test_the_folder_map_lists_every_package_folder_and_no_other() -> None:
     assert "avtoolkit/models/encoders" in documented  # the parser reads nesting
     assert not packages - documented, f"missing from docs/architecture.md's folder map: {sorted(packages - documented)}"
     assert not documented - packages, f"in the folder map but not a package: {sorted(documented - packages)}"
+
+
+#: inference modules from the bottom up: none imports a module above it (decoding stands alone).
+INFERENCE_LAYERS = ("runtime", "export", "quantize", "transcriber", "deploy")
+
+
+@pytest.mark.parametrize("level", range(len(INFERENCE_LAYERS)))
+def test_inference_modules_import_downwards_only(level: int) -> None:
+    module = INFERENCE_LAYERS[level]
+    above = {f"avtoolkit.inference.{m}" for m in INFERENCE_LAYERS[level + 1:]}
+    wrong = sorted(_avtoolkit_imports(PACKAGE / "inference" / f"{module}.py") & above)
+    assert not wrong, f"avtoolkit.inference.{module} imports {wrong}, which sit above it"
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """``avtoolkit`` modules imported when the file is imported (not those inside functions)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.startswith("avtoolkit.")}
+
+
+def test_no_module_level_import_circle() -> None:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    # An edge to one's own parent package is no circle: Python imports the parent first anyway.
+    graph = {name: sorted(n for n in _top_level_imports(path)
+                          if n in modules and n != name and not name.startswith(n + "."))
+             for name, path in modules.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in graph[name]:
+            if state.get(dep) == 1:
+                circle = path[path.index(dep):] + [dep]
+                pytest.fail("import circle: " + " -> ".join(circle))
+            if dep not in state:
+                visit(dep, path + [dep])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])

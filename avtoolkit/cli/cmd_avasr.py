@@ -94,13 +94,9 @@ def export(args: argparse.Namespace) -> int:
         from avtoolkit.inference.deploy import quantize_export
         from avtoolkit.inference.quantize import int8_path
 
-        try:
-            q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
-                                eval_manifest=args.eval, calibration_size=args.calibration_size,
-                                eval_size=args.eval_size)
-        except ValueError as exc:  # a malformed manifest line: the message names file and line
-            print(f"avtoolkit export: error: {exc}", file=sys.stderr)
-            return 2
+        q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
+                            eval_manifest=args.eval, calibration_size=args.calibration_size,
+                            eval_size=args.eval_size)
         print(f"wrote {q['output']} (int8, calibrated on {q['calibration']['utterances']} utterances of "
               f"{q['calibration']['manifest']})")
         print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']} "

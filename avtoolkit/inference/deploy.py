@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from avtoolkit.errors import UsageError
 from avtoolkit.inference.export import export_onnx
 from avtoolkit.inference.quantize import interleaved_median_ms, quantize_onnx_int8
 from avtoolkit.inference.runtime import OnnxModel
@@ -130,13 +131,14 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
 
     Raises:
         FileNotFoundError: a manifest or a file it names is missing.
-        ValueError: a size below 1, or a manifest with a bad line (``ManifestError``).
+        UsageError: a size below 1.
+        ManifestError: a manifest with a bad line (the message names file and line).
     """
     from avtoolkit.datasets.manifest.reader import read_manifest
 
     for option, size in (("calibration_size", calibration_size), ("eval_size", eval_size)):
         if size is not None and size < 1:
-            raise ValueError(f"{option} must be at least 1, got {size}")
+            raise UsageError(f"{option} must be at least 1, got {size}")
     asr = Transcriber.from_onnx(fp32_onnx, threads=threads)
     runner: OnnxModel = asr.model
     data = asr.recipe.get("data") or {}

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from avtoolkit.data.text import normalize_text
+from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.inference.decoding import build_decoder
 
 @dataclass
@@ -133,7 +134,7 @@ class Transcriber:
 
         model = OnnxModel(path, threads=threads)
         if model.task != "ctc":
-            raise ValueError(f"{path}: a {model.task} graph; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
+            raise CheckpointError(f"{path}: a {model.task} graph; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
         return cls(model, model.info.vocabulary, model.info.modalities, model.info.recipe,
                    decoding=decoding, **kwargs)
 
@@ -153,7 +154,7 @@ class Transcriber:
             audio = read_audio(audio, sample_rate=16000)
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not isinstance(audio, Tensor) else audio)
         if wave.dim() != 1:
-            raise ValueError(f"audio waveform must be mono [samples], got shape {tuple(wave.shape)}")
+            raise UsageError(f"audio waveform must be mono [samples], got shape {tuple(wave.shape)}")
         return self.log_mel(wave.float())
 
     def video_features(self, video: Any) -> Tensor:
@@ -168,7 +169,7 @@ class Transcriber:
             video = load_mouth_rois(Path(video), self.cache_dir, self._cropper)
         rois = video.numpy() if isinstance(video, Tensor) else np.asarray(video)
         if rois.ndim != 3:
-            raise ValueError(f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
+            raise UsageError(f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
         return video_tensor(rois.astype(np.uint8, copy=False), self.video_size)
 
     def batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
@@ -182,20 +183,20 @@ class Transcriber:
             ``(batch, used)``: the batch dict, and the modalities the items give.
 
         Raises:
-            ValueError: an input given for some items only, one the model cannot read, or none.
+            UsageError: an input given for some items only, one the model cannot read, or none.
         """
         from avtoolkit.data.contract import pad_sequences
 
         used = [m for m in self.modalities if all(it.get(m) is not None for it in items)]
         partial = [m for m in self.modalities if m not in used and any(it.get(m) is not None for it in items)]
         if partial:
-            raise ValueError(f"{partial[0]} is given for some items of the batch but not all; "
+            raise UsageError(f"{partial[0]} is given for some items of the batch but not all; "
                              "split the batch by the inputs available")
         extra = sorted({k for it in items for k, v in it.items() if v is not None} - set(self.modalities) - {"reference"})
         if extra:
-            raise ValueError(f"this model reads {self.modalities}; it cannot use {extra}")
+            raise UsageError(f"this model reads {self.modalities}; it cannot use {extra}")
         if not used:
-            raise ValueError(f"give at least one of {self.modalities}")
+            raise UsageError(f"give at least one of {self.modalities}")
         batch: dict[str, Tensor] = {}
         for m in used:
             make = self.audio_features if m == "audio" else self.video_features
@@ -218,7 +219,7 @@ class Transcriber:
             A :class:`Transcription`.
 
         Raises:
-            ValueError: neither input is given, or the model cannot read one that is.
+            UsageError: neither input is given, or the model cannot read one that is.
             MediaError: a file cannot be read.
         """
         return self.transcribe_batch([{"audio": audio, "video": video, "reference": reference}])[0]
@@ -277,7 +278,7 @@ class Transcriber:
 
         use = sorted(modalities or self.modalities)
         if max_utterances is not None and max_utterances < 1:
-            raise ValueError(f"max_utterances must be at least 1, got {max_utterances}")
+            raise UsageError(f"max_utterances must be at least 1, got {max_utterances}")
         utterances = read_manifest(manifest, modalities=use, skip_bad_lines=skip_bad_lines).utterances[:max_utterances]
         rows = []
         for i in range(0, len(utterances), batch_size):
