@@ -1,0 +1,1 @@
+"""Datasets, one folder per corpus (``grid/``; ``lrw/`` and ``manifest/`` move here)."""
