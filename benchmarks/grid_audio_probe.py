@@ -34,7 +34,33 @@ VARIANTS: dict[str, dict] = {
                                 "schedule": "cosine"},
     "global_norm": {"norm": "global", "enc": {}, "lr": 5e-4, "schedule": "constant"},
     "cmvn_stride2": {"norm": "utterance", "enc": {"time_subsampling": 1}, "lr": 5e-4, "schedule": "constant"},
+    "cmvn_specaug": {"norm": "utterance", "enc": {}, "lr": 5e-4, "schedule": "constant", "spec": True},
+    "cmvn_stride2_specaug_lr2e-3": {"norm": "utterance", "enc": {"time_subsampling": 1}, "lr": 2e-3,
+                                    "schedule": "cosine", "spec": True},
+    "cmvn_time_stride_specaug_lr2e-3": {"norm": "utterance", "enc": {"freq_subsampling": 0}, "lr": 2e-3,
+                                        "schedule": "cosine", "spec": True},
+    # a reference that is known to work on small ASR sets: frame stacking to 50 Hz + 2-layer BiGRU
+    "cmvn_bigru_lr2e-3": {"norm": "utterance", "enc": None, "lr": 2e-3, "schedule": "cosine", "spec": True},
 }
+
+
+class BiGRUReference(torch.nn.Module):
+    """Stack 2 log-mel frames (50 Hz), 2-layer bidirectional GRU, CTC projection (not a registered part)."""
+
+    def __init__(self, n_mels: int = 40, hidden: int = 128, vocab: int = 29) -> None:
+        super().__init__()
+        self.rnn = torch.nn.GRU(2 * n_mels, hidden, num_layers=2, batch_first=True, bidirectional=True, dropout=0.1)
+        self.proj = torch.nn.Linear(2 * hidden, vocab)
+
+    def forward(self, batch: dict) -> dict:
+        x, n = batch["audio"], batch["audio_lengths"]
+        t = x.shape[1] // 2
+        x = x[:, : 2 * t].reshape(x.shape[0], t, -1)
+        n = torch.div(n, 2, rounding_mode="floor")
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, n, batch_first=True, enforce_sorted=False)
+        h, _ = self.rnn(packed)
+        h, _ = torch.nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t)
+        return {"log_probs": self.proj(h).log_softmax(-1), "lengths": n}
 
 
 def load_features(root: Path, ids: list[str], cache: Path) -> dict[str, torch.Tensor]:
@@ -74,9 +100,9 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
     torch.manual_seed(0)
     small = widths == "demo"
     enc = {"name": "audio_cnn", "channels": [16, 32, 64] if small else [32, 64, 128],
-           "hidden_dim": 128 if small else 512, "dropout": 0.1, **cfg["enc"]}
+           "hidden_dim": 128 if small else 512, "dropout": 0.1, **(cfg["enc"] or {})}
     ch = 128 if small else 256
-    model = build_model({"model": {"encoders": {"audio": enc},
+    model = BiGRUReference() if cfg["enc"] is None else build_model({"model": {"encoders": {"audio": enc},
                                    "backends": [{"name": "tcn", "channels": ch, "layers": 2 if small else 3,
                                                  "kernel_size": 5, "dropout": 0.1}],
                                    "head": {"name": "ctc"}}})
@@ -106,7 +132,11 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
         perm = torch.randperm(len(tr)).tolist()
         losses = []
         for b in range(0, len(tr), batch_size):
-            batch, ys, ylen = batchify([tr[i] for i in perm[b:b + batch_size]])
+            items = [tr[i] for i in perm[b:b + batch_size]]
+            if cfg.get("spec"):
+                from avtoolkit.data.augment import spec_augment
+                items = [(spec_augment(x, 2, 8, 2, 0.05), y, t) for x, y, t in items]
+            batch, ys, ylen = batchify(items)
             out = model(batch)
             loss = F.ctc_loss(out["log_probs"].float().transpose(0, 1), ys, out["lengths"], ylen,
                               blank=0, zero_infinity=True)
@@ -115,7 +145,7 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
             sched.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         model.eval()
         import torchmetrics.functional.text as M
 
