@@ -149,16 +149,24 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
         model.eval()
         import torchmetrics.functional.text as M
 
-        hyps, refs = [], []
-        with torch.no_grad():
-            for b in range(0, len(te), 32):
-                items = te[b:b + 32]
-                batch, _, _ = batchify(items)
-                out = model(batch)
-                for lp, n, (_, _, t) in zip(out["log_probs"], out["lengths"], items):
-                    hyps.append(vocab.ctc_collapse(lp[:n].argmax(-1).tolist()))
-                    refs.append(t)
+
+        def decode(data):
+            hyps, refs = [], []
+            with torch.no_grad():
+                for b in range(0, len(data), 32):
+                    items = data[b:b + 32]
+                    batch, _, _ = batchify(items)
+                    out = model(batch)
+                    for lp, n, (_, _, t) in zip(out["log_probs"], out["lengths"], items):
+                        hyps.append(vocab.ctc_collapse(lp[:n].argmax(-1).tolist()))
+                        refs.append(t)
+            return hyps, refs
+
+        hyps, refs = decode(te)
+        # the same number of training clips, decoded in eval mode: memorised vs learnt
+        train_hyps, train_refs = decode(tr[: len(te)])
         row = {"epoch": epoch + 1, "train_loss": sum(losses) / len(losses),
+               "train_cer": float(M.char_error_rate(train_hyps, train_refs)),
                "test_cer": float(M.char_error_rate(hyps, refs)), "test_wer": float(M.word_error_rate(hyps, refs)),
                "seconds": round(time.time() - start, 1), "example": hyps[0]}
         curve.append(row)
@@ -174,17 +182,21 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--widths", choices=["demo", "full"], default="demo")
+    p.add_argument("--shuffled", action="store_true", help="take clips in hash order, not id order")
     p.add_argument("--variant", action="append", choices=list(VARIANTS))
     p.add_argument("--cache", type=Path, default=Path("/tmp/grid_probe_logmel.pt"))
     p.add_argument("--out", type=Path, default=Path("/tmp/grid_probe.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
-    from avtoolkit.datasets.grid.splits import hash_split
+    from avtoolkit.datasets.grid.splits import hash_unit, hash_split
 
     ids = sorted(f.stem for f in (args.root / "s1").glob("*.mp4"))
     split = {i: hash_split(f"s1/{i}", {"train": 0.8, "val": 0.1, "test": 0.1}) for i in ids}
-    train_ids = [i for i in ids if split[i] == "train"][: args.train]
-    test_ids = [i for i in ids if split[i] == "test"][: args.test]
+    # --shuffled: the first N in hash order; otherwise the first N in id order (sorted ids group
+    # by command and colour: the first 300 training ids are all "bin ..." and "lay ...").
+    order = sorted(ids, key=lambda i: hash_unit(f"s1/{i}")) if args.shuffled else ids
+    train_ids = [i for i in order if split[i] == "train"][: args.train]
+    test_ids = [i for i in order if split[i] == "test"][: args.test]
     feats = load_features(args.root, train_ids + test_ids, args.cache)
     train = [(feats[i], transcript(args.root, i)) for i in train_ids]
     test = [(feats[i], transcript(args.root, i)) for i in test_ids]

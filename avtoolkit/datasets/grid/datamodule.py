@@ -14,7 +14,7 @@ from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.grid.cache import cache_folder, cache_path, prepare_grid, read_failed
 from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
 from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
-from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, assign_splits
+from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
 from avtoolkit.datasets.grid.words import word_cuts
 from avtoolkit.registry.kinds import DATASETS
 
@@ -60,8 +60,9 @@ class GridDataModule(AVDataModule):
         test_speakers: held-out speakers of ``unseen_speakers``.
         test_per_speaker: held-out sentences per speaker of ``overlapped``.
         split_seed: seed of the ``overlapped`` draw.
-        max_clips: at most this many clips per split (``{train: 300, test: 50}``), the first
-            in key order; for quick experiments.
+        max_clips: at most this many clips per split (``{train: 300, test: 50}``), chosen by
+            the same id hash (so a spread of sentences, and stable as clips are added); for
+            quick experiments.
         batch_size: items per batch.
         workers: dataloader worker processes.
         modalities: ``[audio, video]``, ``[audio]`` or ``[video]``.
@@ -166,7 +167,9 @@ class GridDataModule(AVDataModule):
         for clip in clips:
             out[where[clip.key]].append(clip)
         for split, limit in self.max_clips.items():
-            out[split] = out[split][: int(limit)]
+            # The first N in hash order, not id order: sorted GRID ids group by command and
+            # colour, so the first 300 would all be "bin ..." or "lay ..." sentences.
+            out[split] = sorted(sorted(out[split], key=lambda c: hash_unit(c.key))[: int(limit)], key=lambda c: c.key)
         return out
 
     def prepare_data(self) -> None:

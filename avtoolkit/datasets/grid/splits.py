@@ -22,7 +22,7 @@ OVERLAPPED_TEST_PER_SPEAKER = 255
 PROTOCOLS = ("hash", "unseen_speakers", "overlapped")
 
 
-def _unit(key: str) -> float:
+def hash_unit(key: str) -> float:
     """A stable number in [0, 1) from a string (SHA-1, not Python's per-process ``hash``)."""
     return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2.0 ** 64
 
@@ -52,7 +52,7 @@ def hash_split(key: str, fractions: Mapping[str, float]) -> str:
         >>> hash_split("s1/bbaf2n", {"train": 1.0, "test": 0.0})
         'train'
     """
-    u, edge = _unit(key), 0.0
+    u, edge = hash_unit(key), 0.0
     names = list(fractions)
     for name in names:
         edge += float(fractions[name])
