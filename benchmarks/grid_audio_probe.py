@@ -92,7 +92,7 @@ def normalise(x: torch.Tensor, how: str | None, stats: tuple[torch.Tensor, torch
     return x
 
 
-def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: str) -> dict:
+def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: str, tag: str = "") -> dict:
     from avtoolkit import build_model
     from avtoolkit.data.text import CharVocab
 
@@ -170,7 +170,7 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
                "test_cer": float(M.char_error_rate(hyps, refs)), "test_wer": float(M.word_error_rate(hyps, refs)),
                "seconds": round(time.time() - start, 1), "example": hyps[0]}
         curve.append(row)
-        print(name, json.dumps(row), flush=True)
+        print(name + tag, json.dumps(row), flush=True)
     return {"variant": name, "config": cfg, "widths": widths, "curve": curve, "ref0": te[0][2]}
 
 
@@ -182,6 +182,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--widths", choices=["demo", "full"], default="demo")
+    p.add_argument("--tag", default="", help="appended to the variant names in the printed curves")
     p.add_argument("--shuffled", action="store_true", help="take clips in hash order, not id order")
     p.add_argument("--variant", action="append", choices=list(VARIANTS))
     p.add_argument("--cache", type=Path, default=Path("/tmp/grid_probe_logmel.pt"))
@@ -202,7 +203,8 @@ def main() -> None:
     test = [(feats[i], transcript(args.root, i)) for i in test_ids]
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for v in args.variant or ["baseline"]:
-        results[f"{v}/{args.widths}"] = run_variant(v, train, test, args.epochs, args.batch_size, args.widths)
+        results[f"{v}/{args.widths}"] = run_variant(v, train, test, args.epochs, args.batch_size, args.widths,
+                                                             args.tag)
         args.out.write_text(json.dumps(results, indent=1))
 
 
