@@ -1,4 +1,4 @@
-"""The registered datasets, one folder per corpus (``lrw/``, ``manifest/``), and their base class.
+"""The registered datasets, one folder per corpus (``lrw/``, ``manifest/``, ``grid/``), and their base class.
 
 Each corpus folder holds its layout reader, any preparation (``cache.py``), transforms, a
 torch ``Dataset`` of clips and ``datamodule.py``, which registers the ``dataset`` component.

@@ -41,3 +41,14 @@ def test_audio_only_recipe_model_transcribes_a_batch() -> None:
     model = build_model({"model": {"encoders": {"audio": {"name": "audio_cnn"}}, "head": {"name": "ctc"}}}).eval()
     out = model({"audio": torch.randn(2, 300, 40), "audio_lengths": torch.tensor([300, 200])})
     assert out["log_probs"].shape == (2, 75, 29) and out["lengths"].tolist() == [75, 50]
+
+
+def test_freq_subsampling_keeps_mel_bands_and_padding_independence():
+    enc = AudioCNN(freq_subsampling=0, time_subsampling=1).eval()
+    assert enc.fc[0].in_features == 128 * 40  # every band reaches the FC layers
+    x = torch.randn(1, 120, 40)
+    alone, n = enc(x, torch.tensor([120]))
+    padded, _ = enc(torch.cat([x, torch.randn(1, 40, 40)], 1), torch.tensor([120]))
+    assert n.tolist() == [60] and torch.allclose(alone, padded[:, :60], atol=1e-5)
+    with pytest.raises(ValueError, match="freq_subsampling"):
+        AudioCNN(freq_subsampling=4)

@@ -33,6 +33,8 @@ class AudioCNN(Encoder):
         hidden_dim: size of both fully connected layers (the output size).
         dropout: dropout after each fully connected layer.
         time_subsampling: how many of the first conv layers use stride 2 in time.
+        freq_subsampling: how many of the first conv layers use stride 2 along the mel axis
+            (default: all). 0 keeps every mel band to the FC layers (see docs/grid.md).
         bn_momentum: BatchNorm momentum in PyTorch's sense (weight of the new batch).
         input_rate: frames per second of the input (log-mel hop 10 ms: 100).
 
@@ -48,15 +50,20 @@ class AudioCNN(Encoder):
 
     def __init__(self, n_mels: int = 40, channels: list[int] = [32, 64, 128], hidden_dim: int = 512,
                  dropout: float = 0.2, time_subsampling: int = 2, bn_momentum: float = 0.1,
-                 input_rate: float = 100.0) -> None:
+                 input_rate: float = 100.0, freq_subsampling: int | None = None) -> None:
         super().__init__()
         if not 0 <= time_subsampling <= len(channels):
             raise ValueError(f"time_subsampling must be between 0 and {len(channels)} (the conv layers), "
                              f"got {time_subsampling}")
+        freq_subsampling = len(channels) if freq_subsampling is None else freq_subsampling
+        if not 0 <= freq_subsampling <= len(channels):
+            raise ValueError(f"freq_subsampling must be between 0 and {len(channels)} (the conv layers), "
+                             f"got {freq_subsampling}")
         layers, c_in, freq = [], 1, n_mels
         for i, c_out in enumerate(channels):
-            layers.append(_conv_bn_relu(c_in, c_out, (2 if i < time_subsampling else 1, 2), bn_momentum))
-            c_in, freq = c_out, (freq + 1) // 2
+            f_stride = 2 if i < freq_subsampling else 1
+            layers.append(_conv_bn_relu(c_in, c_out, (2 if i < time_subsampling else 1, f_stride), bn_momentum))
+            c_in, freq = c_out, (freq + f_stride - 1) // f_stride
         self.convs = nn.Sequential(*layers)
         self.fc = nn.Sequential(
             nn.Linear(c_in * freq, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),

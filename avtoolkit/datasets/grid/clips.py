@@ -1,0 +1,212 @@
+"""Torch datasets over prepared GRID clips: sentences (AV-ASR) and words (LRW-style).
+
+Both read ``<cache folder>/<speaker>/<id>.npz`` written by
+:func:`~avtoolkit.datasets.grid.cache.prepare_grid` (``rois`` uint8 ``[T, S, S]``, ``audio``
+int16 16 kHz) and yield the batch-dict items of :mod:`avtoolkit.data.contract`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from avtoolkit.data.augment import add_noise, babble, spec_augment
+from avtoolkit.datasets.grid.cache import cache_path
+from avtoolkit.datasets.grid.layout import GridClip
+from avtoolkit.datasets.grid.words import WordCut, word_window
+
+AUDIO_NORMS = ("none", "utterance")
+
+
+def load_prepared(folder: Path, clip: GridClip) -> tuple[np.ndarray, np.ndarray]:
+    """``(rois uint8 [T, S, S], audio float32 [S] in [-1, 1])`` of a prepared clip."""
+    path = cache_path(folder, clip)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return data["rois"], data["audio"].astype(np.float32) / 32768.0
+    except Exception as exc:
+        exc.add_note(f"while reading the prepared GRID clip {path} (of {clip.video}); delete it to prepare it again")
+        raise
+
+
+def normalise_log_mel(feats: Tensor, how: str) -> Tensor:
+    """Per-utterance mean/variance normalisation of log-mel ``[T, n_mels]`` (``how="utterance"``).
+
+    Examples:
+        >>> x = normalise_log_mel(torch.randn(50, 4) * 3 + 7, "utterance")
+        >>> bool(x.mean(0).abs().max() < 1e-5), bool((x.std(0) - 1).abs().max() < 1e-3)
+        (True, True)
+    """
+    if how == "none":
+        return feats
+    if how != "utterance":
+        raise ValueError(f"data.audio_norm: '{how}' is not one of {', '.join(AUDIO_NORMS)}")
+    return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
+
+
+class _Audio:
+    """Noise, log-mel, normalisation and SpecAugment shared by both modes."""
+
+    def __init__(self, folder: Path, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
+                 noise_prob: float, noise_type: str, babble_talkers: int, spec: Mapping[str, Any] | None,
+                 audio_norm: str) -> None:
+        from avtoolkit.data.features import LogMel
+
+        self.folder = folder
+        self.babble_pool = list(babble_pool)
+        self.noise_snr_db = noise_snr_db
+        self.noise_prob = noise_prob
+        self.noise_type = noise_type
+        self.babble_talkers = babble_talkers
+        self.spec = spec
+        self.audio_norm = audio_norm
+        self.log_mel = LogMel()
+
+    def features(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
+        x = torch.from_numpy(wave)
+        snr = self.noise_snr_db
+        if snr is not None and float(torch.rand(1, generator=g)) < self.noise_prob:
+            if isinstance(snr, (list, tuple)):
+                snr = float(snr[0]) + (float(snr[1]) - float(snr[0])) * float(torch.rand(1, generator=g))
+            noise = self._babble(clip, len(x), g) if self.noise_type == "babble" else None
+            x = add_noise(x, float(snr), noise=noise, generator=g)
+        feats = normalise_log_mel(self.log_mel(x), self.audio_norm)
+        if self.spec is not None:
+            feats = spec_augment(feats, generator=g, **self.spec)
+        return feats
+
+    def _babble(self, clip: GridClip, length: int, g: torch.Generator | None) -> Tensor:
+        others = [c for c in self.babble_pool if c.key != clip.key]
+        if not others:
+            raise ValueError("data.noise_type: babble needs other prepared clips in the training split")
+        picks = torch.randint(len(others), (self.babble_talkers,), generator=g).tolist()
+        talkers = [torch.from_numpy(load_prepared(self.folder, others[i])[1]) for i in picks]
+        # A random start in each talker, so babble is not every sentence's silent lead-in at once.
+        talkers = [t.roll(int(torch.randint(len(t), (1,), generator=g))) for t in talkers]
+        return babble(talkers, length)
+
+
+def _generator(train: bool, seed: int, key: str) -> torch.Generator | None:
+    if train:
+        return None  # the global RNG: DataLoader seeds each worker differently
+    return torch.Generator().manual_seed(zlib.crc32(f"{seed}|{key}".encode()))
+
+
+class GridSentences(Dataset):
+    """Prepared GRID sentences as AV-ASR items (``audio`` log-mel, ``video`` ROIs, char ``targets``).
+
+    Args:
+        clips: prepared clips of one split.
+        folder: the cache folder they were prepared into.
+        modalities: ``audio`` and/or ``video``.
+        video_size: side of the square ROI given to the model (resized from the cache).
+        audio: noise/feature settings (built by the datamodule).
+        train: fresh noise and masks every epoch; else fixed per (seed, clip).
+        seed: evaluation noise seed.
+    """
+
+    def __init__(self, clips: Sequence[GridClip], folder: Path, modalities: Sequence[str], video_size: int,
+                 audio: _Audio, train: bool, seed: int = 0) -> None:
+        from avtoolkit.data.text import CharVocab
+
+        self.clips = list(clips)
+        self.folder = folder
+        self.modalities = list(modalities)
+        self.video_size = (int(video_size), int(video_size))
+        self.audio = audio
+        self.train = train
+        self.seed = seed
+        self.vocab = CharVocab()
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from avtoolkit.datasets.manifest.dataset import video_tensor
+
+        clip = self.clips[index]
+        rois, wave = load_prepared(self.folder, clip)
+        item: dict[str, Any] = {"id": clip.key, "text": clip.transcript,
+                                "targets": torch.tensor(self.vocab.encode(clip.transcript), dtype=torch.long)}
+        if "audio" in self.modalities:
+            item["audio"] = self.audio.features(wave, clip, _generator(self.train, self.seed, clip.key))
+        if "video" in self.modalities:
+            item["video"] = video_tensor(rois, self.video_size)
+        return item
+
+
+class GridWords(Dataset):
+    """Prepared GRID words as LRW-style classification items (``video``, ``label``, ``word_boundary``).
+
+    With ``audio`` among the modalities the matching 100 Hz log-mel span (4 frames per video
+    frame) is included too.
+
+    Args:
+        cuts: the words of one split.
+        folder: the cache folder.
+        window: video frames per cut.
+        crop_size: square crop of the cached ROIs (random in training, centred otherwise).
+        train: random crop, flip and time masking.
+        flip: horizontal-flip probability in training.
+        time_mask: most frames masked per training cut.
+        modalities: ``video`` and/or ``audio``.
+        audio: noise/feature settings for ``audio``.
+        seed: evaluation noise seed.
+    """
+
+    def __init__(self, cuts: Sequence[WordCut], folder: Path, window: int, crop_size: int, train: bool,
+                 flip: float = 0.5, time_mask: int = 3, modalities: Sequence[str] = ("video",),
+                 audio: _Audio | None = None, seed: int = 0) -> None:
+        self.cuts = list(cuts)
+        self.folder = folder
+        self.window = window
+        self.crop_size = crop_size
+        self.train = train
+        self.flip = flip
+        self.time_mask = time_mask
+        self.modalities = list(modalities)
+        self.audio = audio
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.cuts)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from avtoolkit.datasets.lrw import transforms as T
+
+        cut = self.cuts[index]
+        rois, wave = load_prepared(self.folder, cut.clip)
+        first, boundary = word_window(cut.word, len(rois), self.window)
+        item: dict[str, Any] = {"id": cut.key, "text": cut.word.word, "label": cut.label,
+                                "word_boundary": torch.from_numpy(boundary)}
+        if "video" in self.modalities:
+            x = torch.from_numpy(rois[first:first + len(boundary)])
+            if self.train:
+                x = T.horizontal_flip(T.random_crop(x, self.crop_size), self.flip)
+            else:
+                x = T.center_crop(x, self.crop_size)
+            video = T.normalise(x)
+            item["video"] = T.time_mask(video, self.time_mask) if self.train else video
+        if "audio" in self.modalities and self.audio is not None:
+            feats = self.audio.features(wave, cut.clip, _generator(self.train, self.seed, cut.key))
+            item["audio"] = feats[4 * first:4 * (first + len(boundary))]
+        return item
+
+
+def collate_words(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pads word items into a batch (``video``/``audio`` with lengths, ``word_boundary``, ``label``)."""
+    from avtoolkit.data.contract import pad_sequences
+
+    batch: dict[str, Any] = {"ids": [i["id"] for i in items], "texts": [i["text"] for i in items],
+                             "label": torch.tensor([i["label"] for i in items], dtype=torch.long)}
+    batch["word_boundary"], _ = pad_sequences([i["word_boundary"] for i in items])
+    for key in ("video", "audio"):
+        if key in items[0]:
+            batch[key], batch[f"{key}_lengths"] = pad_sequences([i[key] for i in items])
+    return batch

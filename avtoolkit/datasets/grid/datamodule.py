@@ -1,0 +1,257 @@
+"""Dataset ``grid``: the GRID audio-visual corpus in its own layout, sentences or words."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from torch.utils.data import DataLoader
+
+from avtoolkit.datasets.base import AVDataModule
+from avtoolkit.data.text import CHARACTERS
+from avtoolkit.datasets.grid.cache import cache_folder, cache_path, prepare_grid, read_failed
+from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
+from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
+from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
+from avtoolkit.datasets.grid.words import word_cuts
+from avtoolkit.registry.kinds import DATASETS
+
+SPLITS = ("train", "val", "test")
+MODES = ("sentence", "word")
+NOISE_TYPES = ("white", "babble")
+_SPEC_DEFAULTS = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
+
+
+def default_cache_dir(root: str | Path) -> Path:
+    """``~/.cache/avtoolkit/grid_<name>_<hash of the resolved root>`` (corpora are often read-only).
+
+    Examples:
+        >>> default_cache_dir("/data/grid").name.startswith("grid_grid_")
+        True
+    """
+    root = Path(root).expanduser().resolve()
+    digest = hashlib.sha1(str(root).encode()).hexdigest()[:8]
+    return Path.home() / ".cache" / "avtoolkit" / f"grid_{root.name}_{digest}"
+
+
+@DATASETS.register("grid")
+class GridDataModule(AVDataModule):
+    """GRID (Cooke et al. 2006): read from its own layout, split reproducibly, sentences or words.
+
+    ``prepare_data`` crops the mouth ROIs and decodes the audio of every selected clip once
+    (all cores, resumable; see :func:`~avtoolkit.datasets.grid.cache.prepare_grid`). Clips the
+    layout reader or the preparation could not use are listed in ``prepare_report.tsv`` of the
+    cache folder, counted in :meth:`describe` and named in a warning; none is dropped silently.
+
+    ``mode: sentence`` yields the AV-ASR contract (``audio`` log-mel, ``video`` ROIs, character
+    ``targets``); ``mode: word`` yields the LRW contract (``video`` cuts of ``word_window``
+    frames, ``label`` among GRID's 51 words, ``word_boundary``).
+
+    Args:
+        root: the GRID folder holding ``s<N>/`` and ``alignments/``.
+        speakers: speakers to read (default: every ``s<N>`` folder).
+        mode: ``sentence`` or ``word``.
+        split: ``hash`` (by clip id with ``split_fractions``), ``unseen_speakers`` (LipNet:
+            ``test_speakers`` held out) or ``overlapped`` (LipNet: ``test_per_speaker``
+            random sentences of every speaker held out).
+        split_fractions: ``hash``: train/val/test fractions; other protocols use ``val`` only.
+        test_speakers: held-out speakers of ``unseen_speakers``.
+        test_per_speaker: held-out sentences per speaker of ``overlapped``.
+        split_seed: seed of the ``overlapped`` draw.
+        max_clips: at most this many clips per split (``{train: 300, test: 50}``), chosen by
+            the same id hash (so a spread of sentences, and stable as clips are added); for
+            quick experiments.
+        batch_size: items per batch.
+        workers: dataloader worker processes.
+        modalities: ``[audio, video]``, ``[audio]`` or ``[video]``.
+        video_size: sentence mode: side of the mouth ROI given to the model.
+        roi_size: side of the cached ROIs.
+        crop_size: word mode: side of the (random in training, else centre) crop of the ROIs.
+        crop_method: :class:`~avtoolkit.roi.crop.MouthCropper` method (``face`` finds the
+            speaker's face; GRID is not face-centred like LRW).
+        cache_dir: where prepared clips go (default :func:`default_cache_dir`).
+        prepare_workers: processes for preparing (default: every core).
+        audio_norm: ``utterance`` (mean/variance normalise each utterance's log-mel) or ``none``.
+        spec_augment: SpecAugment in training: ``true``, a mapping or ``false``.
+        noise_snr_db: training noise SNR (a number or ``[low, high]``); ``null``: clean.
+        noise_prob: fraction of training items that get noise.
+        test_noise_snr_db: noise at this SNR on validation and test audio (fixed per clip).
+        noise_type: ``white`` or ``babble`` (other clips of the *training* split summed).
+        babble_talkers: clips summed into one babble noise.
+        word_window: word mode: video frames per word cut.
+        use_word_boundary: word mode: put ``word_boundary`` in the batches.
+        flip: word mode: horizontal-flip probability in training.
+        time_mask: word mode: most frames masked per training cut.
+        seed: evaluation noise seed.
+
+    Raises:
+        GridNotFoundError: ``root`` is not a GRID tree.
+    """
+
+    def __init__(
+        self,
+        root: str | None = None,
+        speakers: list[str] | None = None,
+        mode: Literal["sentence", "word"] = "sentence",
+        split: Literal["hash", "unseen_speakers", "overlapped"] = "hash",
+        split_fractions: dict[str, float] | None = None,
+        test_speakers: list[str] = list(UNSEEN_SPEAKERS),
+        test_per_speaker: int = OVERLAPPED_TEST_PER_SPEAKER,
+        split_seed: int = 0,
+        max_clips: dict[str, int] | None = None,
+        batch_size: int = 16,
+        workers: int = 2,
+        modalities: list[str] = ["audio", "video"],
+        video_size: int = 64,
+        roi_size: int = 96,
+        crop_size: int = 88,
+        crop_method: Literal["face", "fixed", "landmarks"] = "face",
+        cache_dir: str | None = None,
+        prepare_workers: int | None = None,
+        audio_norm: Literal["utterance", "none"] = "utterance",
+        spec_augment: bool | dict = True,
+        noise_snr_db: float | list[float] | None = None,
+        noise_prob: float = 0.5,
+        test_noise_snr_db: float | None = None,
+        noise_type: Literal["white", "babble"] = "white",
+        babble_talkers: int = 4,
+        word_window: int = 15,
+        use_word_boundary: bool = True,
+        flip: float = 0.5,
+        time_mask: int = 3,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
+
+        if root is None:
+            raise GridNotFoundError(f"data.root is not set. {GRID_HELP}")
+        for name, value, allowed in (("mode", mode, MODES), ("noise_type", noise_type, NOISE_TYPES),
+                                     ("audio_norm", audio_norm, AUDIO_NORMS)):
+            if value not in allowed:
+                raise ValueError(f"data.{name}: '{value}' is not one of {', '.join(allowed)}")
+        self.root = Path(root).expanduser()
+        self.speakers = speakers
+        self.mode = mode
+        self.split_args = {"protocol": split, "fractions": split_fractions, "test_speakers": test_speakers,
+                           "test_per_speaker": test_per_speaker, "seed": split_seed}
+        self.max_clips = dict(max_clips or {})
+        self.batch_size = batch_size
+        self.workers = workers
+        self.modalities = list(modalities)
+        self.video_size = video_size
+        self.crop_size = crop_size
+        self.cropper_args = {"size": (roi_size, roi_size), "method": crop_method}
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root)
+        self.prepare_workers = prepare_workers
+        self.audio_norm = audio_norm
+        if spec_augment is True:
+            self.spec_augment: dict | None = dict(_SPEC_DEFAULTS)
+        elif isinstance(spec_augment, Mapping):
+            self.spec_augment = {**_SPEC_DEFAULTS, **spec_augment}
+        else:
+            self.spec_augment = None
+        self.noise = {"noise_snr_db": noise_snr_db, "noise_prob": noise_prob, "noise_type": noise_type,
+                      "babble_talkers": babble_talkers}
+        self.test_noise_snr_db = test_noise_snr_db
+        self.word_window = word_window
+        self.use_word_boundary = use_word_boundary
+        self.flip = flip
+        self.time_mask = time_mask
+        self.seed = seed
+        self.vocabulary = list(CHARACTERS) if mode == "sentence" else list(VOCABULARY)
+        self._layout: LayoutReport | None = None
+        self.clips: dict[str, list[GridClip]] = {}
+        self.failed: dict[str, str] = {}
+        self.splits: dict[str, Any] = {}
+
+    @property
+    def folder(self) -> Path:
+        """The cache folder of this crop setting."""
+        from avtoolkit.roi.crop import MouthCropper
+
+        return cache_folder(self.cache_dir, MouthCropper(**self.cropper_args).cache_key())
+
+    def layout(self) -> LayoutReport:
+        """The clips found under ``root`` (read once)."""
+        if self._layout is None:
+            self._layout = find_clips(self.root, self.speakers)
+        return self._layout
+
+    def split_clips(self) -> dict[str, list[GridClip]]:
+        """Split -> clips (before preparation), with ``max_clips`` applied."""
+        clips = self.layout().clips
+        where = assign_splits([(c.speaker, c.id) for c in clips], **self.split_args)
+        out: dict[str, list[GridClip]] = {s: [] for s in SPLITS}
+        for clip in clips:
+            out[where[clip.key]].append(clip)
+        for split, limit in self.max_clips.items():
+            # The first N in hash order, not id order: sorted GRID ids group by command and
+            # colour, so the first 300 would all be "bin ..." or "lay ..." sentences.
+            out[split] = sorted(sorted(out[split], key=lambda c: hash_unit(c.key))[: int(limit)], key=lambda c: c.key)
+        return out
+
+    def prepare_data(self) -> None:
+        layout = self.layout()
+        wanted = [c for clips in self.split_clips().values() for c in clips]
+        report = prepare_grid(wanted, self.folder, self.cropper_args, layout.problems,
+                              workers=self.prepare_workers)
+        if report.prepared or report.failed:
+            print(f"GRID: {layout.summary()}; {report}")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        folder = self.folder
+        self.failed = read_failed(folder)
+        by_split = self.split_clips()
+        for split, clips in by_split.items():
+            ready = [c for c in clips if cache_path(folder, c).exists()]
+            if len(ready) < len(clips):
+                warnings.warn(f"GRID {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared and "
+                              f"are left out; reasons in {folder / 'prepare_report.tsv'}", stacklevel=2)
+            self.clips[split] = ready
+        layout_problems = self.layout().problems
+        if layout_problems:
+            warnings.warn(f"GRID: {len(layout_problems)} clips left out by the layout reader, e.g. "
+                          f"{layout_problems[0][0]}: {layout_problems[0][1]}", stacklevel=2)
+        for split in SPLITS:
+            train = split == "train"
+            audio = _Audio(folder, self.clips["train"],
+                           self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
+                           self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
+                           self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
+            if self.mode == "sentence":
+                self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
+                                                   audio, train, self.seed)
+            else:
+                self.splits[split] = GridWords(word_cuts(self.clips[split]), folder, self.word_window,
+                                               self.crop_size, train, self.flip, self.time_mask,
+                                               self.modalities, audio, self.seed)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        from avtoolkit.datasets.manifest.dataset import collate_utterances
+        from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
+
+        if not self.splits:
+            self.setup()
+        if not len(self.splits[split]):
+            raise GridNotFoundError(f"GRID {split} split is empty under {self.root} (speakers {self.speakers}, "
+                                    f"split {self.split_args['protocol']}) or none of it is prepared in "
+                                    f"{self.folder}. {GRID_HELP}")
+        collate = collate_utterances if self.mode == "sentence" else self._collate_words
+        return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.workers, collate_fn=collate, persistent_workers=self.workers > 0)
+
+    def _collate_words(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = collate_words(items)
+        if not self.use_word_boundary:
+            del batch["word_boundary"]
+        return batch
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}
+        return info | {"mode": self.mode, "modalities": self.modalities, "split": self.split_args["protocol"],
+                       "failed_clips": len(self.failed), "cache_dir": str(self.folder)}
