@@ -100,7 +100,7 @@ def _init_worker() -> None:
 
 def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: dict,
                  layout_problems: Sequence[tuple[str, str]] = (), workers: int | None = None,
-                 progress: bool = True) -> PrepareReport:
+                 progress: bool = True, sheets: int = 3) -> PrepareReport:
     """Converts the clips not cached yet in ``folder``; writes ``prepare_report.tsv`` there.
 
     Args:
@@ -110,6 +110,7 @@ def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: di
         layout_problems: clips the layout reader left out, copied into the report file.
         workers: processes (default: every core).
         progress: show a tqdm bar.
+        sheets: contact sheets of this many newly prepared clips go to ``<folder>/sheets``.
     """
     from tqdm import tqdm
 
@@ -129,7 +130,7 @@ def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: di
     if workers == 1:
         results = map(_convert, tasks)
     else:
-        # spawn, not fork: see avtoolkit/data/lrw/prepare.py (OpenCV/torch thread pools deadlock a fork).
+        # spawn, not fork: see avtoolkit/datasets/lrw/cache.py (OpenCV/torch thread pools deadlock a fork).
         pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
         results = pool.imap_unordered(_convert, tasks, chunksize=4)
     try:
@@ -146,6 +147,11 @@ def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: di
             pool.join()
     lines = ["clip\treason"] + [f"{k}\t{r}" for k, r in sorted(report.failed)]
     report.report_path.write_text("\n".join(lines) + "\n")
+    if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
+        from avtoolkit.roi.crop import MouthCropper
+        from avtoolkit.roi.sheet import write_sheets
+
+        write_sheets([t[0].video for t in tasks[:sheets]], folder / "sheets", MouthCropper(**cropper_args))
     return report
 
 

@@ -25,6 +25,8 @@ def _grid(**kwargs):
 def test_sentence_batches_follow_the_av_asr_contract(grid_root, tmp_path):
     dm = _grid(root=str(grid_root), cache_dir=str(tmp_path), noise_snr_db=5.0, noise_prob=1.0, noise_type="babble")
     assert dm.describe()["train"] == 3 and dm.describe()["failed_clips"] == 0
+    # the prepare run leaves contact sheets of its first clips beside its report
+    assert len(list((dm.folder / "sheets").glob("*.png"))) == 3
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape[0] == 3 and batch["audio"].shape[2] == 40
     assert batch["audio_lengths"].max() == batch["audio"].shape[1] and 295 <= int(batch["audio_lengths"].min()) <= 302
