@@ -137,6 +137,7 @@ class ManifestSpeech(Dataset):
             raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
 
         self.utterances: list[Utterance] = manifest.utterances
+        self.manifest_path = manifest.path
         self.modalities = modalities
         self.video_size = video_size
         self.cropper = cropper
@@ -193,7 +194,7 @@ class ManifestSpeech(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         utt = self.utterances[index]
         g = self._generator(index)
-        item: dict[str, Any] = {"id": utt.id, "text": utt.transcript,
+        item: dict[str, Any] = {"id": utt.id, "text": utt.transcript, "source": f"{self.manifest_path}:{utt.line}",
                                 "targets": torch.tensor(self.vocab.encode(utt.transcript), dtype=torch.long)}
         try:
             if "audio" in self.modalities:
@@ -210,7 +211,8 @@ class ManifestSpeech(Dataset):
 
 def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Pads a list of items into a batch dict (see :mod:`avtoolkit.data.contract`)."""
-    batch: dict[str, Any] = {"ids": [it["id"] for it in items], "texts": [it["text"] for it in items]}
+    batch: dict[str, Any] = {"ids": [it["id"] for it in items], "texts": [it["text"] for it in items],
+                             "sources": [it["source"] for it in items]}
     batch["targets"], batch["target_lengths"] = pad_sequences([it["targets"] for it in items])
     for key in ("audio", "video"):
         if key in items[0]:
