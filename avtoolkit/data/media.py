@@ -25,7 +25,26 @@ import numpy as np
 #: frame rate reported when the container does not carry a usable one.
 DEFAULT_FPS = 25.0
 
+#: frame rate of mouth crops (the corpora's 25 fps; precomputed crops carry none).
+VIDEO_FPS = 25.0
+#: audio and video lengths may differ by this many seconds, or this share of the longer one.
+LENGTH_TOLERANCE_S, LENGTH_TOLERANCE = 1.0, 0.2
+
 log = logging.getLogger(__name__)
+
+
+def warn_if_lengths_differ(audio_s: float, video_s: float, name: str) -> bool:
+    """Logs a warning naming ``name`` when the audio and video of one utterance differ in length
+    past the tolerance (the model pads the shorter one, so they are probably not one utterance).
+
+    Returns:
+        Whether it warned.
+    """
+    if abs(audio_s - video_s) <= max(LENGTH_TOLERANCE_S, LENGTH_TOLERANCE * max(audio_s, video_s)):
+        return False
+    log.warning("%s: the audio lasts %.2f s but the video %.2f s (at %g fps): the shorter one is padded; "
+                "are they the same utterance?", name, audio_s, video_s, VIDEO_FPS)
+    return True
 
 
 class MediaError(AvtoolkitError, RuntimeError):

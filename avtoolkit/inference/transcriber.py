@@ -13,7 +13,6 @@ Examples:
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -27,23 +26,6 @@ from torch import Tensor
 from avtoolkit.data.text import normalize_text
 from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.inference.decoding import build_decoder
-
-#: frame rate of mouth crops (the corpora's 25 fps; precomputed crops carry none).
-VIDEO_FPS = 25.0
-#: audio and video lengths may differ by this many seconds, or this share of the longer one.
-LENGTH_TOLERANCE_S, LENGTH_TOLERANCE = 1.0, 0.2
-
-log = logging.getLogger(__name__)
-
-
-def _warn_on_length_mismatch(item: Mapping[str, Any], audio_s: float, video_s: float) -> None:
-    """Logs a warning when audio and video lengths differ past the tolerance (the shorter is padded)."""
-    if abs(audio_s - video_s) <= max(LENGTH_TOLERANCE_S, LENGTH_TOLERANCE * max(audio_s, video_s)):
-        return
-    names = [str(item[m]) for m in ("audio", "video") if isinstance(item.get(m), (str, os.PathLike))]
-    log.warning("%s: the audio lasts %.2f s but the video %.2f s (at %g fps): the shorter one is padded; "
-                "are they the same utterance?", " and ".join(names) or "input", audio_s, video_s, VIDEO_FPS)
-
 
 #: file kinds ``transcribe_manifest`` writes predictions as.
 OUTPUT_FORMATS = (".jsonl", ".csv", ".tsv")
@@ -66,16 +48,17 @@ def check_reference(text: str, name: str = "reference") -> str:
     Examples:
         >>> check_reference("Bin BLUE, now!")
         'bin blue now'
-        >>> check_reference("f 2", "--reference")
+        >>> check_reference("", "--reference")
         Traceback (most recent call last):
         ...
-        avtoolkit.errors.UsageError: --reference: characters outside the vocabulary '2' in 'f 2' (spell digits and symbols as words)
+        avtoolkit.errors.UsageError: --reference: the expected transcript is empty
     """
     from avtoolkit.data.text import CharVocab
 
     normalized = normalize_text(text)
     if not normalized:
-        raise UsageError(f"{name}: the expected transcript is empty{f' (was {text!r} before normalisation)' if text else ''}")
+        was = f" (was {text!r} before normalisation)" if text else ""
+        raise UsageError(f"{name}: the expected transcript is empty{was}")
     bad = CharVocab().invalid_chars(normalized)
     if bad:
         raise UsageError(f"{name}: characters outside the vocabulary {''.join(bad)!r} in {normalized!r} "
@@ -268,8 +251,12 @@ class Transcriber:
             batch[m] = batch[m].to(self.device)
             batch[f"{m}_lengths"] = batch[f"{m}_lengths"].to(self.device)
         if len(features) == 2:
+            from avtoolkit.data.media import VIDEO_FPS, warn_if_lengths_differ
+
             for it, a, v in zip(items, features["audio"], features["video"]):
-                _warn_on_length_mismatch(it, len(a) * self.log_mel.hop_length / self.log_mel.sample_rate, len(v) / VIDEO_FPS)
+                names = [str(it[m]) for m in ("audio", "video") if isinstance(it.get(m), (str, os.PathLike))]
+                warn_if_lengths_differ(len(a) * self.log_mel.hop_length / self.log_mel.sample_rate,
+                                       len(v) / VIDEO_FPS, " and ".join(names) or "input")
         return batch, used
 
     # -- transcription ----------------------------------------------------------------

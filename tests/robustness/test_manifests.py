@@ -85,3 +85,15 @@ def test_a_transcript_ctc_cannot_align_is_reported_with_its_manifest_line(caplog
     with caplog.at_level(logging.WARNING):
         CTCHead(input_dim=4)(torch.randn(2, 6, 4), torch.tensor([6, 6]), batch)
     assert caplog.text == ""
+
+
+def test_a_line_whose_audio_and_video_lengths_differ_is_named_once(folder: Path, caplog):
+    np.save(folder / "long.npy", np.zeros((100, 8, 8), np.uint8))  # 4 s of video beside 0.1 s of audio
+    (folder / "mix.txt").write_text("a.wav|a.npy|bin blue\na.wav|long.npy|bin red\n")
+    dm = ManifestDataModule(train=str(folder / "mix.txt"), crop_method="fixed", video_size=8)
+    dm.setup()
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            dm.splits["train"][0], dm.splits["train"][1]
+    assert caplog.text.count(f"{folder / 'mix.txt'}:2: the audio lasts 0.1") == 1, caplog.text
+    assert "the video 4.00 s" in caplog.text and "mix.txt:1" not in caplog.text

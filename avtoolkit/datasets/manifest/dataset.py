@@ -149,6 +149,7 @@ class ManifestSpeech(Dataset):
         self.train = train
         self.noise_type = noise_type
         self.babble_talkers = babble_talkers
+        self._length_warned: set[int] = set()  # once per utterance (per worker process)
         self.vocab = CharVocab()
         self.log_mel = LogMel()
 
@@ -206,6 +207,12 @@ class ManifestSpeech(Dataset):
         except Exception as exc:
             exc.add_note(f"while loading utterance '{utt.id}' (line {utt.line} of the manifest)")
             raise
+        if "audio" in item and "video" in item and index not in self._length_warned:
+            from avtoolkit.data.media import VIDEO_FPS, warn_if_lengths_differ
+
+            audio_s = len(item["audio"]) * self.log_mel.hop_length / self.log_mel.sample_rate
+            if warn_if_lengths_differ(audio_s, len(item["video"]) / VIDEO_FPS, item["source"]):
+                self._length_warned.add(index)
         return item
 
 
