@@ -7,14 +7,7 @@ import json
 import sys
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return value
+from avtoolkit.cli.values import positive_int as _positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--video", help="video file (mouth found by face detection) or .npy mouth crops")
     t.add_argument("--reference", help="expected transcript: adds WER and CER")
     t.add_argument("--manifest", help="audio_path|video_path|transcript file to transcribe and score")
-    t.add_argument("--output", help="predictions file for --manifest (.jsonl, or .tsv)")
+    t.add_argument("--output", help="predictions file for --manifest (.jsonl, .csv or .tsv)")
     t.add_argument("--modalities", nargs="+", choices=["audio", "video"], help="with --manifest: inputs to use")
     t.add_argument("--decoder", choices=["greedy", "beam"], help="override the recipe's decoding.name")
     t.add_argument("--beam-size", type=int, help="override decoding.beam_size")
@@ -53,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def transcribe(args: argparse.Namespace) -> int:
-    from avtoolkit.inference.transcriber import Transcriber
+    from avtoolkit.inference.transcriber import Transcriber, check_output, check_reference
 
     decoding = {k: v for k, v in {"name": args.decoder, "beam_size": args.beam_size, "lexicon": args.lexicon,
                                   "lm": args.lm}.items() if v is not None}
@@ -61,6 +54,8 @@ def transcribe(args: argparse.Namespace) -> int:
         if args.audio or args.video:
             print("avtoolkit transcribe: give --manifest or --audio/--video, not both", file=sys.stderr)
             return 2
+        if args.output:
+            check_output(args.output)
         asr = Transcriber.load(args.checkpoint, decoding=decoding)
         summary = asr.transcribe_manifest(args.manifest, args.output, modalities=args.modalities)
         if args.json:
@@ -73,6 +68,8 @@ def transcribe(args: argparse.Namespace) -> int:
     if not (args.audio or args.video):
         print("avtoolkit transcribe: give --audio and/or --video, or --manifest", file=sys.stderr)
         return 2
+    if args.reference is not None:
+        check_reference(args.reference, "--reference")
     asr = Transcriber.load(args.checkpoint, decoding=decoding)
     result = asr.transcribe(audio=args.audio, video=args.video, reference=args.reference)
     if args.json:

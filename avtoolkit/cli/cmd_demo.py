@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from avtoolkit.cli.values import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="output folder")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium"], help="corpus size (default: small)")
     p.add_argument("--seed", type=int, default=0, help="corpus seed (same seed, same files)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(handler=demo_data)
     register_demo(sub)
 

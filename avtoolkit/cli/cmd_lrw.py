@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from avtoolkit.cli.values import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="convert a recipe's LRW mp4s once into cached mouth ROIs")
     p.add_argument("recipe", help="recipe file or shipped recipe name (see `avtoolkit recipes`)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. data.root=/data/lipread_mp4")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: every core)")
     p.set_defaults(handler=prepare)
     q = sub.add_parser("predict", help="top-k words for a video, mouth found by face detection")
     q.add_argument("video")
     q.add_argument("--checkpoint", required=True, help="a word-classification run's best.ckpt")
-    q.add_argument("--top", type=int, default=5)
+    q.add_argument("--top", type=positive_int, default=5)
     q.add_argument("--crop", choices=["face", "fixed"], default="face",
                    help="face detection (default) or LRW's fixed mouth box for face-centred clips")
     q.add_argument("--device", default="cpu")

@@ -15,6 +15,7 @@ key                    shape / type                           meaning
 ``target_lengths``     long ``[B]``                           valid target tokens (CTC)
 ``ids``                ``list[str]``                          example ids (file stems)
 ``texts``              ``list[str]``                          reference transcripts / words
+``sources``            ``list[str]``                          ``manifest:line`` of each example (manifests)
 =====================  =====================================  ================================
 
 The datasets themselves (``LightningDataModule`` subclasses registered as ``dataset``

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from avtoolkit.errors import AvtoolkitError
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -23,6 +24,27 @@ import numpy as np
 
 #: frame rate reported when the container does not carry a usable one.
 DEFAULT_FPS = 25.0
+
+#: frame rate of mouth crops (the corpora's 25 fps; precomputed crops carry none).
+VIDEO_FPS = 25.0
+#: audio and video lengths may differ by this many seconds, or this share of the longer one.
+LENGTH_TOLERANCE_S, LENGTH_TOLERANCE = 1.0, 0.2
+
+log = logging.getLogger(__name__)
+
+
+def warn_if_lengths_differ(audio_s: float, video_s: float, name: str) -> bool:
+    """Logs a warning naming ``name`` when the audio and video of one utterance differ in length
+    past the tolerance (the model pads the shorter one, so they are probably not one utterance).
+
+    Returns:
+        Whether it warned.
+    """
+    if abs(audio_s - video_s) <= max(LENGTH_TOLERANCE_S, LENGTH_TOLERANCE * max(audio_s, video_s)):
+        return False
+    log.warning("%s: the audio lasts %.2f s but the video %.2f s (at %g fps): the shorter one is padded; "
+                "are they the same utterance?", name, audio_s, video_s, VIDEO_FPS)
+    return True
 
 
 class MediaError(AvtoolkitError, RuntimeError):
@@ -107,6 +129,7 @@ def read_video(
         if not cap.isOpened():
             raise MediaError(p, "OpenCV could not open it as a video (corrupt or unsupported format)")
         fps = float(cap.get(cv2.CAP_PROP_FPS))
+        declared = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         frames: list[np.ndarray] = []
         while max_frames is None or len(frames) < max_frames:
             ok, frame = cap.read()
@@ -123,7 +146,47 @@ def read_video(
         raise MediaError(p, "no video frames could be decoded (corrupt, truncated or audio-only)")
     if not math.isfinite(fps) or fps <= 0:
         fps = DEFAULT_FPS
+    if max_frames is None:
+        _warn_if_truncated(p, len(frames), declared, fps)
     return np.stack(frames), fps
+
+
+def _warn_if_truncated(path: Path, decoded: int, declared: float, fps: float) -> None:
+    """Logs a warning when fewer frames decode than the file declares (a truncated copy).
+
+    MPEG program streams (GRID's ``.mpg``) declare no length (FFmpeg estimates one from the
+    bit rate), so there the packet walk of :func:`_mpeg_ps_cut` tells a cut-off file instead.
+    """
+    got = f"decoded {decoded} frames ({decoded / fps:.2f} s)"
+    if path.suffix.lower() in (".mpg", ".mpeg", ".vob"):
+        missing = _mpeg_ps_cut(path)
+        if missing:
+            log.warning("%s: truncated: its last MPEG packet ends %d bytes past the end of the file; %s, "
+                        "the rest of the clip is lost", path, missing, got)
+    elif math.isfinite(declared) and declared - decoded > 1:
+        log.warning("%s: probably truncated: %s of the %d frames (%.2f s) its header declares", path, got,
+                    int(declared), declared / fps)
+
+
+def _mpeg_ps_cut(path: Path) -> int:
+    """Bytes an MPEG program stream's last packet declares beyond the end of the file (0: complete)."""
+    data = path.read_bytes()
+    n, pos = len(data), 0
+    while True:
+        pos = data.find(b"\x00\x00\x01", pos)
+        if pos < 0 or pos + 6 > n:
+            return 0
+        code = data[pos + 3]
+        if code == 0xBA:  # pack header: MPEG-2 (14 bytes + stuffing) or MPEG-1 (12 bytes)
+            size = 14 + (data[pos + 13] & 7) if pos + 14 <= n and data[pos + 4] >> 6 == 1 else 12
+        elif code >= 0xBB:  # system header or PES packet: 6 bytes + its declared length
+            size = 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
+        else:
+            pos += 3
+            continue
+        if pos + size > n:
+            return pos + size - n
+        pos += size
 
 
 def _read_pcm_wav(path: Path, sample_rate: int) -> np.ndarray | None:
@@ -142,9 +205,18 @@ def _read_pcm_wav(path: Path, sample_rate: int) -> np.ndarray | None:
             if w.getsampwidth() != 2 or w.getframerate() != sample_rate or w.getnframes() == 0:
                 return None
             channels = w.getnchannels()
-            raw = w.readframes(w.getnframes())
+            declared = w.getnframes()
+            raw = w.readframes(declared)
     except (wave.Error, EOFError):
         return None
+    block = 2 * channels
+    if len(raw) < declared * block:
+        # A copy cut off mid-sample: keep the whole samples, and say what is missing.
+        log.warning("%s: truncated: %.2f s of the %.2f s its header declares are in the file", path,
+                    len(raw) // block / sample_rate, declared / sample_rate)
+        raw = raw[: len(raw) // block * block]
+        if not raw:
+            raise MediaError(path, "truncated: its data chunk holds no whole sample")
     samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
     if channels > 1:
         samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)

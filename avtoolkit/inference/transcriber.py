@@ -27,6 +27,45 @@ from avtoolkit.data.text import normalize_text
 from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.inference.decoding import build_decoder
 
+#: file kinds ``transcribe_manifest`` writes predictions as.
+OUTPUT_FORMATS = (".jsonl", ".csv", ".tsv")
+
+
+def check_output(path: str | os.PathLike[str]) -> Path:
+    """``path`` if its suffix is one of :data:`OUTPUT_FORMATS`, else a :class:`UsageError`."""
+    if Path(path).suffix.lower() not in OUTPUT_FORMATS:
+        raise UsageError(f"{path}: predictions are written as {', '.join(OUTPUT_FORMATS)}; "
+                         "name the output file with one of these")
+    return Path(path)
+
+
+def check_reference(text: str, name: str = "reference") -> str:
+    """The normalised reference, or a :class:`UsageError` when it is empty or cannot be spelled.
+
+    The same rule as manifest transcripts: WER of an empty reference is infinite, and a
+    character outside the vocabulary (a digit) can never be predicted.
+
+    Examples:
+        >>> check_reference("Bin BLUE, now!")
+        'bin blue now'
+        >>> check_reference("", "--reference")
+        Traceback (most recent call last):
+        ...
+        avtoolkit.errors.UsageError: --reference: the expected transcript is empty
+    """
+    from avtoolkit.data.text import CharVocab
+
+    normalized = normalize_text(text)
+    if not normalized:
+        was = f" (was {text!r} before normalisation)" if text else ""
+        raise UsageError(f"{name}: the expected transcript is empty{was}")
+    bad = CharVocab().invalid_chars(normalized)
+    if bad:
+        raise UsageError(f"{name}: characters outside the vocabulary {''.join(bad)!r} in {normalized!r} "
+                         "(spell digits and symbols as words)")
+    return normalized
+
+
 @dataclass
 class Transcription:
     """One result.
@@ -167,10 +206,16 @@ class Transcriber:
 
                 self._cropper = MouthCropper(size=self.video_size, method=self.crop_method)
             video = load_mouth_rois(Path(video), self.cache_dir, self._cropper)
-        rois = video.numpy() if isinstance(video, Tensor) else np.asarray(video)
-        if rois.ndim != 3:
-            raise UsageError(f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
-        return video_tensor(rois.astype(np.uint8, copy=False), self.video_size)
+        else:
+            from avtoolkit.data.media import MediaError
+            from avtoolkit.datasets.manifest.dataset import check_crops
+
+            rois = video.numpy() if isinstance(video, Tensor) else np.asarray(video)
+            try:
+                video = check_crops(rois, "video array")
+            except MediaError as exc:
+                raise UsageError(str(exc)) from None
+        return video_tensor(video, self.video_size)
 
     def batch(self, items: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Tensor], list[str]]:
         """The model's batch for ``items`` (features padded, on the device) and the inputs used.
@@ -198,12 +243,20 @@ class Transcriber:
         if not used:
             raise UsageError(f"give at least one of {self.modalities}")
         batch: dict[str, Tensor] = {}
+        features: dict[str, list[Tensor]] = {}
         for m in used:
             make = self.audio_features if m == "audio" else self.video_features
-            feats = [make(it[m]) for it in items]
+            feats = features[m] = [make(it[m]) for it in items]
             batch[m], batch[f"{m}_lengths"] = pad_sequences(feats)
             batch[m] = batch[m].to(self.device)
             batch[f"{m}_lengths"] = batch[f"{m}_lengths"].to(self.device)
+        if len(features) == 2:
+            from avtoolkit.data.media import VIDEO_FPS, warn_if_lengths_differ
+
+            for it, a, v in zip(items, features["audio"], features["video"]):
+                names = [str(it[m]) for m in ("audio", "video") if isinstance(it.get(m), (str, os.PathLike))]
+                warn_if_lengths_differ(len(a) * self.log_mel.hop_length / self.log_mel.sample_rate,
+                                       len(v) / VIDEO_FPS, " and ".join(names) or "input")
         return batch, used
 
     # -- transcription ----------------------------------------------------------------
@@ -249,7 +302,7 @@ class Transcriber:
             ref = it.get("reference")
             res = Transcription(transcript=text, latency_ms=latency, preprocess_ms=prep_ms, modalities=used)
             if ref is not None:
-                res.reference = normalize_text(ref)
+                res.reference = check_reference(ref)
                 res.wer, res.cer = error_rates(res.reference, text)
             results.append(res)
         return results
@@ -262,7 +315,8 @@ class Transcriber:
         Args:
             manifest: an ``audio_path|video_path|transcript`` file.
             output: where to write one JSON line per utterance (id, reference, prediction,
-                wer, cer); ``.tsv`` writes tab-separated ``id reference prediction``.
+                wer, cer); ``.csv`` writes the same columns as CSV, ``.tsv`` tab-separated
+                ``id reference prediction``; another suffix is a :class:`UsageError`.
             modalities: use only these inputs (default: all the model reads).
             batch_size: utterances per forward pass.
             max_utterances: transcribe only the first this many lines (``None``: all).
@@ -277,6 +331,8 @@ class Transcriber:
         from avtoolkit.datasets.manifest.reader import read_manifest
 
         use = sorted(modalities or self.modalities)
+        if output is not None:
+            check_output(output)
         if max_utterances is not None and max_utterances < 1:
             raise UsageError(f"max_utterances must be at least 1, got {max_utterances}")
         utterances = read_manifest(manifest, modalities=use, skip_bad_lines=skip_bad_lines).utterances[:max_utterances]
@@ -294,9 +350,16 @@ class Transcriber:
         if output is not None:
             out = Path(output)
             out.parent.mkdir(parents=True, exist_ok=True)
-            if out.suffix == ".tsv":
+            if out.suffix.lower() == ".tsv":
                 out.write_text("id\treference\tprediction\n"
                                + "".join(f"{r['id']}\t{r['reference']}\t{r['prediction']}\n" for r in rows))
+            elif out.suffix.lower() == ".csv":
+                import csv
+
+                with out.open("w", newline="", encoding="utf-8") as f:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["id"])
+                    writer.writeheader()
+                    writer.writerows(rows)
             else:
                 out.write_text("".join(json.dumps(r) + "\n" for r in rows))
         return summary

@@ -75,11 +75,35 @@ def _line_map(node: yaml.Node, file: str, prefix: str, out: dict[str, str]) -> N
             _line_map(item, file, key, out)
 
 
+def _duplicate_keys(node: yaml.Node, file: str, prefix: str = "") -> list[Problem]:
+    """A key given twice in one mapping (YAML keeps the last without a word): one problem each."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            path = f"{prefix}.{key}" if prefix else key
+            line = key_node.start_mark.line + 1
+            if key in first:
+                problems.append(Problem(path, f"given twice (first on line {first[key]}); YAML would keep only "
+                                        "this last one: remove one", f"{file}:{line}"))
+            first.setdefault(key, line)
+            problems += _duplicate_keys(value_node, file, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, file, f"{prefix}.{i}")
+    return problems
+
+
 def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    if path.is_dir():
+        raise RecipeError(f"{path} is a folder, not a recipe file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RecipeError(f"recipe file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}); is it a recipe?") from None
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -92,6 +116,9 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         data = {}
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    duplicates = _duplicate_keys(node, str(path)) if node is not None else []
+    if duplicates:
+        raise RecipeError(duplicates, str(path))
     lines: dict[str, str] = {}
     if node is not None:
         _line_map(node, str(path), "", lines)
@@ -120,6 +147,9 @@ def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         cycle = " -> ".join(str(p) for p in (*chain, path))
         raise RecipeError(f"recipe bases form a cycle: {cycle}")
     data, lines = _read_yaml(path)
+    if "base" in data and not data["base"]:
+        raise RecipeError([Problem("base", "is empty: name the recipe this one extends, or remove the key",
+                                   lines.get("base"))], str(path))
     base = data.pop("base", None)
     if base is None:
         return data, lines
@@ -137,7 +167,13 @@ def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         if not base_path.exists():
             raise RecipeError([Problem("base", f"base recipe '{b}' not found (looked in {path.parent} "
                                        "and the shipped recipes)", lines.get("base"))], str(path))
+        if not base_path.is_file():
+            raise RecipeError([Problem("base", f"'{b}' is a folder ({base_path}), not a recipe file",
+                                       lines.get("base"))], str(path))
         bdata, blines = _load_file(base_path, (*chain, path))
+        if not bdata:
+            raise RecipeError([Problem("base", f"base recipe '{b}' ({base_path}) is empty", lines.get("base"))],
+                              str(path))
         merged = deep_merge(merged, bdata)
         merged_lines.update(blines)
     merged = deep_merge(merged, data)

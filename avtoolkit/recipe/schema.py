@@ -46,6 +46,18 @@ class TrainerConfig:
     max_bad_steps: int = 5
 
 
+#: settings whose range is narrower than their type: ``section.key -> (lowest, lowest allowed?)``.
+BOUNDS: dict[str, tuple[float, bool]] = {
+    "optim.lr": (0.0, False),
+    "optim.weight_decay": (0.0, True),
+    "optim.momentum": (0.0, True),
+    "schedule.min_lr": (0.0, True),
+    "schedule.warmup_epochs": (0.0, True),
+    "loss.label_smoothing": (0.0, True),
+    "loss.mixup_alpha": (0.0, True),
+}
+
+
 @dataclass
 class OptimConfig:
     """Optimizer: ``adamw``, ``adam`` or ``sgd``."""

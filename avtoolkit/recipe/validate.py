@@ -8,17 +8,47 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from typing import Any, Mapping
 
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.loader import Recipe, load_recipe
-from avtoolkit.recipe.schema import INJECTED_ARGS, SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.recipe.schema import BOUNDS, INJECTED_ARGS, SCALARS, SECTIONS, TOP_LEVEL
 from avtoolkit.registry import RegistryError, registry_for
 from avtoolkit.registry.suggest import did_you_mean
 
 MODEL_KEYS = ("encoders", "fusion", "backends", "head")
+
+#: A whole-number argument named like a count (``layers``, ``heads``, ``channels``, ``hidden_dim``,
+#: ``kernel_size``, ``num_classes``, ``n_mels``, ...) must be at least 1, and so must each whole
+#: number of a list under such a name (``channels: [32, 64]``). One rule for every component,
+#: plugins included: ``layers: -1`` or ``channels: 0`` would otherwise build an empty or
+#: broken model that ``validate`` calls fine. Other ranges are listed in ``schema.BOUNDS``.
+COUNT_NAME = re.compile(r"(^|_)(layers|heads|channels|ch|dim|dims|hidden|size|sizes|classes|kernels|mels)$"
+                        r"|^(num|n)_")
+
+
+def _count_problem(path: str, value: Any, where: str | None) -> Problem | None:
+    """A problem when ``value`` at a count-named key holds a whole number below 1."""
+    if not COUNT_NAME.search(path.rsplit(".", 1)[-1]):
+        return None
+    values = value if isinstance(value, (list, tuple)) else [value]
+    bad = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v < 1]
+    if not bad:
+        return None
+    return Problem(path, f"counts something, so must be at least 1, got {value!r}", where)
+
+
+def _bound_problem(path: str, value: Any, where: str | None) -> Problem | None:
+    """A problem when a setting listed in ``BOUNDS`` is out of its range."""
+    if path not in BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    lowest, allowed = BOUNDS[path]
+    if value > lowest or (allowed and value == lowest):
+        return None
+    return Problem(path, f"must be {'at least' if allowed else 'greater than'} {lowest:g}, got {value!r}", where)
 
 
 def _suggest(name: str, options: list[str]) -> str:
@@ -111,6 +141,8 @@ def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = Non
             problems.append(Problem(key_path, "unexpected argument" + _suggest(key, named), where(key_path)))
         elif key in hints and not _type_ok(value, hints[key]):
             problems.append(_type_problem(key_path, value, hints[key], where(key_path)))
+        elif (count := _count_problem(key_path, value, where(key_path))) is not None:
+            problems.append(count)
     for pname, p in params.items():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or pname in injected:
             continue
@@ -139,6 +171,8 @@ def _check_section(key: str, value: Any, schema: type, recipe: Recipe) -> list[P
             problems.append(Problem(path, "unknown key" + _suggest(str(k), list(fields)), recipe.where(path)))
         elif not _type_ok(v, hints[k]):
             problems.append(_type_problem(path, v, hints[k], recipe.where(path)))
+        elif (bad := _bound_problem(path, v, recipe.where(path)) or _count_problem(path, v, recipe.where(path))):
+            problems.append(bad)
     return problems
 
 

@@ -100,7 +100,7 @@ def clip_contact_sheet(
     sheet = contact_sheet(result.rois, result.crop_landmarks(), frames=frames, title=title)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+    if not _write_png(out_path, sheet):
         raise OSError(f"could not write {out_path}")
     return out_path
 
@@ -148,6 +148,27 @@ def write_sheets(
         sheet = contact_sheet(rois, drawn, title=f"{Path(video).name}: {cropper.method} crops")
         path = out_dir / f"{Path(video).stem}.png"
         out_dir.mkdir(parents=True, exist_ok=True)
-        if cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        if _write_png(path, sheet):
             written.append(path)
     return written
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> bool:
+    """Encodes ``rgb`` as PNG into a temporary file beside ``path``, then ``os.replace``: two
+    processes preparing one cache never leave a half-written picture."""
+    import tempfile
+
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        return False
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(encoded.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

@@ -188,5 +188,13 @@ def _init_worker() -> None:
 def _write_report(report: RoiCacheReport) -> None:
     assert report.report_path is not None
     lines = ["video\treason"] + [f"{video}\t{reason}" for video, reason in sorted(report.failed)]
-    report.report_path.write_text("\n".join(lines) + "\n")
+    # Whole or not at all: two `avtoolkit prepare` into one cache must not interleave their reports.
+    fd, tmp = tempfile.mkstemp(dir=report.report_path.parent, prefix=f".{report.report_path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.replace(tmp, report.report_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import logging
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -13,6 +13,8 @@ from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.manifest.dataset import NOISE_TYPES, ManifestSpeech, collate_utterances
 from avtoolkit.datasets.manifest.reader import Manifest, read_manifest
 from avtoolkit.registry.kinds import DATASETS
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 _SPEC_DEFAULTS = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
@@ -104,7 +106,8 @@ class ManifestDataModule(AVDataModule):
                 continue
             manifest = read_manifest(Path(path).expanduser(), self.modalities, self.skip_bad_lines)
             if manifest.skipped:
-                warnings.warn(f"{manifest.summary()}:\n  " + "\n  ".join(manifest.skipped), stacklevel=2)
+                # The run's console shows avtoolkit's log records (a Python warning reached training.log only).
+                log.warning("%s:\n  %s", manifest.summary(), "\n  ".join(manifest.skipped))
             self.manifests[split] = manifest
             train = split == "train"
             self.splits[split] = ManifestSpeech(

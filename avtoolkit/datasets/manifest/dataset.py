@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,17 +21,79 @@ from avtoolkit.datasets.manifest.reader import Manifest, Utterance
 VIDEO_MEAN, VIDEO_STD = 0.421, 0.165
 NOISE_TYPES = ("white", "babble")
 
+log = logging.getLogger(__name__)
+
 
 def load_mouth_rois(path: Path, cache_dir: Path | None, cropper: Any) -> np.ndarray:
-    """uint8 ``[T, h, w]`` mouth crops of a video file, or precomputed ones from ``.npy``/``.npz``."""
+    """uint8 ``[T, h, w]`` mouth crops of a video file, or precomputed ones from ``.npy``/``.npz``.
+
+    An ``.npz`` gives its ``rois`` array (what ``avtoolkit`` caches write), or its only array.
+    Precomputed crops go through :func:`check_crops`.
+    """
+    from avtoolkit.data.media import MediaError
     from avtoolkit.roi import mouth_rois
 
-    if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if path.suffix == ".npz":
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        return mouth_rois(path, cache_dir, cropper)
+    try:
+        if suffix == ".npy":
+            return check_crops(np.load(path, allow_pickle=False), str(path))
         with np.load(path, allow_pickle=False) as data:
-            return data[data.files[0]]
-    return mouth_rois(path, cache_dir, cropper)
+            names = list(data.files)
+            if "rois" not in names and len(names) != 1:
+                raise MediaError(path, f"holds arrays {names}: mouth crops are read from one named 'rois' "
+                                       "(or from the only array of the file)")
+            return check_crops(data["rois" if "rois" in names else names[0]], str(path))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, MediaError):
+            raise
+        raise MediaError(path, f"not a readable NumPy {suffix} file ({exc})") from exc
+
+
+def check_crops(rois: np.ndarray, name: str) -> np.ndarray:
+    """Precomputed mouth crops as uint8 ``[T, h, w]``, converted from other dtypes when that is safe.
+
+    Integers within 0..255 are cast; floats in ``[0, 1]`` are scaled to 0..255 and floats in
+    ``[0, 255]`` rounded, each with a warning (a float array used as uint8 would be a constant
+    input). Anything else is an error naming ``name``.
+
+    Examples:
+        >>> check_crops(np.full((2, 4, 4), 0.5, np.float32), "a.npy")[0, 0, 0]
+        np.uint8(128)
+        >>> check_crops(np.zeros((2, 16)), "a.npy")
+        Traceback (most recent call last):
+        ...
+        avtoolkit.data.media.MediaError: a.npy: mouth crops must be grayscale [frames, height, width], got shape (2, 16)
+    """
+    from avtoolkit.data.media import MediaError
+
+    if rois.ndim == 4 and rois.shape[-1] == 1:
+        rois = rois[..., 0]
+    if rois.ndim != 3 or 0 in rois.shape:
+        raise MediaError(name, f"mouth crops must be grayscale [frames, height, width], got shape {rois.shape}")
+    if rois.dtype == np.uint8:
+        return rois
+    kind = rois.dtype.kind
+    if kind not in "iuf":
+        raise MediaError(name, f"mouth crops must be uint8 grey levels, got {rois.dtype}")
+    low, high = float(rois.min()), float(rois.max())
+    if kind == "f" and not (np.isfinite(low) and np.isfinite(high)):
+        raise MediaError(name, "mouth crops hold NaN or infinite values")
+    if kind in "iu":
+        if low < 0 or high > 255:
+            raise MediaError(name, f"{rois.dtype} mouth crops range {low:g}..{high:g}, outside 0..255 grey levels; "
+                                   "save them as uint8")
+        return rois.astype(np.uint8)
+    if low >= 0 and high <= 1:
+        log.warning("%s: mouth crops are %s in [0, 1]: scaled to 0..255 grey levels (save uint8 to skip this)",
+                    name, rois.dtype)
+        return np.rint(rois * 255).astype(np.uint8)
+    if low >= 0 and high <= 255:
+        log.warning("%s: mouth crops are %s in [0, 255]: rounded to uint8 grey levels", name, rois.dtype)
+        return np.rint(rois).astype(np.uint8)
+    raise MediaError(name, f"{rois.dtype} mouth crops range {low:g}..{high:g}: expected grey levels in [0, 1] "
+                           "or [0, 255]; save them as uint8")
 
 
 def video_tensor(rois: np.ndarray, size: tuple[int, int]) -> Tensor:
@@ -74,6 +137,7 @@ class ManifestSpeech(Dataset):
             raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
 
         self.utterances: list[Utterance] = manifest.utterances
+        self.manifest_path = manifest.path
         self.modalities = modalities
         self.video_size = video_size
         self.cropper = cropper
@@ -85,6 +149,7 @@ class ManifestSpeech(Dataset):
         self.train = train
         self.noise_type = noise_type
         self.babble_talkers = babble_talkers
+        self._length_warned: set[int] = set()  # once per utterance (per worker process)
         self.vocab = CharVocab()
         self.log_mel = LogMel()
 
@@ -130,7 +195,7 @@ class ManifestSpeech(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         utt = self.utterances[index]
         g = self._generator(index)
-        item: dict[str, Any] = {"id": utt.id, "text": utt.transcript,
+        item: dict[str, Any] = {"id": utt.id, "text": utt.transcript, "source": f"{self.manifest_path}:{utt.line}",
                                 "targets": torch.tensor(self.vocab.encode(utt.transcript), dtype=torch.long)}
         try:
             if "audio" in self.modalities:
@@ -142,12 +207,19 @@ class ManifestSpeech(Dataset):
         except Exception as exc:
             exc.add_note(f"while loading utterance '{utt.id}' (line {utt.line} of the manifest)")
             raise
+        if "audio" in item and "video" in item and index not in self._length_warned:
+            from avtoolkit.data.media import VIDEO_FPS, warn_if_lengths_differ
+
+            audio_s = len(item["audio"]) * self.log_mel.hop_length / self.log_mel.sample_rate
+            if warn_if_lengths_differ(audio_s, len(item["video"]) / VIDEO_FPS, item["source"]):
+                self._length_warned.add(index)
         return item
 
 
 def collate_utterances(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Pads a list of items into a batch dict (see :mod:`avtoolkit.data.contract`)."""
-    batch: dict[str, Any] = {"ids": [it["id"] for it in items], "texts": [it["text"] for it in items]}
+    batch: dict[str, Any] = {"ids": [it["id"] for it in items], "texts": [it["text"] for it in items],
+                             "sources": [it["source"] for it in items]}
     batch["targets"], batch["target_lengths"] = pad_sequences([it["targets"] for it in items])
     for key in ("audio", "video"):
         if key in items[0]:

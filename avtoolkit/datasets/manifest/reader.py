@@ -3,7 +3,8 @@
 Paths are relative to the manifest file (absolute paths work too). Blank lines and lines
 starting with ``#`` are ignored. A field may be empty when its modality is not used (an
 audio-only manifest: ``a.wav||bin blue at f two now``). The video field may name a video
-file or precomputed mouth crops (``.npy``/``.npz`` holding uint8 ``[T, H, W]``).
+file or precomputed mouth crops (``.npy``/``.npz`` holding uint8 ``[T, H, W]``). A ``|``
+inside a path is written ``\\|``. The file is UTF-8 (a byte-order mark is allowed).
 
 Transcripts are normalised with :func:`avtoolkit.data.text.normalize_text` (lower case,
 punctuation removed; see that module). A bad line (wrong field count, missing file, empty
@@ -17,6 +18,7 @@ from __future__ import annotations
 from avtoolkit.errors import AvtoolkitError
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +26,8 @@ from typing import Iterable
 from avtoolkit.data.text import CharVocab, normalize_text
 
 MODALITIES = ("audio", "video")
+#: a field separator: a ``|`` not escaped as ``\|``.
+_SEPARATOR = re.compile(r"(?<!\\)\|")
 
 
 class ManifestError(AvtoolkitError, ValueError):
@@ -73,10 +77,11 @@ def _resolve(field_text: str, base: Path) -> Path:
 
 
 def _parse_line(text: str, lineno: int, base: Path, modalities: Iterable[str], vocab: CharVocab) -> Utterance:
-    fields = text.split("|")
+    fields = _SEPARATOR.split(text)
     if len(fields) != 3:
-        raise ValueError(f"expected 3 fields 'audio_path|video_path|transcript', found {len(fields)}")
-    audio_text, video_text, raw = (f.strip() for f in fields)
+        hint = (" (a '|' inside a file name is written '\\|')" if len(fields) > 3 else "")
+        raise ValueError(f"expected 3 fields 'audio_path|video_path|transcript', found {len(fields)}{hint}")
+    audio_text, video_text, raw = (f.strip().replace("\\|", "|") for f in fields)
     paths: dict[str, Path | None] = {}
     for modality, value in zip(MODALITIES, (audio_text, video_text)):
         if not value:
@@ -99,6 +104,18 @@ def _parse_line(text: str, lineno: int, base: Path, modalities: Iterable[str], v
     assert stem_source is not None
     return Utterance(id=stem_source.stem, audio=paths["audio"], video=paths["video"],
                      transcript=transcript, line=lineno)
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The manifest's lines (UTF-8, a byte-order mark dropped); an undecodable line names itself."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ManifestError(f"{path}:{lineno}: not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); "
+                            f"re-save the file as UTF-8 (from Latin-1: iconv -f latin1 -t utf-8)") from None
 
 
 def read_manifest(path: str | os.PathLike[str], modalities: Iterable[str] = MODALITIES,
@@ -143,7 +160,7 @@ def read_manifest(path: str | os.PathLike[str], modalities: Iterable[str] = MODA
     manifest = Manifest(path=path)
     seen: dict[str, int] = {}
     base = path.parent
-    for lineno, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, text in enumerate(_read_lines(path), start=1):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         try:
