@@ -15,7 +15,7 @@ key                    shape / type                           meaning
 ``target_lengths``     long ``[B]``                           valid target tokens (CTC)
 ``ids``                ``list[str]``                          example ids (file stems)
 ``texts``              ``list[str]``                          reference transcripts / words
-``sources``            ``list[str]``                          ``manifest:line`` of each example (manifests)
+``sources``            ``list[str]``                          ``manifest:line`` (manifests) or clip file (GRID) of each example
 =====================  =====================================  ================================
 
 The datasets themselves (``LightningDataModule`` subclasses registered as ``dataset``

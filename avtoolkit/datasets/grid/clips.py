@@ -132,7 +132,7 @@ class GridSentences(Dataset):
 
         clip = self.clips[index]
         rois, wave = load_prepared(self.folder, clip)
-        item: dict[str, Any] = {"id": clip.key, "text": clip.transcript,
+        item: dict[str, Any] = {"id": clip.key, "text": clip.transcript, "source": str(clip.video),
                                 "targets": torch.tensor(self.vocab.encode(clip.transcript), dtype=torch.long)}
         if "audio" in self.modalities:
             item["audio"] = self.audio.features(wave, clip, _generator(self.train, self.seed, clip.key))
