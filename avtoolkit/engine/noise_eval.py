@@ -326,7 +326,9 @@ def plot_wer_vs_snr(result: NoiseEvalResult, out: str | os.PathLike[str], title:
     out.parent.mkdir(parents=True, exist_ok=True)
     title = title or f"{result.recipe}: WER against SNR"
     panels = len(result.noises)
-    legend_rows = 0 if panels == 1 and len(result.decoders) == 1 else len(result.decoders)
+    # rows of the legend below the panels: none when it fits inside the one panel
+    legend_rows = 0 if panels == 1 and len(result.decoders) == 1 else \
+        len(result.inputs) if panels == 1 else len(result.decoders)
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4 + 0.3 * legend_rows), sharey=True, squeeze=False)
     styles = ["-", "--", ":", "-."]
     x = range(len(result.snrs))
@@ -349,8 +351,14 @@ def plot_wer_vs_snr(result: NoiseEvalResult, out: str | os.PathLike[str], title:
         fig.tight_layout()
     else:  # one legend for every panel, below them, so it hides no line
         handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(result.inputs), frameon=False)
-        fig.tight_layout(rect=(0, 0.07 * legend_rows, 1, 1))
+        n = len(result.inputs)
+        if panels == 1:  # a column per decoder fits one panel's width
+            order, columns = list(range(len(labels))), len(result.decoders)
+        else:  # legends fill column by column: order by input, then decoder, for a row per decoder
+            order, columns = sorted(range(len(labels)), key=lambda k: (k % n, k // n)), n
+        fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="lower center", ncol=columns,
+                   frameon=False)
+        fig.tight_layout(rect=(0, 0.06 * legend_rows, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
