@@ -101,7 +101,7 @@ class BeamSearchDecoder:
         lengths = lengths.detach().to("cpu", torch.int64)
         if self.lexicon is not None:
             # The lexicon decoder only emits a word when the word separator follows it, and
-            # CTC models end an utterance with blanks, not a space: the last word was lost.
+            # CTC models end an utterance with blanks, not a space: the last word could be lost.
             # One more frame of certain separator closes it.
             emissions = torch.cat([emissions, emissions[:, :1]], dim=1)
             rows = torch.arange(len(lengths))
