@@ -72,7 +72,7 @@ class ConformerBackend(Backend):
         >>> import torch
         >>> conformer = ConformerBackend(input_dim=16, dim=8, layers=1, heads=2, kernel_size=3)
         >>> y, n = conformer(torch.randn(2, 7, 16), torch.tensor([7, 4]))
-        >>> tuple(y.shape), n.tolist(), float(y[1, 4:].abs().sum())
+        >>> tuple(y.shape), n.tolist(), float(y[1, 4:].detach().abs().sum())
         ((2, 7, 8), [7, 4], 0.0)
     """
 
