@@ -21,6 +21,8 @@ from typing import Iterator
 
 #: The demo's targets on its test split (issue: the main job).
 TARGETS = {"lrw_top1": 0.90, "avasr_clean_cer": 0.10, "av_over_audio_wer_at_0db": 0.5}
+#: SNRs of the demo's robustness curve (dB; ``None`` is clean audio), in the recipe's own noise type.
+NOISE_SNRS: tuple[float | None, ...] = (None, 10.0, 5.0, 0.0, -5.0)
 #: The phases of the job, in order, as named in the table and ``results["phase_seconds"]``.
 PHASES = ("corpus", "lrw", "avasr", "noise", "export")
 _PHASE_TITLES = {"corpus": "generate the corpus", "lrw": "train + test demo_lrw",
@@ -185,6 +187,13 @@ def _export(checkpoint: Path, out: Path) -> dict:
     return report
 
 
+def _noise_kind(recipe: Path, overrides: list[str]) -> str:
+    """The recipe's ``data.noise_type`` (``white`` when unset): the noise the demo tests under."""
+    from avtoolkit.recipe import load_recipe
+
+    return str((load_recipe(recipe, overrides).get("data") or {}).get("noise_type") or "white")
+
+
 def _machine() -> str:
     import platform
 
@@ -217,7 +226,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
         ValueError: an unknown ``size``.
     """
     from avtoolkit.demo.corpus import SIZES, generate_corpus
-    from avtoolkit.demo.noise import noise_curves, noise_kind, plot_noise_curves
+    from avtoolkit.engine.noise_eval import INPUTS, noise_eval, plot_wer_vs_snr
     from avtoolkit.engine.run import run_recipe
 
     if size not in SIZES:
@@ -250,11 +259,14 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", size: str = "small
         _metric(av, "test/wer", av_dir)
 
     with _phase(4, "noise", seconds, report):
-        curves = noise_curves(av_recipe, av_dir / "checkpoints" / "best.ckpt", av_over)
+        # `avtoolkit noise-eval` on the demo model: its own noise type and decoder, the three inputs.
+        kind = _noise_kind(av_recipe, av_over)
+        noise = noise_eval(av_dir / "checkpoints" / "best.ckpt", av_recipe, av_over, inputs=list(INPUTS),
+                           noises=[kind], snrs=NOISE_SNRS)
+        curves = noise.curves(kind)
         _curves_png(lrw_dir, report / "lrw_curves.png")
         _curves_png(av_dir, report / "avasr_curves.png")
-        kind = noise_kind(av_recipe, av_over)
-        plot_noise_curves(curves, report / "wer_vs_snr.png", kind)
+        plot_wer_vs_snr(noise, report / "wer_vs_snr.png", title="AV-ASR demo: one model, three inputs")
 
     export_dir = out / "export"
     with _phase(5, "export", seconds, export_dir):

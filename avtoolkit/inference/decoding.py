@@ -21,6 +21,8 @@ Decoder = Callable[[Tensor, Tensor], list[str]]
 
 #: flashlight-text's word separator token; our vocabulary's space maps onto it.
 _SIL = "|"
+#: log-probability of a token that cannot occur (finite: flashlight sums scores).
+_NEVER = -1e4
 
 
 def _tidy(text: str) -> str:
@@ -85,17 +87,28 @@ class BeamSearchDecoder:
                 raise FileNotFoundError(f"{key}: no such file: {path}")
         # flashlight-text reads the separator as a named token, not a literal space.
         self._fl_tokens = [_SIL if t == " " else t for t in tokens]
-        self.lexicon = lexicon
+        self.lexicon = None if lexicon is None else str(lexicon)  # flashlight-text takes str, not Path
+        self._sil_id = self._fl_tokens.index(_SIL)
         self._decoder = ctc_decoder(
-            lexicon=lexicon, tokens=self._fl_tokens, lm=lm, nbest=1, beam_size=beam_size,
-            lm_weight=lm_weight if lm else 0.0, word_score=word_score,
+            lexicon=self.lexicon, tokens=self._fl_tokens, lm=None if lm is None else str(lm), nbest=1,
+            beam_size=beam_size, lm_weight=lm_weight if lm else 0.0, word_score=word_score,
             blank_token=BLANK, sil_token=_SIL, unk_word="<unk>",
         )
 
     def __call__(self, log_probs: Tensor, lengths: Tensor) -> list[str]:
         # The flashlight decoder runs on CPU float32, contiguous.
-        emissions = log_probs.detach().to("cpu", torch.float32).contiguous()
-        hyps = self._decoder(emissions, lengths.detach().to("cpu", torch.int32))
+        emissions = log_probs.detach().to("cpu", torch.float32)
+        lengths = lengths.detach().to("cpu", torch.int64)
+        if self.lexicon is not None:
+            # The lexicon decoder only emits a word when the word separator follows it, and
+            # CTC models end an utterance with blanks, not a space: the last word could be lost.
+            # One more frame of certain separator closes it.
+            emissions = torch.cat([emissions, emissions[:, :1]], dim=1)
+            rows = torch.arange(len(lengths))
+            emissions[rows, lengths] = _NEVER
+            emissions[rows, lengths, self._sil_id] = 0.0
+            lengths = lengths + 1
+        hyps = self._decoder(emissions.contiguous(), lengths.to(torch.int32))
         out = []
         for nbest in hyps:
             if not nbest:

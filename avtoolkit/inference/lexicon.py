@@ -1,0 +1,104 @@
+"""Lexicon files for lexicon-constrained beam search, and the GRID corpus's 51 words.
+
+flashlight-text's lexicon decoder (``decoding.lexicon``) reads one word per line followed by
+its spelling in CTC tokens and the word separator: ``blue b l u e |``. Beam search then only
+emits words of the lexicon. ``write_lexicon`` writes that file for any word list;
+``lexicon_file`` turns a name of a built-in list (``grid``) or a path into a file to decode with.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from avtoolkit.data.text import BLANK, CHARACTERS
+from avtoolkit.errors import UsageError
+
+#: GRID's sentence grammar, slot by slot (Cooke et al., 2006): "bin blue at f two now".
+#: The letter slot has every letter but w, which has three syllables.
+GRID_SLOTS: dict[str, tuple[str, ...]] = {
+    "command": ("bin", "lay", "place", "set"),
+    "colour": ("blue", "green", "red", "white"),
+    "preposition": ("at", "by", "in", "with"),
+    "letter": tuple(c for c in "abcdefghijklmnopqrstuvxyz"),
+    "digit": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    "adverb": ("again", "now", "please", "soon"),
+}
+#: The 51 words of GRID, in slot order.
+GRID_WORDS: tuple[str, ...] = tuple(w for words in GRID_SLOTS.values() for w in words)
+#: Built-in word lists ``--lexicon NAME`` understands.
+LEXICONS: dict[str, tuple[str, ...]] = {"grid": GRID_WORDS}
+#: flashlight-text's word separator token (the space of our vocabulary).
+SEPARATOR = "|"
+
+
+def lexicon_line(word: str, tokens: Sequence[str] = CHARACTERS) -> str:
+    """One lexicon entry: the word, its characters, and the separator.
+
+    Raises:
+        ValueError: the word is empty or has a character that is not a CTC token.
+
+    Examples:
+        >>> lexicon_line("blue")
+        'blue b l u e |'
+        >>> lexicon_line("don't")
+        "don't d o n ' t |"
+    """
+    bad = sorted({c for c in word if c not in tokens or c in (" ", BLANK)})
+    if not word or bad:
+        raise ValueError(f"lexicon word {word!r}: " + (f"characters {bad} are not CTC tokens" if bad else "empty"))
+    return f"{word} {' '.join(word)} {SEPARATOR}"
+
+
+def write_lexicon(words: Iterable[str], path: str | os.PathLike[str], tokens: Sequence[str] = CHARACTERS) -> Path:
+    """Writes a lexicon file for ``words`` (duplicates dropped, order kept) in the decoder's format.
+
+    Args:
+        words: the words beam search may emit.
+        path: the file to write (folders are created).
+        tokens: the CTC vocabulary the words are spelled in.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: a word cannot be spelled in ``tokens``.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = write_lexicon(GRID_WORDS, pathlib.Path(tempfile.mkdtemp()) / "grid.txt")
+        >>> lines = p.read_text().splitlines()
+        >>> len(lines), lines[0], lines[-1]
+        (51, 'bin b i n |', 'soon s o o n |')
+    """
+    lines = [lexicon_line(w, tokens) for w in dict.fromkeys(words)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def lexicon_file(lexicon: str | os.PathLike[str], folder: str | os.PathLike[str],
+                 tokens: Sequence[str] = CHARACTERS) -> Path:
+    """A lexicon file to decode with: an existing file as it is, or a built-in list written into ``folder``.
+
+    An existing file always wins over a built-in name, as a recipe file wins over a shipped
+    recipe of the same name.
+
+    Raises:
+        UsageError: neither a file nor a built-in name.
+
+    Examples:
+        >>> import tempfile
+        >>> lexicon_file("grid", tempfile.mkdtemp()).name
+        'grid_lexicon.txt'
+    """
+    path = Path(lexicon)
+    if path.is_file():
+        return path
+    words = LEXICONS.get(str(lexicon))
+    if words is None:
+        raise UsageError(f"--lexicon {lexicon}: no such file, and not a built-in word list "
+                         f"({', '.join(LEXICONS)})")
+    return write_lexicon(words, Path(folder) / f"{lexicon}_lexicon.txt", tokens)
