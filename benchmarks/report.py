@@ -84,6 +84,10 @@ def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         elif name == "load_prepared_rois":
             rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core, "
                                f"{entry['clips_per_s_wall']:.1f} wall-clock"))
+        elif name == "train_batches":
+            rows.append((name, f"{entry['clips_per_s_per_worker']:.1f} clips/s per worker at batch {entry['batch']} "
+                               f"(per clip: read {entry['read_ms_per_clip']:.1f} ms, augment "
+                               f"{entry['augment_ms_per_clip']:.1f} ms, collate {entry['collate_ms_per_clip']:.1f} ms)"))
         elif name == "grid_decode_crop":
             for method in ("face", "fixed"):
                 rows.append((f"grid_decode_crop_{method}",

@@ -52,11 +52,11 @@ def make_step(model: nn.Module, path: TrainPath, batch: dict[str, torch.Tensor],
               loss_fn: Callable[[nn.Module, dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
               ) -> Callable[[], float]:
     """A closure running one optimizer step of a private copy of ``model`` on ``batch``."""
-    from benchmarks.fast_paths import to_channels_last
+    from avtoolkit.engine.layout import to_channels_last
 
     model = copy.deepcopy(model).train()
     if path.channels_last:
-        model = to_channels_last(model)
+        to_channels_last(model)  # the engine's own conversion, in place: the copy stays in training mode
     kwargs: dict[str, Any] = {"foreach": False} if path.adamw == "for-loop" else {path.adamw: True}
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, **kwargs)
     forward = torch.compile(model) if path.compile else model

@@ -70,6 +70,9 @@ def test_quick_run_measures_the_data_path(quick_run):
     assert data["prepare_lrw_fixed"]["clips"] == 8
     assert data["prepare_lrw_fixed"]["clips_per_s_per_core"] > 0 < data["prepare_lrw_fixed"]["clips_per_s_wall"]
     assert data["load_prepared_rois"]["clips_per_s_per_core"] > 0
+    train = data["train_batches"]  # a data-loader worker's whole job at the training batch size
+    assert train["batch"] == 2 and train["clips"] >= 8 and train["clips_per_s_per_worker"] > 0
+    assert train["read_ms_per_clip"] > 0 and train["augment_ms_per_clip"] > 0
     assert data["log_mel"]["audio_s_per_s_per_core"] > 1.0  # far faster than real time
     if not GRID.is_dir():
         pytest.skip(f"GRID clips not found at {GRID}: face-crop rates not measured")

@@ -1,4 +1,4 @@
-"""The training paths benchmark/training.py compares: each one really trains, today's step is 1.0x."""
+"""The training paths benchmarks/training.py compares: each computes today's loss, today's step is 1.0x."""
 
 from __future__ import annotations
 
@@ -20,23 +20,31 @@ def _tiny(tiny_recipe):
     return build_model(tiny_recipe)
 
 
-def test_every_training_path_lowers_the_loss_on_a_repeated_batch(tiny_recipe):
+def test_every_training_path_computes_todays_loss(tiny_recipe):
     model = _tiny(tiny_recipe)
+    for module in model.modules():
+        # No dropout or drop-path: their masks are drawn in memory order, which channels-last
+        # changes, so two layouts would draw different masks and compute different losses.
+        if isinstance(getattr(module, "p", None), float):
+            module.p = 0.0
     batch = model_bench.example_batch(model, 2, seed=3)
+    losses = {}
     for path in training.train_paths(bf16=True):
         step = training.make_step(model, path, batch, model_bench._loss)
-        losses = [step() for _ in range(6)]
-        assert all(torch.isfinite(torch.tensor(losses))), (path, losses)
-        assert losses[-1] < losses[0], (path.name, losses)
+        losses[path.name] = step()
+    base = losses[training.BASELINE]
+    for name, loss in losses.items():
+        # fp32 paths compute the same loss up to rounding order; bf16 to its 8-bit mantissa
+        assert abs(loss - base) <= (0.05 if "bf16" in name else 1e-4) * abs(base), (name, losses)
 
 
 def test_the_benchmark_reads_every_path_against_todays_step(tiny_recipe):
     model = _tiny(tiny_recipe)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     batch = model_bench.example_batch(model, 2, seed=3)
     paths = [training.TrainPath(training.BASELINE), training.TrainPath("fused", adamw="fused")]
     result = training.bench_training(model, batch, model_bench._loss, paths, rounds=2, warmup=0)
     assert result[training.BASELINE]["speedup"] == 1.0
     assert result["fused"]["batch"] == 2 and result["fused"]["speedup"] > 0
     # the model the caller passed is not trained: each path trains its own copy
-    again = _tiny(tiny_recipe)
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -40,21 +40,3 @@ def test_channels_last_trains_to_the_same_losses_and_weights():
     assert _train(fast) == pytest.approx(_train(plain), rel=1e-4, abs=1e-5)
     for (name, a), b in zip(plain.state_dict().items(), fast.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), name
-
-
-def test_adamw_is_fused_on_cpu_and_trains_like_torchs_for_loop_version():
-    fused = _conv_net()
-    assert build_optimizer(fused.parameters(), {"name": "adamw"}).defaults["fused"] is True
-    got = _train(fused)
-    reference = _conv_net()
-    ref_opt = torch.optim.AdamW(reference.parameters(), lr=1e-2, weight_decay=0.01, foreach=False)
-    gen = torch.Generator().manual_seed(1)
-    x, y = torch.randn(4, 1, 6, 8, 8, generator=gen), torch.tensor([0, 1, 2, 0])
-    want = []
-    for _ in range(5):
-        ref_opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(reference(x), y)
-        loss.backward()
-        ref_opt.step()
-        want.append(float(loss))
-    assert got == pytest.approx(want, rel=1e-4, abs=1e-5)
