@@ -4,7 +4,7 @@ oneDNN (CPU) and cuDNN (GPU) run convolutions fastest with channels innermost (N
 A convolution whose weight is channels-last returns a channels-last output, so converting the
 weights once makes the whole convolutional stack run in that layout, forward and backward,
 with no change to the values computed beyond float rounding order. On this project's CPU it
-made the ``lrw_effv2t`` training step 1.7x faster in fp32 (docs/benchmarks.md).
+made the ``lrw_effv2t`` bf16 training step 1.34x faster (docs/benchmarks.md).
 """
 
 from __future__ import annotations
