@@ -28,7 +28,7 @@ def _train(model: torch.nn.Module, steps: int = 5, **optim: object) -> list[floa
         loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
