@@ -105,6 +105,48 @@ def bench_load_rois(workdir: Path, cache: Path, repeats: int = 3) -> dict[str, A
     return {"clips": clips, "clips_per_s_per_core": clips / cpu_seconds, "clips_per_s_wall": clips / seconds}
 
 
+def bench_train_batches(workdir: Path, cache: Path, batch_size: int = 8, repeats: int = 3) -> dict[str, Any]:
+    """One data-loader worker's work at the training batch size: read prepared clips, augment
+    (random crop, flip, time mask), normalise and collate, split into the three stages.
+
+    Compare ``clips_per_s_per_worker`` with the training step's clips/s: a worker slower than
+    the step means training waits for its input (add ``data.workers``).
+    """
+    import numpy as np
+    import torch
+
+    from avtoolkit.datasets.lrw import LRWClips, find_words, list_clips
+    from avtoolkit.datasets.lrw import transforms as T
+    from avtoolkit.datasets.lrw.cache import cache_path
+    from avtoolkit.datasets.lrw.dataset import collate_clips
+
+    lrw = workdir / "lipread_mp4"
+    clips = list_clips(lrw, "test", find_words(lrw))
+    dataset = LRWClips(clips, cache, train=True)
+    order = [i % len(dataset) for i in range(max(batch_size, len(dataset)) * repeats)]
+    cpu: dict[str, float] = {"read": 0.0, "augment": 0.0, "collate": 0.0}
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        items = []
+        for i in order[start:start + batch_size]:
+            t0 = time.process_time()
+            with np.load(cache_path(cache, dataset.clips[i]), allow_pickle=False) as data:
+                rois = torch.from_numpy(data["rois"])
+            t1 = time.process_time()
+            video = T.time_mask(T.normalise(T.horizontal_flip(T.random_crop(rois, dataset.crop_size),
+                                                              dataset.flip)), dataset.time_mask)
+            t2 = time.process_time()
+            items.append({"video": video, "label": 0, "word_boundary": torch.ones(len(video)), "id": "", "text": ""})
+            cpu["read"] += t1 - t0
+            cpu["augment"] += t2 - t1
+        t0 = time.process_time()
+        collate_clips(items)
+        cpu["collate"] += time.process_time() - t0
+    n = (len(order) // batch_size) * batch_size
+    total = sum(cpu.values())
+    return {"batch": batch_size, "clips": n, "clips_per_s_per_worker": n / total,
+            **{f"{stage}_ms_per_clip": 1e3 * sec / n for stage, sec in cpu.items()}}
+
+
 def bench_grid(max_clips: int | None = None) -> dict[str, Any]:
     """Decode + face-detector mouth crop of the real GRID clips (75 frames, 360x288 MPEG-1)."""
     import cv2
@@ -159,6 +201,7 @@ def bench_data(workdir: Path, quick: bool, log=print) -> dict[str, Any]:
         ("prepare_lrw_fixed", lambda: bench_prepare_lrw(workdir, clips, "fixed")),
         ("prepare_lrw_face", lambda: bench_prepare_lrw(workdir, clips, "face")),
         ("load_prepared_rois", lambda: bench_load_rois(workdir, workdir / "cache_fixed")),
+        ("train_batches", lambda: bench_train_batches(workdir, workdir / "cache_fixed", 2 if quick else 8)),
         ("grid_decode_crop", lambda: bench_grid(2 if quick else None)),
         ("log_mel", lambda: bench_log_mel(repeats=5 if quick else 40)),
     ]

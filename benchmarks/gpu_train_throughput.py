@@ -1,14 +1,17 @@
-"""Training throughput of a recipe model on one GPU: bf16 autocast, channels-last, synthetic LRW batches.
+"""Training throughput of a recipe model on one GPU: bf16 autocast, channels-last, synthetic batches.
 
-Measures what the model costs, not the data loader: batches of LRW's shape (29 frames of
-88x88 grayscale mouth crops, 500 classes, word boundaries) are made once on the device and
-reused. Prints clips/s and the time an LRW epoch (488,766 training clips) would take, and
-writes the figures as JSON with ``--out``.
+Measures what the model costs, not the data loader: batches of the recipe's shape (an LRW
+clip: 29 frames of 88x88 grayscale mouth crops and word boundaries; an AV-ASR example: a 5 s
+utterance, 500 log-mel frames and 125 video frames of 64x64, 20-character CTC targets) are
+made once on the device and reused. Prints clips/s, the time an LRW epoch (488,766 training
+clips) would take, inference latency and throughput (``--infer-batches``), and peak memory
+(GPU: allocated; CPU: none), and writes the figures as JSON with ``--out``.
 
 Usage (GPU; the issue's target is >= 1,500 clips/s for lrw_effv2t on one H100/H200)::
 
     python benchmarks/gpu_train_throughput.py --batch 128 --steps 60
     python benchmarks/gpu_train_throughput.py --batch 256 --compile --out gpu.json
+    python benchmarks/gpu_train_throughput.py --recipe recipes/avasr.yaml --batch 64 --out avasr.json
 
 CPU smoke check (any machine)::
 
@@ -44,29 +47,85 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
     parser.add_argument("--no-channels-last", action="store_true", help="keep NCHW weights")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
+    parser.add_argument("--infer-batches", default="1,16",
+                        help="comma-separated batch sizes whose inference is timed ('' for none)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     return parser.parse_args(argv)
 
 
-def synthetic_batches(batch: int, device: Any, count: int = 4) -> list[dict[str, Any]]:
-    """``count`` LRW-shaped training batches on ``device`` (normalised-ROI-like values)."""
+def synthetic_batches(batch: int, device: Any, count: int = 4, model: Any = None) -> list[dict[str, Any]]:
+    """``count`` training batches of ``model``'s shape on ``device`` (LRW-shaped without a model).
+
+    Classification batches carry ``label``; CTC batches carry 20-token ``targets``.
+    """
     import torch
 
     gen = torch.Generator().manual_seed(0)
-    boundary = torch.zeros(batch, FRAMES)
-    boundary[:, FRAMES // 3: 2 * FRAMES // 3] = 1.0
-    return [{
-        "video": torch.randn(batch, FRAMES, 1, SIZE, SIZE, generator=gen).to(device),
-        "video_lengths": torch.full((batch,), FRAMES, dtype=torch.long, device=device),
-        "word_boundary": boundary.to(device),
-        "label": torch.randint(0, CLASSES, (batch,), generator=gen).to(device),
-    } for _ in range(count)]
+    if model is None:
+        boundary = torch.zeros(batch, FRAMES)
+        boundary[:, FRAMES // 3: 2 * FRAMES // 3] = 1.0
+        return [{
+            "video": torch.randn(batch, FRAMES, 1, SIZE, SIZE, generator=gen).to(device),
+            "video_lengths": torch.full((batch,), FRAMES, dtype=torch.long, device=device),
+            "word_boundary": boundary.to(device),
+            "label": torch.randint(0, CLASSES, (batch,), generator=gen).to(device),
+        } for _ in range(count)]
+    from benchmarks.models import example_batch
+
+    out = []
+    for i in range(count):
+        items = dict(example_batch(model, batch, seed=i))
+        if model.task == "ctc":
+            items["targets"] = torch.randint(1, 28, (batch, 20), generator=gen)
+            items["target_lengths"] = torch.full((batch,), 20, dtype=torch.long)
+        else:
+            items["label"] = torch.randint(0, CLASSES, (batch,), generator=gen)
+        out.append({k: v.to(device) for k, v in items.items()})
+    return out
+
+
+def _loss(model: Any, out: dict[str, Any], batch: dict[str, Any]) -> Any:
+    import torch.nn.functional as F
+
+    log_probs = out["log_probs"].float()
+    if model.task == "ctc":
+        lengths = out.get("lengths")
+        if lengths is None:
+            lengths = batch["target_lengths"].new_full((log_probs.shape[0],), log_probs.shape[1])
+        return F.ctc_loss(log_probs.transpose(0, 1), batch["targets"] % log_probs.shape[-1], lengths,
+                          batch["target_lengths"], blank=0, zero_infinity=True)
+    # Labels modulo the model's classes: a recipe override may shrink the vocabulary.
+    return F.nll_loss(log_probs, batch["label"] % log_probs.shape[-1])
+
+
+def _inference(model: Any, batch: int, device: Any, use_bf16: bool, calls: int, sync: Any) -> dict[str, float]:
+    """Median latency and throughput of ``calls`` forward passes at ``batch`` (eval, no grad)."""
+    import statistics
+
+    import torch
+
+    inputs = {k: v for k, v in synthetic_batches(batch, device, 1, model)[0].items()
+              if k not in ("label", "targets", "target_lengths")}
+    model.eval()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        for i in range(calls + 3):
+            start = time.perf_counter()
+            model(inputs)
+            sync()
+            if i >= 3:  # three warm-up calls (cuDNN autotuning)
+                times.append(time.perf_counter() - start)
+    model.train()
+    median = statistics.median(times)
+    return {"batch": batch, "median_ms": 1e3 * median, "clips_per_s": batch / median,
+            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Builds the recipe model and times ``args.steps`` training steps; returns the figures."""
     import torch
-    import torch.nn.functional as F
 
     from avtoolkit import build_model
     from benchmarks.fast_paths import to_channels_last
@@ -78,22 +137,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     model = build_model(args.recipe, args.override)
-    if model.task != "classification":
-        raise SystemExit(f"{args.recipe}: this script times word classification (LRW) recipes, "
-                         f"the model's task is {model.task!r}")
     if not args.no_channels_last:
         model = to_channels_last(model)
     model = model.to(device).train()
     step_model = torch.compile(model) if args.compile else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
-    batches = synthetic_batches(args.batch, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01, fused=True)
+    batches = synthetic_batches(args.batch, device, model=model)
     use_bf16 = not args.no_bf16
 
     def step(batch: dict[str, Any]) -> float:
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            log_probs = step_model(batch)["log_probs"]
-        # Labels modulo the model's classes: a recipe override may shrink the vocabulary.
-        loss = F.nll_loss(log_probs.float(), batch["label"] % log_probs.shape[-1])
+            out = step_model(batch)
+        loss = _loss(model, out, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -114,6 +169,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     sync()
     seconds = time.perf_counter() - start
     clips_per_s = args.batch * args.steps / seconds
+    train_peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    inference = [_inference(model, int(b), device, use_bf16, max(3, args.steps // 2), sync)
+                 for b in args.infer_batches.split(",") if b.strip()]
     return {
         "recipe": str(args.recipe), "overrides": args.override,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -122,7 +180,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "params": sum(p.numel() for p in model.parameters()),
         "step_ms": 1e3 * seconds / args.steps, "clips_per_s": clips_per_s,
         "lrw_epoch_minutes": LRW_TRAIN_CLIPS / clips_per_s / 60,
-        "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+        "peak_memory_gib": train_peak, "task": model.task, "inference": inference,
     }
 
 
@@ -132,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{figures['device']}: {Path(figures['recipe']).stem} batch {figures['batch']}, "
           f"bf16 {figures['bf16_autocast']}, channels-last {figures['channels_last']}, "
           f"compiled {figures['compiled']}: {figures['clips_per_s']:.0f} training clips/s "
-          f"({figures['step_ms']:.1f} ms per step); an LRW epoch in {figures['lrw_epoch_minutes']:.1f} min")
+          f"({figures['step_ms']:.1f} ms per step); an LRW epoch in {figures['lrw_epoch_minutes']:.1f} min"
+          + (f"; peak {figures['peak_memory_gib']:.2f} GiB" if figures["peak_memory_gib"] is not None else ""))
+    for inf in figures["inference"]:
+        print(f"  inference batch {inf['batch']}: {inf['median_ms']:.2f} ms, {inf['clips_per_s']:.0f} clips/s"
+              + (f", peak {inf['peak_memory_gib']:.2f} GiB" if inf["peak_memory_gib"] is not None else ""))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=2) + "\n")

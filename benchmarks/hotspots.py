@@ -76,11 +76,17 @@ def time_by_layer_kind(model: nn.Module, run: Callable[[], Any], repeats: int = 
     return rows
 
 
-def top_ops(run: Callable[[], Any], limit: int = 10) -> list[tuple[str, float, int]]:
-    """The ``limit`` aten ops with the most self CPU time: ``(name, ms per call, calls)``."""
+def top_ops(run: Callable[[], Any], limit: int = 10, grad: bool = False) -> list[tuple[str, float, int]]:
+    """The ``limit`` aten ops with the most self CPU time: ``(name, ms per call, calls)``.
+
+    ``grad=True`` profiles ``run`` with autograd on (a training step: its backward ops show
+    as ``...Backward`` / ``convolution_backward``).
+    """
+    import contextlib
+
     from torch.profiler import ProfilerActivity, profile
 
-    with torch.inference_mode():
+    with contextlib.nullcontext() if grad else torch.inference_mode():
         run()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             run()

@@ -37,12 +37,16 @@ class Settings:
     #: profile where the time goes when a target is missed
     profile: bool = True
     compile: bool = False
+    #: peak resident memory per path, each in a fresh child process (benchmarks/memory.py)
+    memory: bool = True
+    #: alternating rounds of the training paths (benchmarks/training.py); 0: only today's step
+    train_rounds: int = 3
 
     @classmethod
     def quick(cls, threads: int = 2) -> "Settings":
         return cls(latency_runs=3, warmup=1, throughput_batch=2, throughput_runs=1, train_batch=2,
                    train_runs=1, train_warmup=0, agreement_batches=1, threads=threads, int8=False, onnx_int8=False,
-                   bf16=False, profile=False, intermediate_paths=False)
+                   bf16=False, profile=False, intermediate_paths=False, train_rounds=1)
 
 
 #: Input shapes per task: LRW clips are 29 frames of 88x88 mouth crops; an AV-ASR example is
@@ -75,7 +79,7 @@ def example_batch(model: nn.Module, batch_size: int, seed: int = 0) -> dict[str,
 
 
 def _loss(model: nn.Module, out: dict[str, Tensor], batch: dict[str, Tensor]) -> Tensor:
-    log_probs = out["log_probs"]
+    log_probs = out["log_probs"].float()  # bf16 under autocast: the loss in fp32, as the engine does
     if model.task == "ctc":
         b = log_probs.shape[0]
         targets = torch.randint(1, log_probs.shape[-1], (b, 20))
@@ -187,9 +191,59 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     return paths
 
 
+def memory_paths(settings: Settings) -> list[tuple[str, int]]:
+    """``(path, batch)`` pairs whose peak memory is measured: inference at batch 1 and the
+    throughput batch, one training step at the training batch."""
+    from benchmarks import fast_paths as fast
+
+    bf16 = settings.bf16 and fast.bf16_supported()
+    pairs = [("eager", 1), ("eager", settings.throughput_batch)]
+    if bf16:
+        pairs += [("fast_bf16", 1), ("fast_bf16", settings.throughput_batch)]
+    pairs.append(("train_fp32", settings.train_batch))
+    if bf16:
+        pairs.append(("train_bf16", settings.train_batch))
+    return pairs
+
+
+def bench_memory(recipe: Path, settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Peak resident memory of each of :func:`memory_paths`, each in its own process."""
+    from benchmarks.memory import measure
+
+    out: dict[str, Any] = {}
+    for path, batch in memory_paths(settings):
+        key = f"{path} b{batch}"
+        out[key] = measure(recipe, path, batch, settings.threads)
+        if "error" in out[key]:
+            log(f"  memory {key}: ERROR {out[key]['error']}")
+        else:
+            log(f"  memory {key}: peak {out[key]['peak_mib']:.0f} MiB (+{out[key]['run_mib']:.0f} MiB for the run)")
+    return out
+
+
+def bench_train_paths(model: nn.Module, settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Today's training step against the faster ones (:mod:`benchmarks.training`)."""
+    from benchmarks import fast_paths as fast
+    from benchmarks import training
+
+    paths = training.train_paths(settings.bf16 and fast.bf16_supported(), settings.compile)
+    if settings.train_rounds <= 1:  # a smoke run: today's step and the engine's new default only
+        paths = [paths[0], paths[-1]]
+    batch = example_batch(model, settings.train_batch, seed=1)
+    result = training.bench_training(model, batch, _loss, paths, rounds=max(1, settings.train_rounds),
+                                     warmup=settings.train_warmup)
+    for name, entry in result.items():
+        log(f"  train {name}: " + (f"ERROR {entry['error']}" if "error" in entry else
+                                   f"{entry['cpu_ms_per_step']:.0f} CPU-ms per step, {entry['speedup']:.2f}x"))
+    return result
+
+
 def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every measurement of one model; a path that fails is recorded with its error, not fatal."""
+                log: Callable[[str], None] = print, memory_recipe: Path | None = None) -> dict[str, Any]:
+    """Every measurement of one model; a path that fails is recorded with its error, not fatal.
+
+    ``memory_recipe``: the recipe file ``model`` was built from; its children measure memory.
+    """
     from avtoolkit.models.summary import count_macs
     from benchmarks import fast_paths as fast
 
@@ -218,6 +272,10 @@ def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
             log("  " + describe_path(name, entry))
     result["train_step"] = train_step(model, settings)
     log(f"  train step batch {settings.train_batch}: {result['train_step']['clips_per_s']:.1f} clips/s")
+    if settings.train_rounds > 0:
+        result["train_paths"] = bench_train_paths(model, settings, log)
+    if settings.memory and memory_recipe is not None:
+        result["memory"] = bench_memory(memory_recipe, settings, log)
     return result
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 HEADER = ("recipe", "path", "params", "GMACs/clip", "b1 median ms", "b1 p95 ms", "b16 clips/s",
-          "GFLOP/s", "% ceiling", "max |dlogp|")
+          "GFLOP/s", "% own ceiling", "max |dlogp|")
+TRAIN_HEADER = ("recipe", "training path", "batch", "CPU ms per step", "clips per CPU-s", "vs today")
+MEMORY_HEADER = ("recipe", "path", "batch", "peak RSS MiB", "run MiB")
 
 
 def model_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -26,12 +28,48 @@ def model_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
             rows.append((recipe, path, f"{res['params'] / 1e6:.2f}M", f"{res['macs_per_clip'] / 1e9:.3f}",
                          f"{lat['median_ms']:.1f}", f"{lat['p95_ms']:.1f}",
                          f"{thr['clips_per_s']:.1f}" + ("" if thr["batch"] == 16 else f" (b{thr['batch']})"),
-                         f"{thr['gflops']:.1f}", f"{100 * thr['ceiling_fraction']:.0f}",
+                         f"{thr['gflops']:.1f}",
+                         f"{100 * thr['ceiling_fraction']:.0f} ({thr.get('ceiling_format', 'fp32')})",
                          "" if diff is None else f"{diff:.1e}"))
         step = res["train_step"]
         rows.append((recipe, f"train step (b{step['batch']})", "", "", f"{step['step_ms']:.0f} per step", "",
                      f"{step['clips_per_s']:.1f}", "", "", ""))
     return rows
+
+
+def train_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per (recipe, training path): CPU time per step and the ratio to today's step."""
+    rows: list[tuple[str, ...]] = []
+    for recipe, res in results.get("models", {}).items():
+        for path, e in res.get("train_paths", {}).items():
+            if "error" in e:
+                rows.append((recipe, path, "ERROR " + e["error"][:60], "", "", ""))
+            else:
+                rows.append((recipe, path, str(e["batch"]), f"{e['cpu_ms_per_step']:.0f}",
+                             f"{e['clips_per_cpu_s']:.2f}", f"{e['speedup']:.2f}x" if e.get("speedup") else ""))
+    return rows
+
+
+def memory_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per (recipe, path, batch): peak resident memory of a fresh process running it."""
+    rows: list[tuple[str, ...]] = []
+    for recipe, res in results.get("models", {}).items():
+        for key, e in res.get("memory", {}).items():
+            path, _, batch = key.rpartition(" b")
+            rows.append((recipe, path, batch, *(("ERROR " + e["error"][:60], "") if "error" in e else
+                                                (f"{e['peak_mib']:.0f}", f"{e['run_mib']:.0f}"))))
+    return rows
+
+
+def ceilings_text(results: dict[str, Any]) -> str:
+    """The per-format ceilings in one line (the fp32 one alone for results from before issue 15)."""
+    from benchmarks.run import ceilings_line
+
+    per_format = results.get("ceilings") or {"fp32": results["ceiling"]}
+    flags = per_format.get("cpu_flags")
+    return (f"matmul ceilings (best of the start and the end of the run): {ceilings_line(per_format)}"
+            + (f"; CPU flags {', '.join(flags)}" if flags else "")
+            + "; `% own ceiling` reads each path against the ceiling of the format it computes in")
 
 
 def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
@@ -46,6 +84,10 @@ def data_rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         elif name == "load_prepared_rois":
             rows.append((name, f"{entry['clips_per_s_per_core']:.1f} clips/s per core, "
                                f"{entry['clips_per_s_wall']:.1f} wall-clock"))
+        elif name == "train_batches":
+            rows.append((name, f"{entry['clips_per_s_per_worker']:.1f} clips/s per worker at batch {entry['batch']} "
+                               f"(per clip: read {entry['read_ms_per_clip']:.1f} ms, augment "
+                               f"{entry['augment_ms_per_clip']:.1f} ms, collate {entry['collate_ms_per_clip']:.1f} ms)"))
         elif name == "grid_decode_crop":
             for method in ("face", "fixed"):
                 rows.append((f"grid_decode_crop_{method}",
@@ -91,11 +133,13 @@ def render_text(results: dict[str, Any]) -> str:
     meta = results["meta"]
     parts = [f"avtoolkit benchmark ({meta['mode']}), {meta['threads']} threads, {meta['cpu']}; "
              f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
-             f"fp32 matmul ceiling: {results['ceiling']['gflops']:.1f} GFLOP/s, the better of "
-             f"{results['ceiling'].get('gflops_start', float('nan')):.1f} at the start and "
-             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} at the end", ""]
+             ceilings_text(results), ""]
     if results.get("models"):
         parts += [_table(HEADER, model_rows(results)), ""]
+    if rows := train_rows(results):
+        parts += [_table(TRAIN_HEADER, rows), ""]
+    if rows := memory_rows(results):
+        parts += [_table(MEMORY_HEADER, rows), ""]
     if results.get("data"):
         parts += [_table(("data", "rate"), data_rows(results)), ""]
     parts += targets_text(results)
@@ -108,12 +152,17 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = [f"# avtoolkit benchmark ({meta['mode']})", "",
              f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
              f"onnxruntime {meta['onnxruntime']}; load average {meta['loadavg_start']} -> {meta['loadavg_end']}.",
-             "", f"fp32 matmul ceiling (2048x2048): **{results['ceiling']['gflops']:.1f} GFLOP/s**, the better "
-             f"of {results['ceiling'].get('gflops_start', float('nan')):.1f} at the start and "
-             f"{results['ceiling'].get('gflops_end', float('nan')):.1f} at the end of the run; "
-             "`% ceiling` is relative to it.", ""]
+             "", ceilings_text(results) + ".", ""]
     if results.get("models"):
         parts += ["## Models", "", _markdown(HEADER, model_rows(results)), ""]
+    if rows := train_rows(results):
+        parts += ["## Training paths", "", "Forward + loss + backward + AdamW, timed in alternating rounds in "
+                  "one process; CPU time of this process (summed over its threads), so waiting for a core "
+                  "held by another process does not count.", "", _markdown(TRAIN_HEADER, rows), ""]
+    if rows := memory_rows(results):
+        parts += ["## Memory", "", "Peak resident memory of a fresh process that builds the model and runs "
+                  "the path (`ru_maxrss`); `run MiB` is how far the run raised it above the built model.", "",
+                  _markdown(MEMORY_HEADER, rows), ""]
     if results.get("data"):
         parts += ["## Data", "", _markdown(("data", "rate"), data_rows(results)), ""]
     if results.get("targets"):

@@ -50,21 +50,42 @@ class WarmupCosine:
         return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def _fused_ok(params: list[torch.nn.Parameter]) -> bool:
+    """Whether to use torch's fused Adam/AdamW kernel: every parameter floating and on CUDA.
+
+    Not on CPU: measured in one run beside the for-loop (benchmarks/training.py), fused AdamW
+    made the lrw_effv2t and avasr training steps no faster (0.99x, 0.92x; the update is a
+    small part of a CPU step).
+    """
+    return bool(params) and all(p.is_floating_point() and p.device.type == "cuda" for p in params)
+
+
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
     """AdamW, Adam or SGD with weight decay from an ``optim`` section.
 
+    On CUDA, Adam and AdamW use torch's fused kernel (one pass over all parameters instead
+    of many small kernels); the update is the same algorithm.
+
     Raises:
         RecipeError: unknown optimizer name (``optim.name``).
+
+    Examples:
+        >>> opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], {"name": "adamw"})
+        >>> opt.defaults["fused"] is None  # CPU parameters: torch's own default
+        True
     """
+    params = list(params)
     c = section(OptimConfig, cfg)
     name = str(c.name).lower()
     lr = float(c.lr)
     wd = float(c.weight_decay)
     betas = tuple(c.betas)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, betas=betas,  # type: ignore[arg-type]
+                                 fused=_fused_ok(params) or None)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, betas=betas)  # type: ignore[arg-type]
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, betas=betas,  # type: ignore[arg-type]
+                                fused=_fused_ok(params) or None)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=float(c.momentum),
                                nesterov=bool(c.nesterov))

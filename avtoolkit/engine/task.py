@@ -23,6 +23,7 @@ from torch import Tensor
 from avtoolkit import __version__
 from avtoolkit.data.text import CharVocab
 from avtoolkit.engine.checkpoint import META_KEY
+from avtoolkit.engine.layout import to_channels_last
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.errors import TrainingDivergedError
 from avtoolkit.recipe.schema import DecodingConfig, LossConfig, TrainerConfig, section
@@ -87,7 +88,10 @@ class AVTask(L.LightningModule):
         self.label_smoothing = float(loss.label_smoothing)
         self.mixup_alpha = float(loss.mixup_alpha)
         self.zero_infinity = bool(loss.zero_infinity)
-        self.max_bad_steps = int(section(TrainerConfig, self.recipe.get("trainer")).max_bad_steps)
+        trainer_cfg = section(TrainerConfig, self.recipe.get("trainer"))
+        self.max_bad_steps = int(trainer_cfg.max_bad_steps)
+        if trainer_cfg.channels_last:
+            to_channels_last(self.model)
         self.monitor, self.monitor_mode = monitor_of(self.recipe, self.task)
         self._bad_steps = 0
         #: finite and non-finite training steps of the current epoch

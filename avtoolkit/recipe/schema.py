@@ -35,6 +35,8 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: Precision = "32"
+    #: convolution weights in channels-last layout (same values; faster lrw_effv2t steps, see docs/benchmarks.md)
+    channels_last: bool = True
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False

@@ -21,4 +21,16 @@ def test_cpu_smoke_mode_trains_and_writes_figures(tiny_recipe, tmp_path, capsys)
     assert figures["device"] == "cpu" and figures["bf16_autocast"] and figures["channels_last"]
     assert figures["clips_per_s"] > 0 and figures["steps"] == 1
     assert figures["lrw_epoch_minutes"] == 488_766 / figures["clips_per_s"] / 60
+    assert [i["batch"] for i in figures["inference"]] == [1, 16]
+    assert all(i["median_ms"] > 0 and i["clips_per_s"] > 0 for i in figures["inference"])
     assert "training clips/s" in capsys.readouterr().out
+
+
+def test_cpu_smoke_mode_trains_a_ctc_recipe(tmp_path):
+    # avasr (audio + video, CTC) shrunk: the script builds CTC targets and the CTC loss for it
+    out = tmp_path / "avasr.json"
+    assert main(["--recipe", str(ROOT / "recipes" / "avasr.yaml"), "--override", "model.encoders.video.channels=[8, 8, 8]",
+                 "--override", "model.encoders.video.hidden_dim=32", "--device", "cpu", "--batch", "2",
+                 "--steps", "1", "--warmup", "0", "--infer-batches", "1", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["task"] == "ctc" and figures["clips_per_s"] > 0 and figures["inference"][0]["batch"] == 1

@@ -43,6 +43,19 @@ def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
         limit = 0.2 if "bf16" in name else 1e-3
         assert entry["agreement"]["max_abs_diff"] < limit, (name, entry["agreement"])
     assert tiny["train_step"]["clips_per_s"] > 0
+    # each path is read against the ceiling of its own number format
+    assert {entry["throughput"]["ceiling_format"] for entry in tiny["paths"].values()} == {"fp32"}
+    # training paths side by side: today's step is the 1.0x every other one is read against
+    train = tiny["train_paths"]
+    assert train["fp32 (before)"]["speedup"] == 1.0 and len(train) == 2, train
+    assert all(e["cpu_ms_per_step"] > 0 for e in train.values()), train
+    # memory: a training step (weights, gradients, AdamW moments, saved activations) needs
+    # more than one clip's inference, and the process holds more than the run alone
+    memory = tiny["memory"]
+    assert {"eager b1", "eager b2", "train_fp32 b2"} <= set(memory), memory
+    assert all(e["peak_mib"] > e["run_mib"] >= 0 for e in memory.values()), memory
+    assert memory["train_fp32 b2"]["run_mib"] > memory["eager b1"]["run_mib"], memory
+    assert "peak RSS MiB" in stdout and "clips per CPU-s" in stdout
     # flagship recipes were filtered out by --only; the table and markdown show the tiny one
     assert set(results["models"]) == {"tiny_lrw"}
     assert "tiny_lrw" in stdout and "onnxruntime" in stdout
@@ -57,11 +70,35 @@ def test_quick_run_measures_the_data_path(quick_run):
     assert data["prepare_lrw_fixed"]["clips"] == 8
     assert data["prepare_lrw_fixed"]["clips_per_s_per_core"] > 0 < data["prepare_lrw_fixed"]["clips_per_s_wall"]
     assert data["load_prepared_rois"]["clips_per_s_per_core"] > 0
+    train = data["train_batches"]  # a data-loader worker's whole job at the training batch size
+    assert train["batch"] == 2 and train["clips"] >= 8 and train["clips_per_s_per_worker"] > 0
+    assert train["read_ms_per_clip"] > 0 and train["augment_ms_per_clip"] > 0
     assert data["log_mel"]["audio_s_per_s_per_core"] > 1.0  # far faster than real time
     if not GRID.is_dir():
         pytest.skip(f"GRID clips not found at {GRID}: face-crop rates not measured")
     assert data["prepare_lrw_face"]["clips"] == 8, data["prepare_lrw_face"]
     assert data["grid_decode_crop"]["face"]["frames_per_s_per_core"] > 0
+
+
+def test_quick_run_measures_a_ceiling_per_number_format(quick_run):
+    results, stdout, _ = quick_run
+    per_format = results["ceilings"]
+    assert per_format["fp32"] == results["ceiling"]
+    for fmt in ("fp32", "bf16", "int8"):
+        entry = per_format[fmt]
+        assert "skipped" in entry or entry["gflops"] == max(entry["gflops_start"], entry["gflops_end"]) > 1.0, entry
+    if "avx512_bf16" in per_format["cpu_flags"] or "amx_bf16" in per_format["cpu_flags"]:
+        # native bf16 doubles the multiply width: its ceiling is above fp32's
+        assert per_format["bf16"]["gflops"] > per_format["fp32"]["gflops"], per_format
+    assert "matmul ceilings" in stdout and "fp32 " in stdout and "int8 " in stdout
+
+
+def test_paths_are_read_against_their_own_formats_ceiling():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.ceiling import path_format
+
+    assert [path_format(p) for p in ("eager", "fast_fp32", "onnxruntime", "fast_bf16", "onnxruntime_int8")] == \
+        ["fp32", "fp32", "fp32", "bf16", "int8"]
 
 
 def test_targets_report_misses_with_the_measured_figure():
@@ -75,12 +112,14 @@ def test_targets_report_misses_with_the_measured_figure():
         "lrw_effv2t": {"paths": {"eager": path(80.0, 0.2), "onnxruntime": path(30.0, 0.3)}},
         "avasr": {"paths": {"eager": path(40.0, 0.1), "onnxruntime": path(20.0, 0.1)}}},
         "data": {"prepare_lrw_fixed": {"clips_per_s_per_core": 30.0}}}
+    results["models"]["avasr"]["train_paths"] = {"fp32 (before)": {"speedup": 1.0}, "bf16": {"speedup": 1.5}}
     verdicts = {t["what"]: (t["met"], t["measured"]) for t in check_targets(results)}
-    assert verdicts["lrw_effv2t batch-16 throughput, fraction of ceiling"] == (False, "30% of 100 GFLOP/s (onnxruntime)")
+    assert verdicts["lrw_effv2t batch-16 throughput, fraction of its format's ceiling"] == (False, "30% of 100 GFLOP/s (onnxruntime, fp32)")
     assert verdicts["lrw_effv2t batch-1 latency (fastest path)"] == (True, "30.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (eager)"] == (True, "40.0 ms")
     assert verdicts["prepare LRW clips (fixed crop)"][0] is True
+    assert verdicts["avasr training step vs today's (CPU time, same run)"] == (False, "1.50x (bf16)")
 
 
 def test_int8_path_is_built_from_the_fp32_graph_and_tracks_it(tmp_path):
