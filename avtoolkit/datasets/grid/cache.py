@@ -12,7 +12,6 @@ clips the layout reader left out, and counted in the returned report.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from avtoolkit.datasets._prepare import convert_all, write_report
 from avtoolkit.datasets.grid.layout import GridClip
 
 REPORT_NAME = "prepare_report.tsv"
@@ -92,12 +92,6 @@ def _convert(task: tuple[GridClip, Path, dict]) -> tuple[str, str | None]:
     return clip.key, convert_clip(clip, target, cropper_args)
 
 
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # the pool already uses every core
-
-
 def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: dict,
                  layout_problems: Sequence[tuple[str, str]] = (), workers: int | None = None,
                  progress: bool = True, sheets: int = 3) -> PrepareReport:
@@ -112,8 +106,6 @@ def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: di
         progress: show a tqdm bar.
         sheets: contact sheets of this many newly prepared clips go to ``<folder>/sheets``.
     """
-    from tqdm import tqdm
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     report = PrepareReport(report_path=folder / REPORT_NAME, failed=list(layout_problems))
@@ -124,29 +116,12 @@ def prepare_grid(clips: Sequence[GridClip], folder: str | Path, cropper_args: di
             report.skipped += 1
         else:
             tasks.append((clip, target, cropper_args))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-    bar = tqdm(total=len(tasks), desc="prepare GRID", unit="clip", disable=not progress)
-    pool = None
-    if workers == 1:
-        results = map(_convert, tasks)
-    else:
-        # spawn, not fork: see avtoolkit/datasets/lrw/cache.py (OpenCV/torch thread pools deadlock a fork).
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
-        results = pool.imap_unordered(_convert, tasks, chunksize=4)
-    try:
-        for key, reason in results:
-            if reason is None:
-                report.prepared += 1
-            else:
-                report.failed.append((key, reason))
-            bar.update()
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    lines = ["clip\treason"] + [f"{k}\t{r}" for k, r in sorted(report.failed)]
-    report.report_path.write_text("\n".join(lines) + "\n")
+    for key, reason in convert_all(_convert, tasks, workers=workers, desc="prepare GRID", progress=progress):
+        if reason is None:
+            report.prepared += 1
+        else:
+            report.failed.append((key, reason))
+    write_report(report.report_path, "clip\treason", report.failed)
     if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
         from avtoolkit.roi.crop import MouthCropper
         from avtoolkit.roi.sheet import write_sheets

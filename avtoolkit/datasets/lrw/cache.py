@@ -11,7 +11,6 @@ cannot be decoded are listed with the reason in ``<cache_dir>/prepare_report.tsv
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from avtoolkit.data.media import MediaError
+from avtoolkit.datasets._prepare import convert_all, write_report
 from avtoolkit.datasets.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
 
 REPORT_NAME = "prepare_report.tsv"
@@ -120,8 +120,6 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
     Raises:
         LRWNotFoundError: ``root`` is not an LRW tree (the message says how to get LRW).
     """
-    from tqdm import tqdm
-
     vocabulary = select_words(find_words(root), words, words_list)
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -136,30 +134,14 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
                 report.skipped += 1
             else:
                 tasks.append((clip, target, cropper_args, lm_dir))
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks) or 1))
-    bar = tqdm(total=len(tasks), desc="prepare LRW", unit="clip", disable=not progress)
-    if workers == 1:
-        results = map(_convert, tasks)
-        pool = None
-    else:
-        # spawn, not fork: a child forked from a process whose OpenCV or torch thread pools
-        # have run can deadlock (seen as a hang in cv2.setNumThreads inside the test suite).
-        # Each worker pays one import of this module, negligible beside a dataset's worth of clips.
-        pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
-        results = pool.imap_unordered(_convert, tasks, chunksize=8)
-    try:
-        for video, reason in results:
-            if reason is None:
-                report.converted += 1
-            else:
-                report.failed.append((video, reason))
-            bar.update()
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    _write_report(report)
+    for video, reason in convert_all(_convert, tasks, workers=workers, desc="prepare LRW", progress=progress,
+                                     chunksize=8):
+        if reason is None:
+            report.converted += 1
+        else:
+            report.failed.append((video, reason))
+    assert report.report_path is not None
+    write_report(report.report_path, "video\treason", report.failed)
     if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
         _write_sheets([t[0] for t in tasks[:sheets]], cache_dir / "sheets", cropper_args, lm_dir)
     return report
@@ -177,24 +159,4 @@ def _write_sheets(clips: list[LRWClip], out_dir: Path, cropper_args: dict, lm_di
             landmarks.append(None)  # the run already reported this clip as failed
     write_sheets([c.video for c in clips], out_dir, MouthCropper(**cropper_args), landmarks)
 
-
-def _init_worker() -> None:
-    import cv2
-
-    # OpenCV threads per process would oversubscribe the cores the pool already uses.
-    cv2.setNumThreads(1)
-
-
-def _write_report(report: RoiCacheReport) -> None:
-    assert report.report_path is not None
-    lines = ["video\treason"] + [f"{video}\t{reason}" for video, reason in sorted(report.failed)]
-    # Whole or not at all: two `avtoolkit prepare` into one cache must not interleave their reports.
-    fd, tmp = tempfile.mkstemp(dir=report.report_path.parent, prefix=f".{report.report_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, report.report_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
