@@ -5,6 +5,8 @@ Both take an optional ``torch.Generator`` so evaluation at a fixed SNR is reprod
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 from torch import Tensor
 
@@ -80,6 +82,28 @@ def babble(utterances: list[Tensor], length: int) -> Tensor:
     if not used:
         raise ValueError("babble needs at least one non-silent utterance")
     return mix
+
+
+#: the masks a recipe's ``spec_augment: true`` means (the keyword defaults of :func:`spec_augment`).
+SPEC_AUGMENT_DEFAULTS: dict[str, float] = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
+
+
+def spec_augment_settings(value: bool | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A dataset's ``spec_augment`` argument as :func:`spec_augment` keywords, or ``None`` for off.
+
+    ``True`` means the defaults; a mapping overrides some of them.
+
+    Examples:
+        >>> spec_augment_settings(False) is None
+        True
+        >>> spec_augment_settings({"time_masks": 0})["time_masks"], spec_augment_settings(True)["freq_masks"]
+        (0, 2)
+    """
+    if value is True:
+        return dict(SPEC_AUGMENT_DEFAULTS)
+    if isinstance(value, Mapping):
+        return {**SPEC_AUGMENT_DEFAULTS, **value}
+    return None
 
 
 def spec_augment(log_mel: Tensor, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import warnings
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from torch.utils.data import DataLoader
 
-from avtoolkit.datasets.base import AVDataModule
+from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.text import CHARACTERS
+from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.cache import cache_folder, cache_path, prepare_grid, read_failed
 from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
 from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
@@ -21,7 +22,6 @@ from avtoolkit.registry.kinds import DATASETS
 SPLITS = ("train", "val", "test")
 MODES = ("sentence", "word")
 NOISE_TYPES = ("white", "babble")
-_SPEC_DEFAULTS = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
 
 
 def default_cache_dir(root: str | Path) -> Path:
@@ -147,12 +147,7 @@ class GridDataModule(AVDataModule):
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root)
         self.prepare_workers = prepare_workers
         self.audio_norm = audio_norm
-        if spec_augment is True:
-            self.spec_augment: dict | None = dict(_SPEC_DEFAULTS)
-        elif isinstance(spec_augment, Mapping):
-            self.spec_augment = {**_SPEC_DEFAULTS, **spec_augment}
-        else:
-            self.spec_augment = None
+        self.spec_augment = spec_augment_settings(spec_augment)
         self.noise = {"noise_snr_db": noise_snr_db, "noise_prob": noise_prob, "noise_type": noise_type,
                       "babble_talkers": babble_talkers}
         self.test_noise_snr_db = test_noise_snr_db

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from torch.utils.data import DataLoader
 
+from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.manifest.dataset import NOISE_TYPES, ManifestSpeech, collate_utterances
@@ -17,7 +18,6 @@ from avtoolkit.registry.kinds import DATASETS
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-_SPEC_DEFAULTS = {"freq_masks": 2, "freq_width": 8, "time_masks": 2, "time_width": 0.05}
 
 
 @DATASETS.register("manifest")
@@ -78,12 +78,7 @@ class ManifestDataModule(AVDataModule):
         self.crop_method = crop_method
         first = next(Path(p).expanduser() for p in self.paths.values() if p)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else first.parent / "mouth_cache"
-        if spec_augment is True:
-            self.spec_augment: dict | None = dict(_SPEC_DEFAULTS)
-        elif isinstance(spec_augment, Mapping):
-            self.spec_augment = {**_SPEC_DEFAULTS, **spec_augment}
-        else:
-            self.spec_augment = None
+        self.spec_augment = spec_augment_settings(spec_augment)
         self.noise_snr_db = noise_snr_db
         self.noise_prob = noise_prob
         self.test_noise_snr_db = test_noise_snr_db
