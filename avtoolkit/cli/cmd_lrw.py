@@ -1,4 +1,5 @@
-"""``avtoolkit prepare`` (LRW mouth ROIs) and ``avtoolkit predict`` (top-k words for a video)."""
+"""``avtoolkit prepare`` (a recipe's dataset cache: LRW or GRID mouth ROIs) and ``avtoolkit predict``
+(top-k words for a video)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from avtoolkit.cli.values import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", help="convert a recipe's LRW mp4s once into cached mouth ROIs")
+    p = sub.add_parser("prepare", help="convert a recipe's clips once into its dataset's cache "
+                       "(LRW: mouth ROIs; GRID: mouth ROIs and audio)")
     p.add_argument("recipe", help="recipe file or shipped recipe name (see `avtoolkit recipes`)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. data.root=/data/lipread_mp4")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: every core)")
@@ -25,10 +27,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def prepare(args: argparse.Namespace) -> int:
     from avtoolkit.datasets.lrw.datamodule import build_recipe_roi_cache
+    from avtoolkit.recipe import validate_recipe
 
-    report = build_recipe_roi_cache(args.recipe, args.overrides, workers=args.workers)
-    print(report)
-    return 1 if report.failed else 0
+    recipe = validate_recipe(args.recipe, args.overrides, require_data=True)
+    if recipe["data"]["name"] == "lrw":
+        report = build_recipe_roi_cache(recipe, workers=args.workers)
+        print(report)
+        return 1 if report.failed else 0
+    # Any other dataset prepares itself the way `avtoolkit run` would, in Lightning's prepare_data.
+    from avtoolkit.engine.resolve import build_datamodule
+
+    dm = build_datamodule(recipe)
+    if args.workers is not None and hasattr(dm, "prepare_workers"):
+        dm.prepare_workers = args.workers
+    if not _overrides_prepare(dm):
+        print(f"dataset '{recipe['data']['name']}' has nothing to prepare: `avtoolkit run` reads it as it is")
+        return 0
+    dm.prepare_data()
+    report = getattr(dm, "prepare_report", None)
+    if report is not None:
+        print(report)
+    return 1 if report is not None and report.failed else 0
+
+
+def _overrides_prepare(dm: object) -> bool:
+    """Whether the datamodule's class defines its own ``prepare_data`` (Lightning's does nothing)."""
+    from lightning.pytorch import LightningDataModule
+
+    return type(dm).prepare_data is not LightningDataModule.prepare_data
 
 
 def predict(args: argparse.Namespace) -> int:

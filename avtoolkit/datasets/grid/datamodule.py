@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.grid.cache import cache_folder, cache_path, prepare_grid, read_failed
+from avtoolkit.datasets.grid.cache import PrepareReport, cache_folder, cache_path, prepare_grid, read_failed
 from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
 from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
@@ -160,6 +160,7 @@ class GridDataModule(AVDataModule):
         self._layout: LayoutReport | None = None
         self.clips: dict[str, list[GridClip]] = {}
         self.failed: dict[str, str] = {}
+        self.prepare_report: PrepareReport | None = None
         self.splits: dict[str, Any] = {}
 
     @property
@@ -193,6 +194,7 @@ class GridDataModule(AVDataModule):
         wanted = [c for clips in self.split_clips().values() for c in clips]
         report = prepare_grid(wanted, self.folder, self.cropper_args, layout.problems,
                               workers=self.prepare_workers)
+        self.prepare_report = report  # what `avtoolkit prepare` prints
         if report.prepared or report.failed:
             print(f"GRID: {layout.summary()}; {report}")
 
