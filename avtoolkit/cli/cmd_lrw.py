@@ -45,8 +45,8 @@ def prepare(args: argparse.Namespace) -> int:
         return 0
     dm.prepare_data()
     report = getattr(dm, "prepare_report", None)
-    if report is not None:
-        print(report)
+    if report is not None and not (report.prepared or report.failed):
+        print(report)  # prepare_data itself prints a report only when it did something
     return 1 if report is not None and report.failed else 0
 
 

@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam-size", type=_positive_int, help="override decoding.beam_size for beam")
     p.add_argument("--lexicon", metavar="FILE",
                    help="lexicon file for beam (lines 'word w o r d |'), or 'grid' for GRID's 51 words")
+    p.add_argument("--grammar", metavar="NAME",
+                   help="add a beam search restricted to a built-in sentence grammar ('grid': "
+                        "command colour preposition letter digit adverb)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the table, JSON and plot")
     p.set_defaults(handler=noise_eval)
 
@@ -52,7 +55,7 @@ def noise_eval(args: argparse.Namespace) -> int:
 
     result = run(args.checkpoint, args.recipe, args.overrides, inputs=args.modalities, noises=args.noise,
                  snrs=SNRS if args.snr is None else args.snr, decoders=args.decoder, beam_size=args.beam_size,
-                 lexicon=args.lexicon, lexicon_dir=Path(args.out), progress=True)
+                 lexicon=args.lexicon, lexicon_dir=Path(args.out), grammar=args.grammar, progress=True)
     files = write_noise_report(result, args.out)
     print()
     print(result.markdown())

@@ -151,7 +151,7 @@ class _Decoder:
 
 
 def _decoders(base: Any, overrides: list[str], decoders: Sequence[str] | None, beam_size: int | None,
-              lexicon: Path | None) -> list[_Decoder]:
+              lexicon: Path | None, grammar: str | None = None) -> list[_Decoder]:
     from avtoolkit.recipe import load_recipe
     from avtoolkit.recipe.schema import DecodingConfig, section
 
@@ -167,8 +167,17 @@ def _decoders(base: Any, overrides: list[str], decoders: Sequence[str] | None, b
             extra += [f"decoding.lexicon={_quoted(str(lexicon))}"] if lexicon is not None else []
             cfg = section(DecodingConfig, load_recipe(base, [*overrides, *extra]).get("decoding"))
         out.append(_Decoder(_decoder_label(cfg), extra))
-    if (lexicon is not None or beam_size is not None) and not beams:
+    if (lexicon is not None or beam_size is not None) and not beams and grammar is None:
         raise UsageError("--lexicon and --beam-size apply to beam search only; add --decoder beam")
+    if grammar is not None:
+        from avtoolkit.inference.grammar import grammar_slots
+
+        grammar_slots(grammar)  # a bad name fails here, before any evaluation
+        # One more beam search, restricted to the grammar's sentences (its own lexicon).
+        extra = ["decoding.name=beam", f"decoding.grammar={grammar}", "decoding.lexicon=null"]
+        extra += [f"decoding.beam_size={beam_size}"] if beam_size is not None else []
+        cfg = section(DecodingConfig, load_recipe(base, [*overrides, *extra]).get("decoding"))
+        out.append(_Decoder(_decoder_label(cfg), extra))
     return out
 
 
@@ -181,6 +190,10 @@ def _decoder_label(cfg: Any) -> str:
         path = Path(cfg.lexicon)
         words = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else "?"
         label += f" + lexicon {path.stem.removesuffix('_lexicon')} ({words} words)"
+    if cfg.grammar:
+        from avtoolkit.inference.grammar import grammar_words
+
+        label += f" + grammar {cfg.grammar} ({len(grammar_words(cfg.grammar))} words)"
     if cfg.lm:
         label += f" + LM {Path(cfg.lm).name}"
     return label
@@ -202,7 +215,8 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
                inputs: Sequence[str] | None = None, noises: Sequence[str] | None = None,
                snrs: Sequence[float | None] = SNRS, decoders: Sequence[str] | None = None,
                beam_size: int | None = None, lexicon: str | os.PathLike[str] | None = None,
-               lexicon_dir: str | os.PathLike[str] | None = None, progress: bool = False) -> NoiseEvalResult:
+               lexicon_dir: str | os.PathLike[str] | None = None, grammar: str | None = None,
+               progress: bool = False) -> NoiseEvalResult:
     """Test WER and CER of one CTC checkpoint at every SNR, noise type, input combination and decoder.
 
     Args:
@@ -219,6 +233,8 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
         beam_size: beam width for ``beam`` (default: the recipe's ``decoding.beam_size``).
         lexicon: a lexicon file, or a built-in list's name (``grid``), for ``beam``.
         lexicon_dir: where a built-in lexicon is written (default: a temporary folder).
+        grammar: a built-in slot grammar (``grid``): adds one more beam search, restricted to
+            the grammar's sentences (:mod:`avtoolkit.inference.grammar`).
         progress: print one line per evaluation.
 
     Returns:
@@ -258,7 +274,7 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
     lex = None
     if lexicon is not None:
         lex = lexicon_file(lexicon, lexicon_dir or tempfile.mkdtemp(prefix="avtoolkit-lexicon-"), loaded.vocabulary)
-    decs = _decoders(base, overrides, decoders, beam_size, lex)
+    decs = _decoders(base, overrides, decoders, beam_size, lex, grammar)
     name = str(load_recipe(base, overrides).get("name") or Path(str(checkpoint)).stem)
 
     # One plan of every evaluation, checked before the first one runs: a bad noise name or a

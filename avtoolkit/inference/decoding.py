@@ -2,8 +2,10 @@
 
 ``build_decoder(cfg, tokens)`` turns the recipe's ``decoding`` section into a callable
 ``(log_probs [B, T, V], lengths [B]) -> list[str]``. Beam search is lexicon-free by
-default (it searches over characters); a lexicon file restricts output to its words and a
-KenLM file (``.arpa`` or binary) adds a word language model weighted by ``lm_weight``.
+default (it searches over characters); a lexicon file restricts output to its words, a
+KenLM file (``.arpa`` or binary) adds a word language model weighted by ``lm_weight``, and a
+built-in slot grammar (``grammar: grid``, :mod:`avtoolkit.inference.grammar`) restricts output
+to the grammar's sentences.
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ class BeamSearchDecoder:
     """
 
     def __init__(self, tokens: Sequence[str], beam_size: int = 5, lexicon: str | None = None,
-                 lm: str | None = None, lm_weight: float = 0.5, word_score: float = 0.0) -> None:
+                 lm: str | None = None, lm_weight: float = 0.5, word_score: float = 0.0,
+                 grammar: str | None = None) -> None:
         from torchaudio.models.decoder import ctc_decoder
 
         if BLANK not in tokens or " " not in tokens:
@@ -85,15 +88,29 @@ class BeamSearchDecoder:
         for key, path in (("decoding.lexicon", lexicon), ("decoding.lm", lm)):
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(f"{key}: no such file: {path}")
+        grammar_lm = None
+        if grammar is not None:
+            from avtoolkit.inference.grammar import grammar_slots, slot_grammar_lm
+
+            if lm is not None:
+                raise ValueError("decoding.grammar and decoding.lm are both set: beam search takes one "
+                                 "language model; drop one of them")
+            grammar_lm = slot_grammar_lm(grammar_slots(grammar))
+            if lexicon is None:  # the grammar's own words
+                lexicon = str(_grammar_lexicon(grammar, tokens))
         # flashlight-text reads the separator as a named token, not a literal space.
         self._fl_tokens = [_SIL if t == " " else t for t in tokens]
         self.lexicon = None if lexicon is None else str(lexicon)  # flashlight-text takes str, not Path
+        self.grammar = grammar
         self._sil_id = self._fl_tokens.index(_SIL)
         self._decoder = ctc_decoder(
-            lexicon=self.lexicon, tokens=self._fl_tokens, lm=None if lm is None else str(lm), nbest=1,
-            beam_size=beam_size, lm_weight=lm_weight if lm else 0.0, word_score=word_score,
-            blank_token=BLANK, sil_token=_SIL, unk_word="<unk>",
+            lexicon=self.lexicon, tokens=self._fl_tokens,
+            lm=grammar_lm if grammar_lm is not None else (None if lm is None else str(lm)), nbest=1,
+            beam_size=beam_size, lm_weight=1.0 if grammar_lm is not None else (lm_weight if lm else 0.0),
+            word_score=word_score, blank_token=BLANK, sil_token=_SIL, unk_word="<unk>",
         )
+        if grammar_lm is not None:
+            grammar_lm.bind(self._decoder.word_dict.get_index)
 
     def __call__(self, log_probs: Tensor, lengths: Tensor) -> list[str]:
         # The flashlight decoder runs on CPU float32, contiguous.
@@ -121,11 +138,22 @@ class BeamSearchDecoder:
         return out
 
 
+def _grammar_lexicon(grammar: str, tokens: Sequence[str]) -> Path:
+    """A lexicon file of a built-in grammar's words, in a new temporary folder."""
+    import tempfile
+
+    from avtoolkit.inference.grammar import grammar_words
+    from avtoolkit.inference.lexicon import write_lexicon
+
+    return write_lexicon(grammar_words(grammar), Path(tempfile.mkdtemp(prefix="avtoolkit-grammar-")) / "lexicon.txt",
+                         tokens)
+
+
 def build_decoder(cfg: Mapping[str, Any] | None, tokens: Sequence[str]) -> Decoder:
     """The decoder a recipe's ``decoding`` section names.
 
     Args:
-        cfg: ``{name: greedy|beam, beam_size, lexicon, lm, lm_weight, word_score}``; missing
+        cfg: ``{name: greedy|beam, beam_size, lexicon, grammar, lm, lm_weight, word_score}``; missing
             keys take the :class:`~avtoolkit.recipe.schema.DecodingConfig` defaults, ``None``
             means greedy.
         tokens: the CTC vocabulary (blank first), e.g. a checkpoint's ``vocabulary``.
@@ -151,6 +179,6 @@ def build_decoder(cfg: Mapping[str, Any] | None, tokens: Sequence[str]) -> Decod
     if name == "beam":
         return BeamSearchDecoder(
             tokens, beam_size=int(c.beam_size), lexicon=c.lexicon, lm=c.lm,
-            lm_weight=float(c.lm_weight), word_score=float(c.word_score),
+            lm_weight=float(c.lm_weight), word_score=float(c.word_score), grammar=c.grammar,
         )
     raise ValueError(f"decoding.name: unknown decoder {name!r}; use 'greedy' or 'beam'")

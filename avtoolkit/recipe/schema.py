@@ -118,6 +118,7 @@ class DecodingConfig:
     name: Literal["greedy", "beam"] = "greedy"
     beam_size: int = 5
     lexicon: str | None = None
+    grammar: str | None = None
     lm: str | None = None
     lm_weight: float = 0.5
     word_score: float = 0.0

@@ -123,12 +123,13 @@ def test_noise_eval_measures_every_row_and_matches_eval(trained: dict, capsys: p
 def test_noise_eval_reports_both_decoders_and_both_noises(trained: dict, capsys: pytest.CaptureFixture[str]) -> None:
     out = trained["folder"] / "both"
     assert cli(["noise-eval", "--checkpoint", str(trained["checkpoint"]), "--snr", "clean", "5",
-                "--decoder", "greedy", "beam", "--beam-size", "4", "--lexicon", "grid", "--out", str(out)]) == 0
+                "--decoder", "greedy", "beam", "--beam-size", "4", "--lexicon", "grid", "--grammar", "grid",
+                "--out", str(out)]) == 0
     saved = json.loads((out / "noise_eval.json").read_text())
-    assert saved["decoders"] == ["greedy", "beam 4 + lexicon grid (51 words)"]
+    assert saved["decoders"] == ["greedy", "beam 4 + lexicon grid (51 words)", "beam 4 + grammar grid (51 words)"]
     assert saved["noises"] == ["babble", "white"] and saved["inputs"] == ["audio-only", "video-only", "audio-visual"]
-    assert len(saved["rows"]) == 2 * 2 * 3 * 2
-    assert saved["evaluations"] == 2 * (2 * (1 + 2) + 1)  # per decoder: audio and AV clean + 2 noisy, video once
+    assert len(saved["rows"]) == 3 * 2 * 3 * 2
+    assert saved["evaluations"] == 3 * (2 * (1 + 2) + 1)  # per decoder: audio and AV clean + 2 noisy, video once
     assert len((out / "grid_lexicon.txt").read_text().splitlines()) == 51
     md = (out / "noise_eval.md").read_text()
     assert "## white noise" in md and "| beam 4 + lexicon grid (51 words) | audio-visual |" in md
@@ -141,6 +142,7 @@ def test_usage_errors_name_the_option(trained: dict, capsys: pytest.CaptureFixtu
         (["--lexicon", "grid"], "add --decoder beam"),  # demo_avasr decodes greedily
         (["--lexicon", str(tmp_path / "none.txt"), "--decoder", "beam"], "not a built-in word list"),
         (["--noise", "pink"], "data.noise_type"),
+        (["--grammar", "gird"], "'gird' is not a built-in grammar"),
     ]
     for extra, message in cases:
         assert cli(["noise-eval", "--checkpoint", ckpt, "--out", str(tmp_path / "o"), *extra]) == 2
