@@ -185,25 +185,33 @@ class Recogniser:
         self.decoder = pocketsphinx.Decoder(hmm=str(model / "en-us"), dict=str(dic), jsgf=str(gram),
                                             samprate=16000, loglevel="FATAL")
 
-    def __call__(self, pcm16: bytes) -> str | None:
-        """The decoded GRID sentence of one whole utterance, or ``None`` when no path reached the grammar's end."""
+    def __call__(self, pcm16: bytes) -> str:
+        """The words decoded from one whole utterance (``""`` when none).
+
+        Normally a GRID sentence. When no path reaches the grammar's end by the last frame
+        (in loud noise), pocketsphinx returns its best partial path: fewer than six words.
+        """
         self.decoder.start_utt()
         self.decoder.process_raw(pcm16, full_utt=True)
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
-        return hyp.hypstr if hyp is not None and hyp.hypstr else None
+        return hyp.hypstr if hyp is not None else ""
 
 
 @dataclass
 class Condition:
-    """The figures of one noise x SNR pass over the test split."""
+    """The figures of one noise x SNR pass over the test split.
+
+    ``incomplete`` counts hypotheses that are not a whole GRID sentence (no or fewer than six
+    words); ``rescaled`` counts clips whose noisy samples passed full scale (see :func:`to_pcm16`).
+    """
 
     noise: str
     snr: str
     wer: float
     cer: float
     clips: int
-    no_hypothesis: int
+    incomplete: int
     rescaled: int
     seconds: float
     slot_errors: dict[str, float] = field(default_factory=dict)
@@ -211,7 +219,7 @@ class Condition:
     def row(self) -> dict[str, Any]:
         """A noise-eval JSON row (``decoder, noise, inputs, snr, wer, cer``) with this benchmark's extras."""
         return {"decoder": DECODER, "noise": self.noise, "inputs": "audio-only", "snr": self.snr, "wer": self.wer,
-                "cer": self.cer, "clips": self.clips, "no_hypothesis": self.no_hypothesis,
+                "cer": self.cer, "clips": self.clips, "incomplete": self.incomplete,
                 "rescaled": self.rescaled, "seconds": self.seconds, "slot_errors": self.slot_errors}
 
 
@@ -240,18 +248,18 @@ def run_condition(recognise: Recogniser, dm: Any, noise: str, snr: float | None,
 
     started = time.perf_counter()
     hyps, refs, ids = [], [], []
-    none = rescaled = 0
+    incomplete = rescaled = 0
     for key, ref, wave in noisy_test_waves(dm, limit):
         pcm, scaled = to_pcm16(wave)
         rescaled += scaled
         hyp = recognise(pcm)
-        none += hyp is None
-        hyps.append(normalize_text(hyp or ""))
+        hyps.append(normalize_text(hyp))
+        incomplete += len(hyps[-1].split()) != len(SLOT_ORDER)
         refs.append(normalize_text(ref))
         ids.append(key)
     wer = float(torchmetrics.text.WordErrorRate()(hyps, refs))
     cer = float(torchmetrics.text.CharErrorRate()(hyps, refs))
-    cond = Condition(noise, snr_label(snr), wer, cer, len(refs), none, rescaled,
+    cond = Condition(noise, snr_label(snr), wer, cer, len(refs), incomplete, rescaled,
                      round(time.perf_counter() - started, 1), slot_errors(hyps, refs))
     return cond, [{"id": i, "ref": r, "hyp": h} for i, r, h in zip(ids, refs, hyps)]
 
@@ -261,8 +269,10 @@ def markdown(result: dict[str, Any]) -> str:
     head = (f"# pocketsphinx on GRID: `{result['recipe']}` test split\n\n"
             f"pocketsphinx {result['pocketsphinx']} (shipped en-us acoustic model, GRID grammar as JSGF), "
             f"on the test clips and noisy audio `avtoolkit noise-eval` scores `{result['recipe']}` on. "
-            f"Data: `{result['root']}`. {result['seconds']:.0f} s in all.\n\n")
-    table = ["| noise | SNR | WER % | CER % | clips | no hypothesis | seconds |",
+            f"Data: `{result['root']}`. {result['seconds']:.0f} s in all. WER and CER are corpus-level "
+            "(torchmetrics). *incomplete*: hypotheses that are not a whole GRID sentence (no path reached "
+            "the grammar's end, so pocketsphinx returned its best partial one).\n\n")
+    table = ["| noise | SNR | WER % | CER % | clips | incomplete | seconds |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     slots = [f"| noise | SNR | {' | '.join(SLOT_ORDER)} |", f"| --- | --- |{' ---: |' * len(SLOT_ORDER)}"]
     seen_clean = False
@@ -273,10 +283,11 @@ def markdown(result: dict[str, Any]) -> str:
             seen_clean = True
         noise, snr = ("-", "clean") if r["snr"] == "clean" else (r["noise"], f"{r['snr']} dB")
         table.append(f"| {noise} | {snr} | {100 * r['wer']:.1f} | {100 * r['cer']:.1f} | {r['clips']} | "
-                     f"{r['no_hypothesis']} | {r['seconds']:.0f} |")
+                     f"{r['incomplete']} | {r['seconds']:.0f} |")
         wrong = " | ".join(f"{100 * r['slot_errors'][s]:.1f}" for s in SLOT_ORDER)
         slots.append(f"| {noise} | {snr} | {wrong} |")
-    return (head + "\n".join(table) + "\n\n## Sentences with the wrong word, by slot (%)\n\n"
+    return (head + "\n".join(table) + "\n\n## Sentences with the wrong word, by slot (%)\n\nAn incomplete hypothesis counts as wrong in "
+            "every slot.\n\n"
             + "\n".join(slots) + "\n")
 
 
@@ -306,8 +317,8 @@ def run(root: str | Path, noises: Sequence[str], snrs: Sequence[float | None], r
                 hypotheses["clean" if snr is None else f"{noise} {cond.snr}"] = done[key][1]
                 if progress:
                     print(f"{'clean' if snr is None else f'{noise} {cond.snr} dB'}: WER {100 * cond.wer:.1f}%  "
-                          f"CER {100 * cond.cer:.1f}%  ({cond.clips} clips, {cond.no_hypothesis} without a "
-                          f"hypothesis, {cond.seconds:.0f} s)", file=sys.stderr, flush=True)
+                          f"CER {100 * cond.cer:.1f}%  ({cond.clips} clips, {cond.incomplete} not a whole "
+                          f"sentence, {cond.seconds:.0f} s)", file=sys.stderr, flush=True)
             cond = done[key][0]
             rows.append(Condition(**{**cond.__dict__, "noise": noise}).row())
     return {"recogniser": DECODER, "pocketsphinx": version("pocketsphinx"), "recipe": recipe, "root": str(root),
