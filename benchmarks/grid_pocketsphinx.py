@@ -129,6 +129,9 @@ def grid_datamodule(root: str | Path, noise: str, snr: float | None, recipe: str
         recipe: a shipped recipe's name or a recipe file.
         overrides: more recipe overrides (``data.cache_dir=...``).
         prepare: first prepare the clips not in the cache yet (as ``avtoolkit run`` would).
+
+    Raises:
+        UsageError: the recipe's dataset is not ``grid`` in ``sentence`` mode.
     """
     from avtoolkit.engine.resolve import build_datamodule
     from avtoolkit.recipe import validate_recipe
@@ -137,6 +140,11 @@ def grid_datamodule(root: str | Path, noise: str, snr: float | None, recipe: str
     extra = [f"data.root={quoted}", f"data.noise_type={noise}",
              f"data.test_noise_snr_db={'null' if snr is None else snr}"]
     dm = build_datamodule(validate_recipe(recipe, [*extra, *overrides]))
+    if getattr(dm, "mode", None) != "sentence":
+        from avtoolkit.errors import UsageError
+
+        raise UsageError(f"--recipe {recipe}: needs the grid dataset in sentence mode (data.name: grid, "
+                         "data.mode: sentence), as grid_avasr has")
     if prepare:
         dm.prepare_data()
     dm.setup("test")
