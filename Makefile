@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-fast demo bench bench-quick lint clean
+.PHONY: venv test test-fast demo bench bench-quick bench-peers lint clean
 
 PLUGIN := plugins/avtoolkit-resnet
 
@@ -36,6 +36,13 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick
+
+## pocketsphinx (an optional peer of this benchmark, never of the package) with GRID's grammar,
+## on the grid_avasr test split and the noisy audio `avtoolkit noise-eval` scores it on.
+GRID_ROOT ?= ../shared/data/grid_s1
+bench-peers: $(STAMP)
+	$(PY) -m pip install --quiet -r benchmarks/requirements-peers.txt
+	$(PY) benchmarks/grid_pocketsphinx.py --root $(GRID_ROOT) --out benchmarks/results/grid_pocketsphinx
 
 clean:
 	rm -rf $(VENV) demo_output runs .pytest_cache

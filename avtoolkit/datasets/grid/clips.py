@@ -76,7 +76,12 @@ class _Audio:
         # training step (0.1 s per item on this CPU). 700 GRID clips are about 135 MB.
         self._talkers: dict[str, Tensor] = {}
 
-    def features(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
+    def noisy_wave(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
+        """The 16 kHz waveform :meth:`features` computes its log-mel from: ``wave`` with this setting's noise.
+
+        Draws from ``g`` exactly as :meth:`features` does before its log-mel, so a reference
+        recogniser given this waveform hears what the models are scored on.
+        """
         x = torch.from_numpy(wave)
         snr = self.noise_snr_db
         if snr is not None and float(torch.rand(1, generator=g)) < self.noise_prob:
@@ -84,6 +89,10 @@ class _Audio:
                 snr = float(snr[0]) + (float(snr[1]) - float(snr[0])) * float(torch.rand(1, generator=g))
             noise = self._babble(clip, len(x), g) if self.noise_type == "babble" else None
             x = add_noise(x, float(snr), noise=noise, generator=g)
+        return x
+
+    def features(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
+        x = self.noisy_wave(wave, clip, g)
         feats = normalise_log_mel(self.log_mel(x), self.audio_norm)
         if self.spec is not None:
             feats = spec_augment(feats, generator=g, **self.spec)
@@ -152,6 +161,17 @@ class GridSentences(Dataset):
         if "video" in self.modalities:
             item["video"] = video_tensor(rois, self.video_size)
         return item
+
+    def noisy_wave(self, index: int) -> Tensor:
+        """The 16 kHz waveform (float in about [-1, 1]) that item ``index``'s ``audio`` log-mel is computed from.
+
+        Noise included, drawn from the same per-clip generator as :meth:`__getitem__`: outside
+        training the same samples every call, which is what a reference recogniser on the same
+        noisy audio needs (``benchmarks/grid_pocketsphinx.py``).
+        """
+        clip = self.clips[index]
+        _, wave = load_prepared(self.folder, clip)
+        return self.audio.noisy_wave(wave, clip, _generator(self.train, self.seed, clip.key))
 
 
 class GridWords(Dataset):
