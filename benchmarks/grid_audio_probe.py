@@ -37,6 +37,9 @@ VARIANTS: dict[str, dict] = {
     "cmvn_specaug": {"norm": "utterance", "enc": {}, "lr": 5e-4, "schedule": "constant", "spec": True},
     "cmvn_stride2_specaug_lr2e-3": {"norm": "utterance", "enc": {"time_subsampling": 1}, "lr": 2e-3,
                                     "schedule": "cosine", "spec": True},
+    # the grid_audio recipe after docs/grid.md's finding 7: no per-utterance normalisation
+    "raw_stride2_specaug_lr2e-3": {"norm": None, "enc": {"time_subsampling": 1}, "lr": 2e-3,
+                                   "schedule": "cosine", "spec": True},
     "cmvn_time_stride_specaug_lr2e-3": {"norm": "utterance", "enc": {"freq_subsampling": 0}, "lr": 2e-3,
                                         "schedule": "cosine", "spec": True},
     # a reference that is known to work on small ASR sets: frame stacking to 50 Hz + 2-layer BiGRU
@@ -76,6 +79,20 @@ def load_features(root: Path, ids: list[str], cache: Path) -> dict[str, torch.Te
     if missing:
         torch.save(feats, cache)
     return feats
+
+
+def speech_span(root: Path, clip_id: str) -> tuple[float, float]:
+    """Seconds from the first word's start to the last word's end, from the clip's alignment."""
+    rows = [ln.split() for ln in (root / "alignments" / "s1" / f"{clip_id}.align").read_text().splitlines()
+            if ln.strip()]
+    words = [(int(a), int(b)) for a, b, w in rows if w not in ("sil", "sp")]
+    return words[0][0] / 25000, words[-1][1] / 25000
+
+
+def trim(x: torch.Tensor, span: tuple[float, float], margin: float, rate: float = 100.0) -> torch.Tensor:
+    """Log-mel frames ``x`` (at ``rate`` Hz) cut to the speech span +- ``margin`` seconds."""
+    lo = max(0, int((span[0] - margin) * rate))
+    return x[lo:int((span[1] + margin) * rate) + 1]
 
 
 def transcript(root: Path, clip_id: str) -> str:
@@ -185,6 +202,9 @@ def main() -> None:
     p.add_argument("--tag", default="", help="appended to the variant names in the printed curves")
     p.add_argument("--shuffled", action="store_true", help="take clips in hash order, not id order")
     p.add_argument("--variant", action="append", choices=list(VARIANTS))
+    p.add_argument("--trim", type=float, default=None, metavar="SECONDS",
+                   help="cut every clip to its aligned speech +- SECONDS (training and test): is the "
+                        "silence around GRID's sentences what the model learns to misuse?")
     p.add_argument("--cache", type=Path, default=Path("/tmp/grid_probe_logmel.pt"))
     p.add_argument("--out", type=Path, default=Path("/tmp/grid_probe.json"))
     args = p.parse_args()
@@ -199,8 +219,10 @@ def main() -> None:
     train_ids = [i for i in order if split[i] == "train"][: args.train]
     test_ids = [i for i in order if split[i] == "test"][: args.test]
     feats = load_features(args.root, train_ids + test_ids, args.cache)
-    train = [(feats[i], transcript(args.root, i)) for i in train_ids]
-    test = [(feats[i], transcript(args.root, i)) for i in test_ids]
+    cut = (lambda i: trim(feats[i], speech_span(args.root, i), args.trim)) if args.trim is not None \
+        else (lambda i: feats[i])
+    train = [(cut(i), transcript(args.root, i)) for i in train_ids]
+    test = [(cut(i), transcript(args.root, i)) for i in test_ids]
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for v in args.variant or ["baseline"]:
         results[f"{v}/{args.widths}"] = run_variant(v, train, test, args.epochs, args.batch_size, args.widths,
