@@ -109,7 +109,8 @@ def normalise(x: torch.Tensor, how: str | None, stats: tuple[torch.Tensor, torch
     return x
 
 
-def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: str, tag: str = "") -> dict:
+def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: str, tag: str = "",
+                train_spans: list | None = None, trim_train: float | None = None) -> dict:
     from avtoolkit import build_model
     from avtoolkit.data.text import CharVocab
 
@@ -150,6 +151,10 @@ def run_variant(name: str, train, test, epochs: int, batch_size: int, widths: st
         losses = []
         for b in range(0, len(tr), batch_size):
             items = [tr[i] for i in perm[b:b + batch_size]]
+            if trim_train is not None:
+                # a fresh random silence margin on each side, so the clip's edges mark nothing
+                items = [(trim(x, train_spans[i], float(torch.rand(1)) * trim_train), y, t)
+                         for i, (x, y, t) in zip(perm[b:b + batch_size], items)]
             if cfg.get("spec"):
                 from avtoolkit.data.augment import spec_augment
                 items = [(spec_augment(x, 2, 8, 2, 0.05), y, t) for x, y, t in items]
@@ -205,6 +210,9 @@ def main() -> None:
     p.add_argument("--trim", type=float, default=None, metavar="SECONDS",
                    help="cut every clip to its aligned speech +- SECONDS (training and test): is the "
                         "silence around GRID's sentences what the model learns to misuse?")
+    p.add_argument("--trim-train", type=float, default=None, metavar="SECONDS",
+                   help="cut training clips (only) to their aligned speech +- a random margin up to "
+                        "SECONDS on each side, drawn afresh every epoch; test clips stay whole")
     p.add_argument("--cache", type=Path, default=Path("/tmp/grid_probe_logmel.pt"))
     p.add_argument("--out", type=Path, default=Path("/tmp/grid_probe.json"))
     args = p.parse_args()
@@ -226,7 +234,8 @@ def main() -> None:
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for v in args.variant or ["baseline"]:
         results[f"{v}/{args.widths}"] = run_variant(v, train, test, args.epochs, args.batch_size, args.widths,
-                                                             args.tag)
+                                                             args.tag, [speech_span(args.root, i) for i in train_ids],
+                                                             args.trim_train)
         args.out.write_text(json.dumps(results, indent=1))
 
 

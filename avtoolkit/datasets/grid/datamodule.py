@@ -73,8 +73,13 @@ class GridDataModule(AVDataModule):
             speaker's face; GRID is not face-centred like LRW).
         cache_dir: where prepared clips go (default :func:`default_cache_dir`).
         prepare_workers: processes for preparing (default: every core).
-        audio_norm: ``utterance`` (mean/variance normalise each utterance's log-mel) or ``none``.
+        audio_norm: ``none`` or ``utterance`` (mean/variance normalise each utterance's
+            log-mel; on GRID the model then read the first and last words out of the normalised
+            silence at the clip's edges, docs/grid.md finding 7).
         spec_augment: SpecAugment in training: ``true``, a mapping or ``false``.
+        trim_silence: sentence mode, training only: cut each clip to its aligned speech plus
+            a random silence margin of up to this many seconds on each side (``null``: whole
+            clips). Validation and test clips stay whole. See docs/grid.md, finding 7.
         noise_snr_db: training noise SNR (a number or ``[low, high]``); ``null``: clean.
         noise_prob: fraction of training items that get noise.
         test_noise_snr_db: noise at this SNR on validation and test audio (fixed per clip).
@@ -110,8 +115,9 @@ class GridDataModule(AVDataModule):
         crop_method: Literal["face", "fixed", "landmarks"] = "face",
         cache_dir: str | None = None,
         prepare_workers: int | None = None,
-        audio_norm: Literal["utterance", "none"] = "utterance",
+        audio_norm: Literal["utterance", "none"] = "none",
         spec_augment: bool | dict = True,
+        trim_silence: float | None = None,
         noise_snr_db: float | list[float] | None = None,
         noise_prob: float = 0.5,
         test_noise_snr_db: float | None = None,
@@ -148,6 +154,9 @@ class GridDataModule(AVDataModule):
         self.prepare_workers = prepare_workers
         self.audio_norm = audio_norm
         self.spec_augment = spec_augment_settings(spec_augment)
+        if trim_silence is not None and trim_silence < 0:
+            raise ValueError(f"data.trim_silence: {trim_silence} is negative; give seconds >= 0 or null")
+        self.trim_silence = trim_silence
         self.noise = {"noise_snr_db": noise_snr_db, "noise_prob": noise_prob, "noise_type": noise_type,
                       "babble_talkers": babble_talkers}
         self.test_noise_snr_db = test_noise_snr_db
@@ -222,7 +231,8 @@ class GridDataModule(AVDataModule):
                            self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
-                                                   audio, train, self.seed)
+                                                   audio, train, self.seed,
+                                                   self.trim_silence if train else None)
             else:
                 self.splits[split] = GridWords(word_cuts(self.clips[split]), folder, self.word_window,
                                                self.crop_size, train, self.flip, self.time_mask,

@@ -23,7 +23,8 @@ def _grid(**kwargs):
 
 
 def test_sentence_batches_follow_the_av_asr_contract(grid_root, tmp_path):
-    dm = _grid(root=str(grid_root), cache_dir=str(tmp_path), noise_snr_db=5.0, noise_prob=1.0, noise_type="babble")
+    dm = _grid(root=str(grid_root), cache_dir=str(tmp_path), noise_snr_db=5.0, noise_prob=1.0, noise_type="babble",
+               audio_norm="utterance")
     assert dm.describe()["train"] == 3 and dm.describe()["failed_clips"] == 0
     # the prepare run leaves contact sheets of its first clips beside its report
     assert len(list((dm.folder / "sheets").glob("*.png"))) == 3
@@ -43,6 +44,23 @@ def test_sentence_batches_follow_the_av_asr_contract(grid_root, tmp_path):
     test = next(iter(dm.test_dataloader()))
     again = next(iter(dm.test_dataloader()))
     assert torch.equal(test["audio"], again["audio"])  # evaluation is deterministic
+
+
+def test_trim_silence_cuts_training_clips_to_their_speech_and_leaves_test_clips_whole(grid_root, tmp_path):
+    dm = _grid(root=str(grid_root), cache_dir=str(tmp_path), trim_silence=0.2, spec_augment=False)
+    train = dm.splits["train"]
+    for i, clip in enumerate(train.clips):
+        item = train[i]
+        speech = clip.end_frame - clip.words[0].start_frame  # in 25 fps frames
+        frames = item["video"].shape[0]
+        # the aligned speech plus at most 0.2 s (5 frames) each side, on whole frames
+        assert speech <= frames <= speech + 2 * 5 + 2, (clip.key, speech, frames)
+        # audio and video cut alike: 4 log-mel frames (100 Hz) per video frame
+        assert abs(item["audio"].shape[0] - 4 * frames) <= 3
+    # margins are drawn afresh: the same clip comes out at different lengths
+    assert len({train[0]["video"].shape[0] for _ in range(8)}) > 1
+    test = dm.splits["test"][0]
+    assert test["video"].shape[0] >= 74 and test["audio"].shape[0] >= 295  # whole clips
 
 
 def test_babble_comes_from_training_clips_only(grid_root, tmp_path):
