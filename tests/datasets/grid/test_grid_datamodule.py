@@ -132,3 +132,14 @@ def test_grid_recipes_run_a_batch_through_their_model(name, grid_root, tmp_path)
         assert out["log_probs"].shape == (6, 51)
     else:
         assert out["log_probs"].shape[0] == 1 and out["log_probs"].shape[-1] == len(dm.vocabulary)
+
+
+def test_avtoolkit_prepare_prepares_a_grid_recipe(grid_root, tmp_path, capsys):
+    from avtoolkit.cli.main import main
+
+    args = ["prepare", "grid_audio", f"data.root={grid_root}", f"data.cache_dir={tmp_path}",
+            "data.max_clips={train: 2, val: 1, test: 1}", "--workers", "1"]
+    assert main(args) == 0
+    assert "prepared 4 clips, 0 already cached, 0 failed" in capsys.readouterr().out
+    assert main(args) == 0  # a second run finds everything cached
+    assert "prepared 0 clips, 4 already cached, 0 failed" in capsys.readouterr().out
