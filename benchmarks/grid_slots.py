@@ -7,6 +7,7 @@ word classifier's (one word per row, from ``grid_words``) and prints one table:
     avtoolkit eval --checkpoint runs/grid_avasr/checkpoints/best.ckpt data.root=../shared/data/grid_s1 \\
         data.modalities=[video] --save-predictions /tmp/video.jsonl
     python benchmarks/grid_slots.py /tmp/video.jsonl [more.jsonl ...] [--md out.md]
+    python benchmarks/grid_slots.py benchmarks/results/grid_pocketsphinx/pocketsphinx.json  # its clean run
 
 A sentence prediction is aligned to its reference word by word (Levenshtein, as WER counts);
 a reference word substituted or deleted counts as an error of its slot, and words the
@@ -102,6 +103,10 @@ def slot_errors(rows: Iterable[dict]) -> dict:
 
 
 def read_rows(path: Path) -> list[dict]:
+    """Prediction rows of a ``.jsonl`` file, or the clean-audio hypotheses of ``grid_pocketsphinx.py``'s JSON."""
+    if path.suffix == ".json":
+        peer = json.loads(path.read_text(encoding="utf-8"))
+        return [{"reference": h["ref"], "prediction": h["hyp"]} for h in peer["hypotheses"]["clean"]]
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -34,6 +34,8 @@ def targets(c: dict, decoder: str, noises: list[str], snrs: list[str], peer: str
         out.append(("audio-visual at 0 dB babble <= half of audio-only", f"{av0:.1f}% vs {ao0:.1f}% "
                     f"(ratio {av0 / ao0:.2f})", av0 <= ao0 / 2))
     for noise in noises:
+        if not any((decoder, noise, "audio-visual", snr) in c for snr in snrs):
+            continue  # an audio-only or video-only model: nothing to compare
         worse = []
         for snr in snrs:
             av = c.get((decoder, noise, "audio-visual", snr))
