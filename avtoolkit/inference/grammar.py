@@ -65,12 +65,6 @@ def in_grammar(sentence: str, slots: Sequence[Sequence[str]]) -> bool:
     return len(words) == len(slots) and all(w in slot for w, slot in zip(words, slots))
 
 
-def _lm_base() -> type:
-    from torchaudio.models.decoder import CTCDecoderLM
-
-    return CTCDecoderLM
-
-
 def slot_grammar_lm(slots: Sequence[Sequence[str]]) -> object:
     """A flashlight-text language model (torchaudio ``CTCDecoderLM``) that only allows ``slots``.
 
@@ -83,9 +77,9 @@ def slot_grammar_lm(slots: Sequence[Sequence[str]]) -> object:
     Args:
         slots: the words allowed at each position of a sentence.
     """
-    from torchaudio.models.decoder import CTCDecoderLMState
+    from torchaudio.models.decoder import CTCDecoderLM, CTCDecoderLMState
 
-    class SlotGrammarLM(_lm_base()):  # type: ignore[misc]
+    class SlotGrammarLM(CTCDecoderLM):
         """One LM state per slot position: position ``i`` allows the words of slot ``i``."""
 
         def __init__(self) -> None:
