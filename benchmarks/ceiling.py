@@ -16,7 +16,7 @@ from benchmarks._timing import time_calls
 
 #: the ceiling each inference path is read against (anything not listed computes in fp32;
 #: ``fast_fp32+int8_linear`` too: its convolutions, nearly all of its MACs, stay fp32)
-PATH_FORMAT = {"fast_bf16": "bf16", "onnxruntime_int8": "int8"}
+PATH_FORMAT = {"fast_bf16": "bf16", "eager_bf16": "bf16", "eager_bf16_before": "bf16", "onnxruntime_int8": "int8"}
 
 
 def path_format(path: str) -> str:

@@ -43,6 +43,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from avtoolkit.models.folding import fold_norm, set_fast_inference
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -112,20 +114,12 @@ def _fold_into(producer: nn.Module, norm: nn.Module) -> bool:
     if isinstance(producer, nn.Linear) and not isinstance(norm, nn.BatchNorm1d):
         return False
     with torch.no_grad():
-        scale = torch.rsqrt(norm.running_var + norm.eps)
-        if norm.weight is not None:
-            scale = scale * norm.weight
-        shift = -norm.running_mean * scale
-        if norm.bias is not None:
-            shift = shift + norm.bias
-        weight = producer.weight
-        producer.weight.copy_(weight * scale.reshape(-1, *([1] * (weight.dim() - 1))))
-        bias = producer.bias if producer.bias is not None else torch.zeros_like(shift)
-        new_bias = bias * scale + shift
+        weight, bias = fold_norm(producer.weight, producer.bias, norm)
+        producer.weight.copy_(weight)
         if producer.bias is None:
-            producer.bias = nn.Parameter(new_bias)
+            producer.bias = nn.Parameter(bias)
         else:
-            producer.bias.copy_(new_bias)
+            producer.bias.copy_(bias)
     return True
 
 
@@ -151,6 +145,7 @@ def fold_batchnorm(model: nn.Module, example: Sequence[Any], atol: float = 1e-3)
     """
     model.eval()
     folded = copy.deepcopy(model).eval()
+    set_fast_inference(folded, False)  # its layers as written, so the hooks see every pair
     for producer_name, norm_name in _conv_bn_pairs(folded, example):
         if _fold_into(folded.get_submodule(producer_name), folded.get_submodule(norm_name)):
             _set_submodule(folded, norm_name, nn.Identity())
@@ -326,6 +321,32 @@ class BFloat16Model(nn.Module):
                 for k, v in batch.items()}
         out = self.model(cast)
         return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in out.items()}
+
+
+class AutocastModel(nn.Module):
+    """Runs a model under ``torch.autocast`` in bfloat16: what ``trainer.precision=bf16-mixed``
+    evaluates with, and the "eager bf16" row beside fp32 eager (the model itself is shared).
+
+    Args:
+        model: the model in evaluation mode.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = self.model(batch)
+        return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in out.items()}
+
+
+def layers_as_written(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with the inference route of :mod:`avtoolkit.models.folding` off:
+    the eager forward as it was before it (the "before" rows of the benchmark)."""
+    plain = copy.deepcopy(model).eval()
+    set_fast_inference(plain, False)
+    return plain
 
 
 def bf16_supported() -> bool:

@@ -137,6 +137,9 @@ def export_and_load(model: nn.Module, path: Path, threads: int) -> Any:
 def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str, Any]:
     """The inference paths to compare.
 
+    ``eager`` is the model as built (its default forward, with the inference route of
+    :mod:`avtoolkit.models.folding`); ``eager_before`` the same layers as written, the eager
+    forward before that route; ``eager_bf16`` / ``eager_bf16_before`` both under bf16 autocast.
     ``fold_bn+channels_last``; ``fast_fp32`` adds 1x1 and temporal convs as GEMMs
     (:func:`~benchmarks.fast_paths.optimize_for_cpu`); ``fast_bf16`` runs that in bfloat16
     (CPUs with native bf16 only); ``fast_fp32+int8_linear`` quantises its ``nn.Linear`` layers;
@@ -156,10 +159,17 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
 
     example = (example_batch(model, 1),)
     paths: dict[str, Any] = {"eager": model}
-    makers: list[tuple[str, Callable[[], Any]]] = [
+    bf16 = settings.bf16 and fast.bf16_supported()  # emulated bf16 is slower than fp32: only where native
+    makers: list[tuple[str, Callable[[], Any]]] = []
+    if settings.intermediate_paths:  # the default forward against itself before the inference route
+        makers.append(("eager_before", lambda: fast.layers_as_written(model)))
+        if bf16:
+            makers += [("eager_bf16", lambda: fast.AutocastModel(model)),
+                       ("eager_bf16_before", lambda: fast.AutocastModel(paths["eager_before"]))]
+    makers += [
         ("fold_bn+channels_last", lambda: fast.to_channels_last(fast.fold_batchnorm(model, example))),
         ("fast_fp32", lambda: fast.convs_as_gemm(paths["fold_bn+channels_last"]))]
-    if settings.bf16 and fast.bf16_supported():  # emulated bf16 is slower than fp32: only where native
+    if bf16:
         makers.append(("fast_bf16", lambda: fast.BFloat16Model(paths["fast_fp32"])))
     if settings.int8:
         makers.append(("fast_fp32+int8_linear", lambda: fast.quantize_linear_int8(paths["fast_fp32"])))

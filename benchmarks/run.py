@@ -95,6 +95,16 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                         "met": best_frac >= 0.40})
         targets.append({"what": "lrw_effv2t batch-1 latency (fastest path)", "recipe": "lrw_effv2t",
                         "measured": f"{best_b1:.1f} ms ({path})", "target": "< 35 ms", "met": best_b1 < 35})
+    if paths := ok_paths("lrw_effv2t"):
+        for now, before, label in (("eager", "eager_before", "fp32"), ("eager_bf16", "eager_bf16_before", "bf16")):
+            if now not in paths or before not in paths:
+                continue
+            b1 = paths[before]["latency"]["median_ms"] / paths[now]["latency"]["median_ms"]
+            many = paths[now]["throughput"]["clips_per_s"] / paths[before]["throughput"]["clips_per_s"]
+            batch = paths[now]["throughput"]["batch"]
+            targets.append({"what": f"lrw_effv2t eager forward {label} vs before the inference route (same run)",
+                            "recipe": "lrw_effv2t", "measured": f"{b1:.2f}x at batch 1, {many:.2f}x at batch {batch}",
+                            "target": ">= 1.5x at both", "met": min(b1, many) >= 1.5})
     if paths := ok_paths("avasr"):
         path, best_b1 = fastest(paths)
         eager = paths.get("eager", {}).get("latency", {}).get("median_ms", float("inf"))

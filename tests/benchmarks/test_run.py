@@ -105,11 +105,14 @@ def test_targets_report_misses_with_the_measured_figure():
     sys.path.insert(0, str(ROOT))
     from benchmarks.run import check_targets
 
-    def path(ms: float, fraction: float) -> dict:
-        return {"latency": {"median_ms": ms}, "throughput": {"ceiling_fraction": fraction}}
+    def path(ms: float, fraction: float, clips_per_s: float = 1.0) -> dict:
+        return {"latency": {"median_ms": ms},
+                "throughput": {"ceiling_fraction": fraction, "clips_per_s": clips_per_s, "batch": 16}}
 
     results = {"ceiling": {"gflops": 100.0}, "models": {
-        "lrw_effv2t": {"paths": {"eager": path(80.0, 0.2), "onnxruntime": path(30.0, 0.3)}},
+        "lrw_effv2t": {"paths": {"eager": path(80.0, 0.2, 15.0), "onnxruntime": path(30.0, 0.3),
+                                 "eager_before": path(120.0, 0.1, 10.0), "eager_bf16": path(60.0, 0.3, 20.0),
+                                 "eager_bf16_before": path(80.0, 0.2, 16.0)}},
         "avasr": {"paths": {"eager": path(40.0, 0.1), "onnxruntime": path(20.0, 0.1)}}},
         "data": {"prepare_lrw_fixed": {"clips_per_s_per_core": 30.0}}}
     results["models"]["avasr"]["train_paths"] = {"fp32 (before)": {"speedup": 1.0}, "bf16": {"speedup": 1.5}}
@@ -118,6 +121,10 @@ def test_targets_report_misses_with_the_measured_figure():
     assert verdicts["lrw_effv2t batch-1 latency (fastest path)"] == (True, "30.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (fastest path)"] == (False, "20.0 ms (onnxruntime)")
     assert verdicts["avasr 5 s clip batch-1 latency (eager)"] == (True, "40.0 ms")
+    assert verdicts["lrw_effv2t eager forward fp32 vs before the inference route (same run)"] == \
+        (True, "1.50x at batch 1, 1.50x at batch 16")
+    assert verdicts["lrw_effv2t eager forward bf16 vs before the inference route (same run)"] == \
+        (False, "1.33x at batch 1, 1.25x at batch 16")
     assert verdicts["prepare LRW clips (fixed crop)"][0] is True
     assert verdicts["avasr training step vs today's (CPU time, same run)"] == (False, "1.50x (bf16)")
 

@@ -15,10 +15,13 @@ GMACs per 29-frame clip (``avtoolkit summary``). Without it every stage runs at 
 
 from __future__ import annotations
 
+import torch
+from torch.nn import functional
 from torch import Tensor, nn
 
 from avtoolkit.models.contract import Encoder, lengths_to_mask
-from avtoolkit.models.encoders._effnet_blocks import Stage, build_trunk, make_divisible
+from avtoolkit.models.encoders._effnet_blocks import ConvBnAct, Stage, build_trunk, make_divisible
+from avtoolkit.models.folding import ConvNormAct
 from avtoolkit.registry.kinds import ENCODERS
 
 F, M = True, False  # fused (Fused-MBConv) or not (MBConv + SE)
@@ -97,7 +100,7 @@ class EfficientNetV2Video(Encoder):
         depth = default_depth if depth is None else depth
         head_features = default_head if head_features is None else head_features
         stem_out = make_divisible(stem_ch * width)
-        self.stem = nn.Sequential(
+        self.stem = ConvNormAct(
             nn.Conv3d(in_channels, stem_out, (3, 5, 5), (1, 2, 2), (1, 2, 2), bias=False),
             nn.BatchNorm3d(stem_out, momentum=bn_momentum),
             nn.SiLU(inplace=True),
@@ -106,18 +109,10 @@ class EfficientNetV2Video(Encoder):
             raise ValueError(f"frame_stem_stride must be 1 or 2, got {frame_stem_stride}")
         self.frame_stem: nn.Module = nn.Identity()
         if frame_stem_stride == 2:
-            self.frame_stem = nn.Sequential(
-                nn.Conv2d(stem_out, stem_out, 3, 2, 1, bias=False),
-                nn.BatchNorm2d(stem_out, momentum=bn_momentum),
-                nn.SiLU(inplace=True),
-            )
+            self.frame_stem = ConvBnAct(stem_out, stem_out, 3, 2, bn_momentum=bn_momentum)
         self.trunk, ch = build_trunk(table, stem_out, width, depth, drop_path_rate, bn_momentum)
         if head_features:
-            self.head_conv: nn.Module = nn.Sequential(
-                nn.Conv2d(ch, head_features, 1, bias=False),
-                nn.BatchNorm2d(head_features, momentum=bn_momentum),
-                nn.SiLU(inplace=True),
-            )
+            self.head_conv: nn.Module = ConvBnAct(ch, head_features, 1, bn_momentum=bn_momentum)
             ch = head_features
         else:
             self.head_conv = nn.Identity()
@@ -132,10 +127,38 @@ class EfficientNetV2Video(Encoder):
         b, t = x.shape[:2]
         mask = lengths_to_mask(lengths, t)
         x = x * mask[:, :, None, None, None].to(x.dtype)
-        x = self.stem(x.transpose(1, 2)).transpose(1, 2)  # [B, T, C', H', W']
-        frames = x[mask]  # only valid frames go through the trunk
+        if self.stem.folds():
+            frames = _stem_per_frame(self.stem, x, mask)
+        else:
+            x = self.stem(x.transpose(1, 2)).transpose(1, 2)  # [B, T, C', H', W']
+            frames = x[mask]  # only valid frames go through the trunk
         feats = self.head_conv(self.trunk(self.frame_stem(frames))).mean((2, 3))
         feats = self.proj(self.dropout(feats))
         out = feats.new_zeros(b, t, self.output_dim)
         out[mask] = feats
         return out, lengths
+
+
+def _stem_per_frame(stem: ConvNormAct, x: Tensor, mask: Tensor) -> Tensor:
+    """The 3D stem's output for the valid frames only, computed as one 2D convolution per frame.
+
+    A ``kt x kh x kw`` convolution with temporal stride 1 is a 2D convolution over each frame
+    stacked with its ``kt - 1`` neighbours as channels (zeros past the clip's ends, as the 3D
+    conv's padding; frames past a clip's length are already zeroed). Same weights, same sums:
+    the outputs agree up to float rounding. What it saves in evaluation: the 3D output's
+    ``[B, C, T, H, W] -> frames`` transpose copy (as large as the stem's output), the
+    padded frames' work, and it hands the trunk channels-last frames directly.
+    """
+    conv = stem[0]
+    weight, bias = stem.folded()  # [O, C, kt, kh, kw]
+    out_ch, in_ch, kt = weight.shape[:3]
+    t, pad_t = x.shape[1], conv.padding[0]
+    padded = functional.pad(x, (0, 0, 0, 0, 0, 0, pad_t, pad_t))  # [B, T + 2 pad_t, C, H, W]
+    # One plane per (time offset, channel), stacked last: [B, T, H, W, kt * C] is already the
+    # channels-last layout of the frames the 2D convolution reads.
+    stacked = torch.stack([padded[:, i:i + t, c] for i in range(kt) for c in range(in_ch)], dim=-1)
+    stacked = stacked.flatten(0, 1) if bool(mask.all()) else stacked[mask]
+    weight2d = weight.transpose(1, 2).reshape(out_ch, kt * in_ch, *weight.shape[3:])
+    y = functional.conv2d(stacked.permute(0, 3, 1, 2), weight2d.contiguous(memory_format=torch.channels_last),
+                          bias, conv.stride[1:], conv.padding[1:])
+    return stem[2](y) if len(stem) > 2 else y
