@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
@@ -165,6 +166,9 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     resolved = resolve_run(recipe, overrides)
     rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
+    threads = section(rec, "trainer").threads
+    if threads is not None:
+        torch.set_num_threads(threads)
     L.seed_everything(seed, workers=True, verbose=False)
     model = assemble(rec["model"])
     if ckpt_path is not None:

@@ -39,6 +39,10 @@ class TrainerConfig:
     #: 1.26x bf16 lrw_effv2t training steps on CPU, but opt-in until the demo and a GRID recipe
     #: are shown to reach the same accuracy with it (a rounding change alone moved demo_lrw by 6 points)
     channels_last: bool = False
+    #: torch's intra-op threads for this run (null: one per core). On a shared machine, two
+    #: runs that each use every core stall each other (a 2-core GRID epoch went from 35 s to
+    #: 2-4 min beside one busy process); give each run its share, e.g. 1 on 2 cores.
+    threads: int | None = None
     gradient_clip_val: float | None = None
     accumulate_grad_batches: int = 1
     deterministic: bool = False
@@ -52,6 +56,7 @@ class TrainerConfig:
 
 #: settings whose range is narrower than their type: ``section.key -> (lowest, lowest allowed?)``.
 BOUNDS: dict[str, tuple[float, bool]] = {
+    "trainer.threads": (1.0, True),
     "optim.lr": (0.0, False),
     "optim.weight_decay": (0.0, True),
     "optim.momentum": (0.0, True),

@@ -55,6 +55,24 @@ def test_bf16_mixed_on_cpu_trains_in_bfloat16_with_finite_metrics(toy_components
     assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values())  # weights stay fp32
 
 
+class _Threads(L.Callback):
+    def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.threads = torch.get_num_threads()
+
+
+def test_trainer_threads_sets_the_runs_intra_op_threads(toy_components, tmp_path: Path):
+    before, spy = torch.get_num_threads(), _Threads()
+    try:
+        torch.set_num_threads(2)
+        run_recipe(toy.words_recipe(trainer={"threads": 1, "max_epochs": 1}), run_dir=tmp_path / "t", callbacks=[spy])
+        assert spy.threads == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(Exception, match="trainer.threads: must be at least 1, got 0"):
+        run_recipe(toy.words_recipe(trainer={"threads": 0}), run_dir=tmp_path / "zero")
+    assert not (tmp_path / "zero").exists()
+
+
 def test_early_stopping_stops_when_the_metric_cannot_improve(toy_components, tmp_path: Path):
     # min_delta larger than any accuracy change: no epoch after the first counts as better.
     recipe = toy.words_recipe(trainer={"max_epochs": 6}, early_stopping={"enabled": True, "patience": 1, "min_delta": 2.0})
