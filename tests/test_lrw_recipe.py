@@ -82,12 +82,14 @@ def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree_and_predict_reads_t
             "data.prepare_workers=2"]
     assert main(["prepare", str(RECIPES / "lrw_effv2t.yaml"), *data]) == 1  # 1: a clip failed
     assert "ABOUT_99999.mp4" in (cache / "prepare_report.tsv").read_text()
+    # 14 epochs: at 6 the test top-1 of this 48-clip run ranged 40-100% over seeds 0-2 in either
+    # memory layout (seed 0 happened to pass); at 14 seeds 0-3 all reach 18/20 or more.
     metrics = run_recipe(RECIPES / "lrw_effv2t.yaml", data + TINY + [
-        "trainer.max_epochs=6", "trainer.precision='32'", "trainer.accelerator=cpu", "trainer.progress_bar=false",
+        "trainer.max_epochs=14", "trainer.precision='32'", "trainer.accelerator=cpu", "trainer.progress_bar=false",
         "optim.lr=0.003", "schedule.warmup_epochs=0", "ema.enabled=false", "loss.mixup_alpha=0.0",
         "loss.label_smoothing=0.0", "seed=0",
     ], run_dir=tmp_path / "run")
-    assert metrics["test/acc"] >= 0.9, metrics
+    assert metrics["test/acc"] >= 0.9 - 1e-6, metrics  # 18 of 20 is 0.89999998 in float32
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert best.is_file()
 
