@@ -300,6 +300,11 @@ def compile_model(model: nn.Module, dynamic: bool = False) -> Callable[..., Any]
     return torch.compile(model.eval(), dynamic=dynamic, options={"freezing": True})
 
 
+def _float_outputs(out: Mapping[str, Any]) -> dict[str, Any]:
+    """A bf16 model's output dict with its floating tensors back in float32."""
+    return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in out.items()}
+
+
 class BFloat16Model(nn.Module):
     """Runs a copy of a batch-dict model in bfloat16; float inputs and outputs stay float32.
 
@@ -320,7 +325,7 @@ class BFloat16Model(nn.Module):
         cast = {k: v.to(torch.bfloat16) if isinstance(v, Tensor) and v.is_floating_point() else v
                 for k, v in batch.items()}
         out = self.model(cast)
-        return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in out.items()}
+        return _float_outputs(out)
 
 
 class AutocastModel(nn.Module):
@@ -338,7 +343,7 @@ class AutocastModel(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> dict[str, Any]:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = self.model(batch)
-        return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in out.items()}
+        return _float_outputs(out)
 
 
 def layers_as_written(model: nn.Module) -> nn.Module:
