@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: import avtoolkit from this checkout first
     sys.path.insert(0, str(ROOT))
 
-from avtoolkit.inference.lexicon import GRID_SLOTS, GRID_WORDS  # noqa: E402
+from avtoolkit.decoding.lexicon import GRID_SLOTS, GRID_WORDS  # noqa: E402
 
 #: The JSGF grammar's rule names, in sentence order ("bin blue at f two now").
 SLOT_ORDER: tuple[str, ...] = ("command", "colour", "preposition", "letter", "digit", "adverb")

@@ -1,4 +1,6 @@
-"""The package layout: docs/architecture.md maps every package folder, and the layers import downwards only."""
+"""The package layout: docs/architecture.md maps every package folder and states the layers;
+every import runs down them (none back up, none sideways, no circle), so a shared concept sits one
+floor below its users."""
 
 from __future__ import annotations
 
@@ -11,15 +13,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "avtoolkit"
 
-#: package -> the packages none of its modules may import, at module level or inside a function.
-#: ``data`` is generic (media, features, text, augmentation, the batch contract); ``roi`` finds
-#: mouths in frames; ``datasets`` builds on both; inference, the engine and the demo build on them.
-FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "avtoolkit.data": ("avtoolkit.roi", "avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference",
-                       "avtoolkit.demo"),
-    "avtoolkit.roi": ("avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference", "avtoolkit.demo"),
-    "avtoolkit.datasets": ("avtoolkit.engine", "avtoolkit.inference", "avtoolkit.demo"),
-}
+def _layers() -> list[set[str]]:
+    """The layers docs/architecture.md states under '## Layers', top first: one line each."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    block = re.search(r"## Layers.*?```text\n(.*?)```", text, re.S)
+    assert block, "docs/architecture.md has no ```text block under '## Layers'"
+    return [set(line.split()) for line in block.group(1).splitlines() if line.strip()]
+
+
+LAYERS = _layers()
+#: top-level package or module of avtoolkit -> its layer's index (0 = the top).
+RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
 
 def _module_name(path: Path) -> str:
@@ -43,13 +47,70 @@ def _within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_lower_layers_never_import_higher_ones(package: str) -> None:
-    folder = ROOT / Path(*package.split("."))
-    files = sorted(folder.rglob("*.py"))
-    assert files, f"{folder} holds no module"
-    wrong = [f"{_module_name(f)} imports {name}" for f in files for name in sorted(_avtoolkit_imports(f))
-             if any(_within(name, banned) for banned in FORBIDDEN[package])]
+def _top(name: str) -> str:
+    """``avtoolkit.engine.run`` -> ``engine``; the root package itself -> ``""``."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _files() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def test_the_layers_name_every_package_once() -> None:
+    tops = {p.relative_to(PACKAGE).parts[0].removesuffix(".py") for p in _files()} - {"__init__"}
+    listed = [name for layer in LAYERS for name in layer]
+    assert len(listed) == len(set(listed)), f"named twice in docs/architecture.md's layers: {listed}"
+    assert tops == set(listed), (f"not in the layers: {sorted(tops - set(listed))}; "
+                                 f"in the layers but not in avtoolkit/: {sorted(set(listed) - tops)}")
+
+
+def test_every_import_runs_down_the_layers() -> None:
+    """A module imports only packages on lower lines, at module level or inside a function.
+
+    The root package (``avtoolkit/__init__.py``, which names the public API lazily) is above
+    every layer, and importing it (for ``__version__``) is no edge: Python runs it first anyway.
+    """
+    wrong = []
+    for f in _files():
+        here = _top(_module_name(f))
+        if not here:
+            continue
+        for name in sorted(_avtoolkit_imports(f)):
+            there = _top(name)
+            if there and there != here and RANK[there] <= RANK[here]:
+                side = "sideways" if RANK[there] == RANK[here] else "back up"
+                wrong.append(f"{_module_name(f)} imports {name} ({side}: {there} is not below {here})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_circle_between_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    for f in _files():
+        here = _top(_module_name(f))
+        if not here:
+            continue
+        graph.setdefault(here, set()).update(t for t in map(_top, _avtoolkit_imports(f)) if t and t != here)
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(node, ())):
+            assert dep not in path, "package circle: " + " -> ".join(path[path.index(dep):] + [dep])
+            if dep not in done:
+                visit(dep, path + [dep])
+        done.add(node)
+
+    for node in sorted(graph):
+        visit(node, [node])
+
+
+def test_no_corpus_folder_imports_another() -> None:
+    """A corpus is a layout reader plus a datamodule; what two corpora share lives in data/ or roi/."""
+    corpora = sorted(p.parent.name for p in (PACKAGE / "datasets").glob("*/__init__.py"))
+    wrong = [f"{_module_name(f)} imports {name}"
+             for corpus in corpora for f in sorted((PACKAGE / "datasets" / corpus).rglob("*.py"))
+             for name in sorted(_avtoolkit_imports(f))
+             for other in corpora if other != corpus and _within(name, f"avtoolkit.datasets.{other}")]
     assert not wrong, "\n".join(wrong)
 
 

@@ -29,6 +29,13 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 
+#: ``data`` settings that decide what the model's inputs look like. A run writes each into the
+#: recipe it saves (the dataset's default when the recipe left it out), so inference from a
+#: checkpoint or an ONNX file crops and sizes its inputs as training did without looking the
+#: dataset up (which would import every dataset, and Lightning with them).
+INPUT_SETTINGS = ("video_size", "crop_method")
+
+
 def pad_sequences(seqs: list[Tensor]) -> tuple[Tensor, Tensor]:
     """Zero-pads ``[T_i, ...]`` tensors into ``[B, max T_i, ...]``, with the lengths ``[B]``.
 

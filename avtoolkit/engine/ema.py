@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from avtoolkit.engine.checkpoint import EMA_KEY
+from avtoolkit.models.checkpoint import EMA_KEY
 
 
 class EMA(L.Callback):
@@ -18,7 +18,7 @@ class EMA(L.Callback):
     so the monitored metric, and therefore ``best.ckpt``, is the EMA model's. The shadow
     weights are saved in the checkpoint (callback state ``"EMA"``) next to the trained
     weights, so ``--resume`` continues both and
-    :func:`avtoolkit.engine.checkpoint.load_model` returns the EMA model.
+    :func:`avtoolkit.models.checkpoint.load_model` returns the EMA model.
 
     The effective decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first ``n``
     updates (as TensorFlow's and timm's EMA do), so short runs are not dominated by the
@@ -26,7 +26,7 @@ class EMA(L.Callback):
 
     Not Lightning's ``WeightAveraging``: it writes the average into the checkpoint's
     ``state_dict`` and the trained weights beside it, which would change what ``--resume`` and
-    :func:`~avtoolkit.engine.checkpoint.load_model` read, and it has no decay warm-up.
+    :func:`~avtoolkit.models.checkpoint.load_model` read, and it has no decay warm-up.
 
     Args:
         decay: the long-run decay per optimizer step.

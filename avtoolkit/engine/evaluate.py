@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning as L
 
-from avtoolkit.engine.checkpoint import CheckpointError, load_model
+from avtoolkit.models.checkpoint import CheckpointError, load_model
 from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.run import trainer_kwargs
 from avtoolkit.engine.task import AVTask

@@ -170,7 +170,7 @@ def _decoders(base: Any, overrides: list[str], decoders: Sequence[str] | None, b
     if (lexicon is not None or beam_size is not None) and not beams and grammar is None:
         raise UsageError("--lexicon and --beam-size apply to beam search only; add --decoder beam")
     if grammar is not None:
-        from avtoolkit.inference.grammar import grammar_slots
+        from avtoolkit.decoding.grammar import grammar_slots
 
         grammar_slots(grammar)  # a bad name fails here, before any evaluation
         # One more beam search, restricted to the grammar's sentences (its own lexicon).
@@ -191,7 +191,7 @@ def _decoder_label(cfg: Any) -> str:
         words = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else "?"
         label += f" + lexicon {path.stem.removesuffix('_lexicon')} ({words} words)"
     if cfg.grammar:
-        from avtoolkit.inference.grammar import grammar_words
+        from avtoolkit.decoding.grammar import grammar_words
 
         label += f" + grammar {cfg.grammar} ({len(grammar_words(cfg.grammar))} words)"
     if cfg.lm:
@@ -234,7 +234,7 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
         lexicon: a lexicon file, or a built-in list's name (``grid``), for ``beam``.
         lexicon_dir: where a built-in lexicon is written (default: a temporary folder).
         grammar: a built-in slot grammar (``grid``): adds one more beam search, restricted to
-            the grammar's sentences (:mod:`avtoolkit.inference.grammar`).
+            the grammar's sentences (:mod:`avtoolkit.decoding.grammar`).
         progress: print one line per evaluation.
 
     Returns:
@@ -248,9 +248,9 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
     """
     import tempfile
 
-    from avtoolkit.engine.checkpoint import load_model
+    from avtoolkit.models.checkpoint import load_model
     from avtoolkit.engine.evaluate import evaluate
-    from avtoolkit.inference.lexicon import lexicon_file
+    from avtoolkit.decoding.lexicon import lexicon_file
     from avtoolkit.recipe import RecipeError, load_recipe, validate_recipe
 
     started = time.perf_counter()

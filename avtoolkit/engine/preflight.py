@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from avtoolkit.engine.checkpoint import META_KEY, compare_state_dicts, model_state_dict, read_checkpoint
+from avtoolkit.models.checkpoint import META_KEY, compare_state_dicts, model_state_dict, read_checkpoint
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import CheckpointError, UsageError

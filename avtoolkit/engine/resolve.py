@@ -94,6 +94,18 @@ def inject_head_sizes(recipe: Recipe, vocabulary: list[str]) -> None:
                               str(recipe.source) if recipe.source else None)
 
 
+def record_input_settings(recipe: Recipe) -> None:
+    """Writes the dataset's default of each :data:`~avtoolkit.data.contract.INPUT_SETTINGS` key
+    that the recipe's ``data`` section leaves out, so the checkpoint names how inputs were made."""
+    from avtoolkit.data.contract import INPUT_SETTINGS
+
+    data = recipe["data"]
+    params = inspect.signature(registry_for("dataset").get(data["name"])).parameters
+    for key in INPUT_SETTINGS:
+        if key not in data and key in params and params[key].default is not inspect.Parameter.empty:
+            data[key] = params[key].default
+
+
 def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
     """Loads a recipe, builds its dataset, sizes its head from the vocabulary and validates it.
 
@@ -111,6 +123,7 @@ def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
     dm = build_datamodule(loaded)
     vocab = datamodule_vocabulary(dm, loaded["data"]["name"])
     inject_head_sizes(loaded, vocab)
+    record_input_settings(loaded)
     validated = validate_recipe(loaded, require_data=True)
     return ResolvedRun(recipe=validated, datamodule=dm, vocabulary=vocab)
 

@@ -18,8 +18,8 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
 from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard
-from avtoolkit.engine.checkpoint import (
-    AtomicCheckpointIO,
+from avtoolkit.engine.checkpoint_io import AtomicCheckpointIO
+from avtoolkit.models.checkpoint import (
     StateDiff,
     load_pretrained,
     model_state_dict,

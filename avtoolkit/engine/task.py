@@ -22,7 +22,7 @@ from torch import Tensor
 
 from avtoolkit import __version__
 from avtoolkit.data.text import CharVocab
-from avtoolkit.engine.checkpoint import META_KEY
+from avtoolkit.models.checkpoint import META_KEY
 from avtoolkit.engine.layout import to_channels_last
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.errors import TrainingDivergedError
@@ -60,10 +60,10 @@ def smoothed_nll(log_probs: Tensor, label: Tensor, smoothing: float) -> Tensor:
 def greedy_ctc(log_probs: Tensor, lengths: Tensor, vocab: CharVocab) -> tuple[list[str], list[float]]:
     """Best-path CTC transcripts and each path's mean log-probability per frame.
 
-    The texts come from the same :class:`~avtoolkit.inference.decoding.GreedyDecoder` that
+    The texts come from the same :class:`~avtoolkit.decoding.ctc_search.GreedyDecoder` that
     test-time greedy decoding uses, so validation and test WER read transcripts alike.
     """
-    from avtoolkit.inference.decoding import GreedyDecoder
+    from avtoolkit.decoding.ctc_search import GreedyDecoder
 
     texts = GreedyDecoder(vocab.tokens)(log_probs, lengths)
     best = log_probs.max(dim=-1).values
@@ -235,7 +235,7 @@ class AVTask(L.LightningModule):
     def on_test_start(self) -> None:
         decoding = dict(self.recipe.get("decoding") or {})
         if self.task == "ctc" and section(DecodingConfig, decoding).name != "greedy" and self._test_decoder is None:
-            from avtoolkit.inference.decoding import build_decoder  # another module; heavy and optional
+            from avtoolkit.decoding.ctc_search import build_decoder  # another module; heavy and optional
 
             self._test_decoder = build_decoder(decoding, self.vocabulary)
 

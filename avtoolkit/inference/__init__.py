@@ -12,7 +12,7 @@ __all__ = ["Transcriber", "Transcription", "build_decoder", "export_onnx"]
 _LAZY = {
     "Transcriber": "avtoolkit.inference.transcriber",
     "Transcription": "avtoolkit.inference.transcriber",
-    "build_decoder": "avtoolkit.inference.decoding",
+    "build_decoder": "avtoolkit.decoding.ctc_search",
     "export_onnx": "avtoolkit.inference.export",
 }
 

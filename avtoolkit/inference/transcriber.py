@@ -25,7 +25,7 @@ from torch import Tensor
 
 from avtoolkit.data.text import normalize_text
 from avtoolkit.errors import CheckpointError, UsageError
-from avtoolkit.inference.decoding import build_decoder
+from avtoolkit.decoding.ctc_search import build_decoder
 
 #: file kinds ``transcribe_manifest`` writes predictions as.
 OUTPUT_FORMATS = (".jsonl", ".csv", ".tsv")
@@ -137,11 +137,14 @@ class Transcriber:
         self.modalities = sorted(modalities)
         self.recipe = dict(recipe or {})
         data = self.recipe.get("data") or {}
-        # Unset data settings take the recipe's dataset's own defaults (written once, there).
-        size = int(data.get("video_size", argument_default("dataset", data.get("name", "manifest"), "video_size")))
+        # A run records these (INPUT_SETTINGS); an older or hand-made recipe that leaves one out
+        # gets its dataset's own default, written once, there (looking it up imports the datasets).
+        def setting(key: str) -> Any:
+            return data[key] if key in data else argument_default("dataset", data.get("name", "manifest"), key)
+
+        size = int(setting("video_size"))
         self.video_size = (size, size)
-        self.crop_method = str(data.get("crop_method",
-                                        argument_default("dataset", data.get("name", "manifest"), "crop_method")))
+        self.crop_method = str(setting("crop_method"))
         self.decoding = {**(self.recipe.get("decoding") or {}), **(decoding or {})}
         self.decoder = build_decoder(self.decoding, self.vocabulary)
         self.device = torch.device(device)
@@ -159,7 +162,7 @@ class Transcriber:
             FileNotFoundError: no such checkpoint.
             CheckpointError: not a checkpoint, or its model is not a CTC model.
         """
-        from avtoolkit.engine.checkpoint import load_model
+        from avtoolkit.models.checkpoint import load_model
 
         loaded = load_model(path, device=device, task="ctc")
         return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.data,
@@ -180,7 +183,7 @@ class Transcriber:
     @classmethod
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Transcriber":
         """:meth:`from_onnx` for ONNX files (``.onnx`` in any case, or no PyTorch header), else :meth:`from_checkpoint`."""
-        from avtoolkit.engine.checkpoint import is_onnx_file
+        from avtoolkit.models.checkpoint import is_onnx_file
 
         return cls.from_onnx(path, **kwargs) if is_onnx_file(path) else cls.from_checkpoint(path, **kwargs)
 

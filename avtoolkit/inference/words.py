@@ -48,7 +48,7 @@ def predict_words(checkpoint: str | Path, video: str | Path, top: int = 5, metho
     """
     from avtoolkit.data.media import read_video
     from avtoolkit.roi import MouthCropper
-    from avtoolkit.engine.checkpoint import load_model
+    from avtoolkit.models.checkpoint import load_model
 
     loaded = load_model(checkpoint, device=device, task="classification")
     frames, _ = read_video(video, color="gray")

@@ -21,7 +21,7 @@ from typing import ClassVar, Mapping
 import torch
 from torch import Tensor, nn
 
-from avtoolkit.recipe.schema import INJECTED_ARGS  # defined torch-free, for validation
+from avtoolkit.registry.describe import INJECTED_ARGS  # defined torch-free, for validation
 
 __all__ = ["INJECTED_ARGS", "Backend", "Encoder", "Fusion", "Head", "lengths_to_mask"]
 

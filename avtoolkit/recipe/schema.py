@@ -13,9 +13,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, TypeVar
 
-#: Constructor arguments the assembler fills in; a recipe must not set them.
-INJECTED_ARGS: frozenset[str] = frozenset({"input_dim", "input_dims", "input_rates"})
-
 #: Lightning 2.x ``Trainer(precision=...)`` values (its ``_PRECISION_INPUT``), spelled out
 #: here because importing Lightning to read them would import torch.
 Precision = Literal[

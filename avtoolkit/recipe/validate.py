@@ -15,8 +15,9 @@ from typing import Any, Mapping
 
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.loader import Recipe, load_recipe
-from avtoolkit.recipe.schema import BOUNDS, INJECTED_ARGS, SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.recipe.schema import BOUNDS, SCALARS, SECTIONS, TOP_LEVEL
 from avtoolkit.registry import RegistryError, registry_for
+from avtoolkit.registry.describe import INJECTED_ARGS
 from avtoolkit.registry.suggest import did_you_mean
 
 MODEL_KEYS = ("encoders", "fusion", "backends", "head")
@@ -217,8 +218,9 @@ def _check_model(model: Any, recipe: Recipe) -> list[Problem]:
     return problems
 
 
-def find_problems(recipe: Recipe, require_data: bool = False) -> list[Problem]:
-    """Every problem in ``recipe`` (an empty list when it is valid)."""
+def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool = True) -> list[Problem]:
+    """Every problem in ``recipe`` (an empty list when it is valid); ``check_data=False`` leaves
+    the ``data`` section's dataset unchecked (see :func:`validate_recipe`)."""
     problems: list[Problem] = []
     data = recipe.data
     for key in data:
@@ -232,7 +234,7 @@ def find_problems(recipe: Recipe, require_data: bool = False) -> list[Problem]:
         problems.append(Problem("model", "missing: the model section (encoders, fusion, backends, head)"))
     else:
         problems += _check_model(data["model"], recipe)
-    if data.get("data") is not None:
+    if data.get("data") is not None and check_data:
         problems += check_component("dataset", data["data"], "data", recipe, injected=frozenset())
     elif require_data:
         problems.append(Problem("data", "missing: the data section (which dataset, where it is)"))
@@ -242,19 +244,23 @@ def find_problems(recipe: Recipe, require_data: bool = False) -> list[Problem]:
     return problems
 
 
-def validate_recipe(recipe: Any, overrides: list[str] | None = None, require_data: bool = False) -> Recipe:
+def validate_recipe(recipe: Any, overrides: list[str] | None = None, require_data: bool = False,
+                    check_data: bool = True) -> Recipe:
     """Loads and checks a recipe; returns it when valid.
 
     Args:
         recipe: a path, a mapping or a :class:`Recipe`.
         overrides: ``key.path=value`` strings.
         require_data: also require a ``data`` section (training and evaluation do).
+        check_data: check the ``data`` section against its dataset's signature. Rebuilding a
+            model from a checkpoint passes ``False``: it reads no data, and looking the dataset
+            up would import every dataset and with them Lightning.
 
     Raises:
         RecipeError: listing every problem, each with its recipe path (and file:line).
     """
     loaded = load_recipe(recipe, overrides)
-    problems = find_problems(loaded, require_data=require_data)
+    problems = find_problems(loaded, require_data=require_data, check_data=check_data)
     if problems:
         raise RecipeError(problems, str(loaded.source) if loaded.source else None)
     return loaded

@@ -6,9 +6,13 @@ import inspect
 import typing
 from typing import Any
 
-from avtoolkit.recipe.schema import INJECTED_ARGS
 from avtoolkit.registry.kinds import registry_for
 from avtoolkit.registry.registry import Entry
+
+#: Constructor arguments the assembler fills in (sizes it reads from the part before); a recipe
+#: must not set them, and a description does not list them. Defined here, the lowest layer that
+#: needs it, so that recipe validation and the model contract read one set.
+INJECTED_ARGS: frozenset[str] = frozenset({"input_dim", "input_dims", "input_rates"})
 
 
 def _annotation(obj: Any, name: str, param: inspect.Parameter) -> str:

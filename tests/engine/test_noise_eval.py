@@ -157,7 +157,7 @@ def test_an_audio_only_model_cannot_be_tested_on_video(trained: dict, tmp_path: 
     import torch
 
     from avtoolkit import build_model
-    from avtoolkit.engine.checkpoint import read_checkpoint
+    from avtoolkit.models.checkpoint import read_checkpoint
     from avtoolkit.engine.noise_eval import noise_eval
 
     meta = read_checkpoint(trained["checkpoint"])["avtoolkit"]

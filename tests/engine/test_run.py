@@ -15,7 +15,7 @@ import yaml
 import toy
 from avtoolkit.cli.main import main
 from avtoolkit.engine import CheckpointError, TrainingDivergedError, evaluate, load_model, run_recipe
-from avtoolkit.engine.checkpoint import read_checkpoint
+from avtoolkit.models.checkpoint import read_checkpoint
 from avtoolkit.recipe import RecipeError
 
 NOISY = {"noise": 3.0}  # hard enough that accuracy is not 1.0 after one epoch

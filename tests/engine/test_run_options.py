@@ -14,7 +14,7 @@ import torch
 
 import toy
 from avtoolkit.engine import CheckpointError, run_recipe
-from avtoolkit.engine.checkpoint import model_state_dict, read_checkpoint
+from avtoolkit.models.checkpoint import model_state_dict, read_checkpoint
 from avtoolkit.registry import registry_for
 
 

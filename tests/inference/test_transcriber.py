@@ -8,6 +8,8 @@ then give the same transcripts. A one-epoch ``run_recipe`` checks real engine ch
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from avtoolkit import build_model
 from avtoolkit.cli.main import main as cli
 from avtoolkit.datasets.manifest.datamodule import ManifestDataModule
 from avtoolkit.data.text import CHARACTERS
-from avtoolkit.inference.decoding import build_decoder
+from avtoolkit.decoding.ctc_search import build_decoder
 from avtoolkit.inference.export import export_onnx
 from avtoolkit.inference.transcriber import Transcriber, error_rates
 
@@ -200,6 +202,17 @@ def test_real_engine_checkpoint_loads(grid: dict, tmp_path: Path) -> None:
     recipe = {**grid["recipe"], "trainer": {"max_epochs": 1, "progress_bar": False},
               "logging": {"tensorboard": False, "plots": False}}
     run_recipe(recipe, run_dir=str(tmp_path / "run"))
-    asr = Transcriber.from_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt")
+    best = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    asr = Transcriber.from_checkpoint(best)
     assert asr.modalities == ["audio", "video"] and asr.video_size == (32, 32)
     assert isinstance(asr.transcribe(audio=grid["videos"][0]).transcript, str)
+    # Reading a checkpoint is not training: a fresh interpreter transcribes the clip from both
+    # inputs without importing Lightning (the engine and every dataset import it).
+    script = ("import sys\n"
+              "from avtoolkit.inference.transcriber import Transcriber\n"
+              f"asr = Transcriber.from_checkpoint({str(best)!r})\n"
+              f"r = asr.transcribe(audio={str(grid['videos'][0])!r}, video={str(grid['videos'][0])!r})\n"
+              "print(r.modalities, sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'pytorch_lightning'))[:3])\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['audio', 'video'] []", done.stdout

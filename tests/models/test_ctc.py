@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from avtoolkit.data.text import CHARACTERS, CharVocab
-from avtoolkit.inference.decoding import build_decoder
+from avtoolkit.decoding.ctc_search import build_decoder
 from avtoolkit.models.heads.ctc import CTCHead
 
 

@@ -21,7 +21,7 @@ import yaml
 
 import toy
 from avtoolkit.cli.main import main
-from avtoolkit.engine.checkpoint import read_checkpoint
+from avtoolkit.models.checkpoint import read_checkpoint
 from avtoolkit.engine.runlock import LOCK_NAME, RunLock
 
 SMALL = {"sizes": [16, 8, 8]}

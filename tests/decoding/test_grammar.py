@@ -7,8 +7,8 @@ import torch
 
 from avtoolkit.data.text import CHARACTERS, CharVocab
 from avtoolkit.errors import UsageError
-from avtoolkit.inference.decoding import build_decoder
-from avtoolkit.inference.grammar import grammar_slots, in_grammar
+from avtoolkit.decoding.ctc_search import build_decoder
+from avtoolkit.decoding.grammar import grammar_slots, in_grammar
 
 
 def _emissions(text: str, sharp: float = 8.0, faint: str = "") -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,7 +51,7 @@ def _lexicon() -> str:
     import tempfile
     from pathlib import Path
 
-    from avtoolkit.inference.lexicon import GRID_WORDS, write_lexicon
+    from avtoolkit.decoding.lexicon import GRID_WORDS, write_lexicon
 
     return str(write_lexicon(GRID_WORDS, Path(tempfile.mkdtemp()) / "grid.txt"))
 

@@ -4,7 +4,7 @@
 ``(log_probs [B, T, V], lengths [B]) -> list[str]``. Beam search is lexicon-free by
 default (it searches over characters); a lexicon file restricts output to its words, a
 KenLM file (``.arpa`` or binary) adds a word language model weighted by ``lm_weight``, and a
-built-in slot grammar (``grammar: grid``, :mod:`avtoolkit.inference.grammar`) restricts output
+built-in slot grammar (``grammar: grid``, :mod:`avtoolkit.decoding.grammar`) restricts output
 to the grammar's sentences.
 """
 
@@ -90,7 +90,7 @@ class BeamSearchDecoder:
                 raise FileNotFoundError(f"{key}: no such file: {path}")
         grammar_lm = None
         if grammar is not None:
-            from avtoolkit.inference.grammar import grammar_slots, slot_grammar_lm
+            from avtoolkit.decoding.grammar import grammar_slots, slot_grammar_lm
 
             if lm is not None:
                 raise ValueError("decoding.grammar and decoding.lm are both set: beam search takes one "
@@ -142,8 +142,8 @@ def _grammar_lexicon(grammar: str, tokens: Sequence[str]) -> Path:
     """A lexicon file of a built-in grammar's words, in a new temporary folder."""
     import tempfile
 
-    from avtoolkit.inference.grammar import grammar_words
-    from avtoolkit.inference.lexicon import write_lexicon
+    from avtoolkit.decoding.grammar import grammar_words
+    from avtoolkit.decoding.lexicon import write_lexicon
 
     return write_lexicon(grammar_words(grammar), Path(tempfile.mkdtemp(prefix="avtoolkit-grammar-")) / "lexicon.txt",
                          tokens)

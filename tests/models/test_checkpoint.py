@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from avtoolkit.engine.checkpoint import (
+from avtoolkit.models.checkpoint import (
     CheckpointError,
     compare_state_dicts,
     load_model,
@@ -24,7 +24,7 @@ from avtoolkit.engine.checkpoint import (
 
 WRITER = """
 import sys, torch
-from avtoolkit.engine.checkpoint import save_atomic
+from avtoolkit.models.checkpoint import save_atomic
 target = sys.argv[1]
 for version in range(1000):
     save_atomic({"version": version, "weights": torch.full((4_000_000,), float(version))}, target)

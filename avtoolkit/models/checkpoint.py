@@ -1,4 +1,7 @@
-"""Checkpoints: atomic writes, weights-only loading, and models rebuilt from a run.
+"""Reading checkpoints: atomic writes, weights-only loading, and models rebuilt from a run.
+
+Torch only: transcribing a clip never imports Lightning. The engine's Lightning plug-in that
+writes checkpoints through :func:`save_atomic` is :mod:`avtoolkit.engine.checkpoint_io`.
 
 Besides Lightning's own keys a checkpoint holds ``checkpoint["avtoolkit"]``: the resolved
 recipe, the vocabulary, the task and the avtoolkit version, all plain types, so
@@ -11,15 +14,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import Tensor
 
+from avtoolkit.atomic import atomic_write
 from avtoolkit.errors import CheckpointError
 from avtoolkit.recipe import Recipe
 
@@ -44,18 +46,8 @@ def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
         >>> read_checkpoint(target)["epoch"]
         3
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 #: first bytes of what ``torch.save`` writes: a zip archive, or a legacy pickle (protocol 2+).
@@ -131,21 +123,6 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> 
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint or state dict, got {type(obj).__name__}")
     return obj
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning ``CheckpointIO`` that writes through :func:`save_atomic` and reads weights-only.
-
-    Lightning's own ``_atomic_save`` relies on an fsspec transaction; this plugin makes the
-    temp-file-then-rename explicit and fsyncs before the rename, so ``last.ckpt`` and
-    ``best.ckpt`` are either the old or the new file after a kill.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        save_atomic(checkpoint, path)
-
-    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        return read_checkpoint(path, map_location=map_location or "cpu")
 
 
 def model_state_dict(checkpoint: Mapping[str, Any], prefer_ema: bool = True) -> dict[str, Tensor]:
@@ -309,7 +286,9 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
     if task is not None and meta.get("task") != task:
         raise CheckpointError(f"{path}: holds a {meta.get('task')} model, this needs a {task} model; "
                               f"use it with {TASK_COMMANDS.get(str(meta.get('task')), 'its own command')}")
-    recipe = validate_recipe(meta["recipe"])
+    # The data section is checked by whoever reads data (evaluate, noise-eval): the dataset
+    # registry imports Lightning, which transcribing a clip must not load.
+    recipe = validate_recipe(meta["recipe"], check_data=False)
     model = assemble(recipe["model"])
     state = model_state_dict(checkpoint)
     diff = compare_state_dicts(model.state_dict(), state)

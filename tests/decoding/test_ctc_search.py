@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from avtoolkit.data.text import CHARACTERS, CharVocab
-from avtoolkit.inference.decoding import build_decoder
+from avtoolkit.decoding.ctc_search import build_decoder
 
 VOCAB = CharVocab()
 
