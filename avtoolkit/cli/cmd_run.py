@@ -1,8 +1,10 @@
-"""``avtoolkit run`` (train, keep the best checkpoint, test) and ``avtoolkit eval``."""
+"""``avtoolkit run``: train a recipe, keep the best checkpoint, test it."""
 
 from __future__ import annotations
 
 import argparse
+
+from avtoolkit.cli.values import split_recipe_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,25 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="delete the run already in --run-dir (after every check has passed) and start again")
     p.set_defaults(handler=run)
 
-    e = sub.add_parser("eval", help="evaluate a checkpoint on a split",
-                       description="Evaluate a checkpoint; RECIPE may be omitted to use the checkpoint's own recipe.")
-    e.add_argument("recipe", nargs="?", help="recipe file or shipped recipe name (default: the one stored in the checkpoint)")
-    e.add_argument("overrides", nargs="*", help="key.path=value overrides")
-    e.add_argument("--checkpoint", required=True, help="a run's best.ckpt or last.ckpt")
-    e.add_argument("--split", default="test", choices=["test", "val"])
-    e.add_argument("--save-predictions", metavar="FILE", help="write id, reference, prediction, score (.csv or .jsonl)")
-    e.set_defaults(handler=evaluate)
-
-
-def _split_recipe(args: argparse.Namespace) -> None:
-    # argparse cannot tell an omitted RECIPE from a first override: `key=value` is an override.
-    if args.recipe is not None and "=" in args.recipe:
-        args.overrides = [args.recipe, *args.overrides]
-        args.recipe = None
-
 
 def run(args: argparse.Namespace) -> int:
-    _split_recipe(args)
+    split_recipe_argument(args)
     from avtoolkit.errors import UsageError
 
     if args.recipe is None and args.resume is None:
@@ -45,17 +31,4 @@ def run(args: argparse.Namespace) -> int:
     # User errors (recipe, checkpoint, run directory, divergence) are AvtoolkitErrors that
     # main() prints; anything else is a bug and keeps its traceback.
     run_recipe(args.recipe, args.overrides, run_dir=args.run_dir, resume=args.resume, overwrite=args.overwrite)
-    return 0
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    _split_recipe(args)
-    from avtoolkit.engine.evaluate import evaluate as evaluate_checkpoint
-    from avtoolkit.engine.rundir import results_table
-
-    metrics = evaluate_checkpoint(args.recipe, args.checkpoint, split=args.split,
-                                  save_predictions=args.save_predictions, overrides=args.overrides)
-    print(results_table(metrics, f"{args.split} results of {args.checkpoint}"))
-    if args.save_predictions:
-        print(f"predictions: {args.save_predictions}")
     return 0

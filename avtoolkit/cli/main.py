@@ -1,6 +1,6 @@
 """Entry point of the ``avtoolkit`` command.
 
-Each ``avtoolkit/cli/cmd_*.py`` module adds its subcommands through ``register(subparsers)``
+Each ``avtoolkit/cli/cmd_*.py`` module adds its one subcommand through ``register(subparsers)``
 and keeps heavy imports inside its handlers so ``avtoolkit --help`` stays fast.
 """
 

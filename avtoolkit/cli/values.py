@@ -23,3 +23,11 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
     return value
+
+
+def split_recipe_argument(args: argparse.Namespace) -> None:
+    """Moves a first ``key=value`` that argparse took for RECIPE to the overrides (``run``, ``eval``)."""
+    # argparse cannot tell an omitted RECIPE from a first override: `key=value` is an override.
+    if args.recipe is not None and "=" in args.recipe:
+        args.overrides = [args.recipe, *args.overrides]
+        args.recipe = None

@@ -1,5 +1,4 @@
-"""``avtoolkit prepare`` (a recipe's dataset cache: LRW or GRID mouth ROIs) and ``avtoolkit predict``
-(top-k words for a video)."""
+"""``avtoolkit prepare``: convert a recipe's clips once into its dataset's cache."""
 
 from __future__ import annotations
 
@@ -15,14 +14,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. data.root=/data/lipread_mp4")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: every core)")
     p.set_defaults(handler=prepare)
-    q = sub.add_parser("predict", help="top-k words for a video, mouth found by face detection")
-    q.add_argument("video")
-    q.add_argument("--checkpoint", required=True, help="a word-classification run's best.ckpt")
-    q.add_argument("--top", type=positive_int, default=5)
-    q.add_argument("--crop", choices=["face", "fixed"], default="face",
-                   help="face detection (default) or LRW's fixed mouth box for face-centred clips")
-    q.add_argument("--device", default="cpu")
-    q.set_defaults(handler=predict)
 
 
 def prepare(args: argparse.Namespace) -> int:
@@ -55,11 +46,3 @@ def _overrides_prepare(dm: object) -> bool:
     from lightning.pytorch import LightningDataModule
 
     return type(dm).prepare_data is not LightningDataModule.prepare_data
-
-
-def predict(args: argparse.Namespace) -> int:
-    from avtoolkit.inference.words import predict_words
-
-    for word, prob in predict_words(args.checkpoint, args.video, args.top, args.crop, args.device):
-        print(f"{word:<20} {prob:.3f}")
-    return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from avtoolkit.cli.values import positive_int
+
 
 def _snr(text: str) -> float | None:
     from avtoolkit.engine.noise_eval import parse_snr
@@ -13,12 +15,6 @@ def _snr(text: str) -> float | None:
         return parse_snr(text)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--snr: ")) from None
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return int(text)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SNRs in dB, 'clean' for none (default: clean 10 5 0 -5 -10)")
     p.add_argument("--decoder", nargs="+", choices=["greedy", "beam"],
                    help="decoders to report (default: the recipe's decoding.name)")
-    p.add_argument("--beam-size", type=_positive_int, help="override decoding.beam_size for beam")
+    p.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size for beam")
     p.add_argument("--lexicon", metavar="FILE",
                    help="lexicon file for beam (lines 'word w o r d |'), or 'grid' for GRID's 51 words")
     p.add_argument("--grammar", metavar="NAME",

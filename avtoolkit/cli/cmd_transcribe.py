@@ -1,13 +1,10 @@
-"""``avtoolkit transcribe`` and ``avtoolkit export``: AV-ASR inference and ONNX export."""
+"""``avtoolkit transcribe``: speech to text from audio and/or video with a trained CTC model."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-
-
-from avtoolkit.cli.values import positive_int as _positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,22 +24,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--lm", help="KenLM language model for beam search")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(handler=transcribe)
-
-    e = sub.add_parser("export", help="export a CTC checkpoint to ONNX and verify it against PyTorch")
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--output", required=True, help="the .onnx file to write")
-    e.add_argument("--audio", help="example audio for the check (default: the recipe's first test utterance)")
-    e.add_argument("--video", help="example video for the check")
-    e.add_argument("--atol", type=float, default=1e-4, help="largest allowed log-prob difference")
-    q = e.add_argument_group("int8", "also write OUTPUT's int8 twin (OUTPUT.int8.onnx), calibrated on real "
-                                     "utterances, and score both graphs so the accuracy cost is stated")
-    q.add_argument("--int8", action="store_true", help="write and score the int8 graph too")
-    q.add_argument("--calibration", help="manifest to calibrate on (default: the recipe's data.train)")
-    q.add_argument("--calibration-size", type=_positive_int, default=32,
-                   help="utterances to calibrate on, spread over the manifest (default: 32)")
-    q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
-    q.add_argument("--eval-size", type=_positive_int, default=100, help="first utterances to score (default: 100)")
-    e.set_defaults(handler=export)
 
 
 def transcribe(args: argparse.Namespace) -> int:
@@ -78,32 +59,4 @@ def transcribe(args: argparse.Namespace) -> int:
         print(result.transcript)
         extra = f"  WER {result.wer:.2%}  CER {result.cer:.2%}" if result.wer is not None else ""
         print(f"({'+'.join(result.modalities)}, {result.latency_ms:.1f} ms){extra}")
-    return 0
-
-
-def export(args: argparse.Namespace) -> int:
-    from avtoolkit.inference.deploy import export_checkpoint
-
-    report = export_checkpoint(args.checkpoint, args.output, audio=args.audio, video=args.video, atol=args.atol)
-    print(f"wrote {report['output']} (inputs: {', '.join(report['modalities'])}); ONNX Runtime matches PyTorch "
-          f"within {report['max_abs_diff']:.1e} on {', '.join(report['example'].values())}")
-    if args.int8:
-        from avtoolkit.inference.deploy import quantize_export
-        from avtoolkit.inference.quantize import int8_path
-
-        q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
-                            eval_manifest=args.eval, calibration_size=args.calibration_size,
-                            eval_size=args.eval_size)
-        print(f"wrote {q['output']} (int8, calibrated on {q['calibration']['utterances']} utterances of "
-              f"{q['calibration']['manifest']})")
-        print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']} "
-              "(forward time of one utterance, without decoding):")
-        if q["scored_on_calibration_data"]:
-            print("  note: scored on the same file it was calibrated on, so the int8 cost shown is optimistic; "
-                  "give held-out data with --eval")
-        for name in ("fp32", "int8"):
-            r = q[name]
-            print(f"  {name}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  {r['latency_ms']:.1f} ms")
-        print(f"  int8 costs {100 * (q['int8']['wer'] - q['fp32']['wer']):+.2f} WER points and runs "
-              f"{q['fp32']['latency_ms'] / q['int8']['latency_ms']:.2f}x as fast")
     return 0
