@@ -89,7 +89,7 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
     rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     L.seed_everything(seed, workers=True, verbose=False)
-    data = {**rec.data, "model": loaded.recipe["model"]}
+    data = {**rec.tree, "model": loaded.recipe["model"]}
     task = AVTask(loaded.model, data, loaded.vocabulary)
     task.eval_prefix = split
     task.predictions = [] if save_predictions is not None else None

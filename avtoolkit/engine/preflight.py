@@ -45,7 +45,7 @@ def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
     stored = (checkpoint.get(META_KEY) or {}).get("recipe")
     if not isinstance(stored, dict):
         return  # not written by avtoolkit run; the model check above is all we can do
-    new, old = rec.data, stored
+    new, old = rec.tree, stored
     changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in RESUME_FIXED
                if _dotted(old, k) != _dotted(new, k)]
     if changed:

@@ -127,11 +127,3 @@ def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
     validated = validate_recipe(loaded, require_data=True)
     return ResolvedRun(recipe=validated, datamodule=dm, vocabulary=vocab)
 
-
-def section(recipe: Recipe, key: str) -> Any:
-    """A non-component section as its schema dataclass, defaults filled in."""
-    from avtoolkit.recipe.schema import SECTIONS
-
-    schema = SECTIONS[key]
-    assert schema is not None
-    return schema(**(recipe.get(key) or {}))

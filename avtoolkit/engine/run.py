@@ -27,7 +27,7 @@ from avtoolkit.models.checkpoint import (
 )
 from avtoolkit.engine.ema import EMA
 from avtoolkit.engine.preflight import check_optimizer, check_resume
-from avtoolkit.engine.resolve import resolve_run, section
+from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.rundir import (
     RUN_DIR_ENV,
     check_run_dir,
@@ -43,6 +43,8 @@ from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import TrainingDivergedError, UsageError
 from avtoolkit.models.assemble import assemble
 from avtoolkit.recipe import Recipe
+from avtoolkit.recipe.schema import (EarlyStoppingConfig, EmaConfig, LoggingConfig, PretrainedConfig, TrainerConfig,
+                                     section)
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -65,7 +67,7 @@ BEST = "best.ckpt"
 
 def trainer_kwargs(recipe: Recipe) -> dict[str, Any]:
     """``lightning.Trainer`` arguments from the recipe's ``trainer`` section."""
-    cfg = section(recipe, "trainer")
+    cfg = section(TrainerConfig, recipe.get("trainer"))
     kwargs: dict[str, Any] = {
         "max_epochs": cfg.max_epochs,
         "accelerator": cfg.accelerator,
@@ -90,7 +92,7 @@ def trainer_kwargs(recipe: Recipe) -> dict[str, Any]:
 
 
 def _loggers(recipe: Recipe, run_dir: Path) -> list[Any]:
-    cfg = section(recipe, "logging")
+    cfg = section(LoggingConfig, recipe.get("logging"))
     loggers: list[Any] = []
     if cfg.tensorboard:
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -166,7 +168,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     resolved = resolve_run(recipe, overrides)
     rec = resolved.recipe
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
-    threads = section(rec, "trainer").threads
+    threads = section(TrainerConfig, rec.get("trainer")).threads
     if threads is not None:
         torch.set_num_threads(threads)
     L.seed_everything(seed, workers=True, verbose=False)
@@ -174,7 +176,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     if ckpt_path is not None:
         check_resume(ckpt_path, rec, model)
     pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
-    task = AVTask(model, rec.data, resolved.vocabulary)
+    task = AVTask(model, rec.tree, resolved.vocabulary)
     check_optimizer(rec, task)
 
     out = resolve_run_dir(rec.name, run_dir)
@@ -221,7 +223,7 @@ def _note_last_good(exc: TrainingDivergedError, last: Path) -> None:
 
 def _load_pretrained(rec: Recipe, model: Any) -> tuple[Path, StateDiff] | None:
     """Loads ``pretrained.path`` into ``model`` (before the run directory is touched)."""
-    pretrained = section(rec, "pretrained")
+    pretrained = section(PretrainedConfig, rec.get("pretrained"))
     if not pretrained.path:
         return None
     path = _resolve_pretrained(pretrained.path, rec)
@@ -250,10 +252,10 @@ def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, St
         dirpath=str(ckpt_dir), filename=LAST[: -len(".ckpt")], monitor=None, save_top_k=1,
         save_on_train_epoch_end=True, auto_insert_metric_name=False, enable_version_counter=False)
     cbs: list[L.Callback] = [EpochSeeder(seed), FiniteGuard()]  # the guard before EMA: see FiniteGuard
-    ema_cfg = section(rec, "ema")
+    ema_cfg = section(EmaConfig, rec.get("ema"))
     if ema_cfg.enabled:
         cbs.append(EMA(ema_cfg.decay))
-    stop_cfg = section(rec, "early_stopping")
+    stop_cfg = section(EarlyStoppingConfig, rec.get("early_stopping"))
     stopper: EarlyStopping | None = None
     if stop_cfg.enabled:
         stopper = EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=stop_cfg.patience,
@@ -280,7 +282,7 @@ def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, St
             "best_score": float(best_score) if best_score is not None else None,
             "epochs": trainer.current_epoch, "global_step": trainer.global_step,
             "recipe": rec.name, "task": task.task, "early_stopping": stopped})
-        if section(rec, "logging").plots:
+        if section(LoggingConfig, rec.get("logging")).plots:
             plot_curves(out / "metrics.csv", out / "curves.png")
         log.info("%s", results_table(metrics, f"test results of {best}"))
     return metrics

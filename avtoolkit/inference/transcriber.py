@@ -165,7 +165,7 @@ class Transcriber:
         from avtoolkit.models.checkpoint import load_model
 
         loaded = load_model(path, device=device, task="ctc")
-        return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.data,
+        return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.tree,
                    decoding=decoding, device=device, **kwargs)
 
     @classmethod

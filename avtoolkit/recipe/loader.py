@@ -19,29 +19,30 @@ class Recipe:
     """A resolved recipe: plain data plus where each key came from.
 
     Attributes:
-        data: the merged recipe (``base`` resolved, overrides applied).
+        tree: the whole merged recipe as nested dicts (``base`` resolved, overrides applied);
+            ``recipe["data"]`` is its dataset section.
         source: the recipe file, if any.
         lines: ``dotted.key -> "file:line"`` for keys read from files.
     """
 
-    data: dict[str, Any]
+    tree: dict[str, Any]
     source: Path | None = None
     lines: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, key: str) -> Any:
-        return self.data[key]
+        return self.tree[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+        return self.tree.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.data
+        return key in self.tree
 
     @property
     def name(self) -> str:
         """The recipe's ``name``, or its file stem."""
-        if self.data.get("name"):
-            return str(self.data["name"])
+        if self.tree.get("name"):
+            return str(self.tree["name"])
         return self.source.stem if self.source else "recipe"
 
     def where(self, path: str) -> str | None:
@@ -56,10 +57,10 @@ class Recipe:
 
     def to_yaml(self) -> str:
         """The resolved recipe as YAML (what a run writes next to its outputs)."""
-        return yaml.safe_dump(self.data, sort_keys=False, default_flow_style=None)
+        return yaml.safe_dump(self.tree, sort_keys=False, default_flow_style=None)
 
-    def copy_with(self, data: dict[str, Any]) -> "Recipe":
-        return Recipe(data=data, source=self.source, lines=dict(self.lines))
+    def copy_with(self, tree: dict[str, Any]) -> "Recipe":
+        return Recipe(tree=tree, source=self.source, lines=dict(self.lines))
 
 
 def _line_map(node: yaml.Node, file: str, prefix: str, out: dict[str, str]) -> None:
@@ -204,21 +205,21 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
         {'name': 'ctc', 'dropout': 0.1}
     """
     if isinstance(recipe, Recipe):
-        loaded = recipe.copy_with(copy.deepcopy(recipe.data))
+        loaded = recipe.copy_with(copy.deepcopy(recipe.tree))
     elif isinstance(recipe, Mapping):
         data = copy.deepcopy(dict(recipe))
         if "base" in data:
             raise RecipeError("'base' is only understood in recipe files (it is resolved relative to the file)")
-        loaded = Recipe(data=data)
+        loaded = Recipe(tree=data)
     elif isinstance(recipe, (str, Path)):
         path = resolve_recipe(recipe)
         data, lines = _load_file(path)
-        loaded = Recipe(data=data, source=path, lines=lines)
+        loaded = Recipe(tree=data, source=path, lines=lines)
     else:
         raise TypeError(f"a recipe is a path, a mapping or a Recipe, not {type(recipe).__name__}")
     if overrides:
         try:
-            loaded.data = apply_overrides(loaded.data, list(overrides))
+            loaded.tree = apply_overrides(loaded.tree, list(overrides))
         except RecipeError as exc:
             exc.add_note(f"while applying overrides to {loaded.source or 'the recipe'}")
             raise
@@ -227,10 +228,10 @@ def load_recipe(recipe: Any, overrides: list[str] | None = None) -> Recipe:
             key = text.split("=", 1)[0].strip()
             loaded.lines = {k: v for k, v in loaded.lines.items() if k != key and not k.startswith(key + ".")}
             loaded.lines[key] = f"override '{text}'"
-    _drop_disabled_encoders(loaded.data)
+    _drop_disabled_encoders(loaded.tree)
     # `pretrained: PATH` is shorthand for `pretrained: {path: PATH}` (strict load).
-    if isinstance(loaded.data.get("pretrained"), (str, Path)):
-        loaded.data["pretrained"] = {"path": str(loaded.data["pretrained"])}
+    if isinstance(loaded.tree.get("pretrained"), (str, Path)):
+        loaded.tree["pretrained"] = {"path": str(loaded.tree["pretrained"])}
     return loaded
 
 

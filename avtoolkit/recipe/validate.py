@@ -222,7 +222,7 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
     """Every problem in ``recipe`` (an empty list when it is valid); ``check_data=False`` leaves
     the ``data`` section's dataset unchecked (see :func:`validate_recipe`)."""
     problems: list[Problem] = []
-    data = recipe.data
+    data = recipe.tree
     for key in data:
         if key not in TOP_LEVEL:
             problems.append(Problem(str(key), "unknown top-level key" + _suggest(str(key), sorted(TOP_LEVEL)),

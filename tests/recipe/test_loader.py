@@ -47,7 +47,7 @@ optim: {lr: 0.0003}
     assert r["model"]["encoders"]["video"] == {"name": "effnetv2_3d", "size": "s"}
     assert r["model"]["head"] == {"name": "word_classifier", "num_classes": 10}
     assert r["optim"] == {"lr": 0.0003, "weight_decay": 0.05}
-    assert len(r["model"]["backends"]) == 2 and "base" not in r.data
+    assert len(r["model"]["backends"]) == 2 and "base" not in r.tree
 
 
 def test_lists_replace_and_bases_chain_in_order(tmp_path):
@@ -125,8 +125,8 @@ def test_dicts_and_resolved_yaml_round_trip(tmp_path):
     base = write(tmp_path / "base.yaml", BASE)
     r = load_recipe(base)
     again = load_recipe(yaml.safe_load(r.to_yaml()))
-    assert again.data == r.data and again.name == "lrw_base"
-    assert load_recipe(again).data == r.data  # a Recipe is accepted too, and copied
+    assert again.tree == r.tree and again.name == "lrw_base"
+    assert load_recipe(again).tree == r.tree  # a Recipe is accepted too, and copied
     with pytest.raises(RecipeError, match="'base' is only understood in recipe files"):
         load_recipe({"base": "base.yaml"})
     with pytest.raises(TypeError, match="not int"):

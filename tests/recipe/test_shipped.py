@@ -27,8 +27,8 @@ def test_every_shipped_recipe_has_a_one_line_description():
 def test_a_name_loads_the_same_recipe_as_its_file():
     by_name = load_recipe("lrw_effv2t", ["optim.lr=0.5"])
     by_file = load_recipe(REPO_RECIPES / "lrw_effv2t.yaml", ["optim.lr=0.5"])
-    assert by_name.data == by_file.data and by_name.data["optim"]["lr"] == 0.5
-    assert load_recipe("avasr.yaml").data == load_recipe(REPO_RECIPES / "avasr.yaml").data
+    assert by_name.tree == by_file.tree and by_name.tree["optim"]["lr"] == 0.5
+    assert load_recipe("avasr.yaml").tree == load_recipe(REPO_RECIPES / "avasr.yaml").tree
 
 
 def test_an_existing_file_wins_over_a_shipped_name(tmp_path: Path, monkeypatch):
@@ -49,8 +49,8 @@ def test_base_resolves_a_shipped_name_from_anywhere(tmp_path: Path):
     child = tmp_path / "mine.yaml"
     child.write_text("base: avasr\nname: mine\noptim: {lr: 0.25}\n")
     recipe = validate_recipe(child)
-    assert recipe.data["optim"]["lr"] == 0.25
-    assert recipe.data["model"] == load_recipe("avasr").data["model"]
+    assert recipe.tree["optim"]["lr"] == 0.25
+    assert recipe.tree["model"] == load_recipe("avasr").tree["model"]
 
 
 def test_cli_validate_and_summary_take_a_name(capsys, tmp_path: Path, monkeypatch):
