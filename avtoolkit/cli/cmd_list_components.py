@@ -9,9 +9,9 @@ from typing import Any, Iterator
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list-components", help="list registered encoders, fusions, backends, heads, datasets")
+    p = sub.add_parser("list-components", help="list registered encoders, fusions, backends, heads, datasets, objectives")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern, e.g. 'effnet*'")
-    p.add_argument("--kind", help="only this kind (encoder, fusion, backend, head, dataset)")
+    p.add_argument("--kind", help="only this kind (encoder, fusion, backend, head, dataset, objective)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=list_components)
 

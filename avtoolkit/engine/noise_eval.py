@@ -254,7 +254,7 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
     from avtoolkit.recipe import RecipeError, load_recipe, validate_recipe
 
     started = time.perf_counter()
-    loaded = load_model(checkpoint, task="ctc")
+    loaded = load_model(checkpoint, command="noise-eval")
     base = loaded.recipe if recipe is None else recipe
     overrides = list(overrides or [])
     have = set(loaded.model.modalities)

@@ -18,9 +18,25 @@ from torch import Tensor, nn
 
 from avtoolkit.errors import ExportError
 from avtoolkit.inference.runtime import META_KEY, OnnxInfo, OnnxModel, pad_to_common_frames
+from avtoolkit.objectives import objective_class
+from avtoolkit.registry.kinds import OBJECTIVES
 
-#: the tasks whose models export, with their outputs in the graph's order
-TASK_OUTPUTS = {"ctc": ["log_probs", "lengths"], "classification": ["log_probs"]}
+
+def export_outputs(task: str | None) -> dict[str, dict[int, str]]:
+    """The graph outputs of a model of head ``task``, in order, with their dynamic axes (its objective's ``outputs``).
+
+    Raises:
+        ValueError: no registered objective of that name exports.
+
+    Examples:
+        >>> export_outputs("ctc")
+        {'log_probs': {0: 'batch', 1: 'frames'}, 'lengths': {0: 'batch'}}
+    """
+    outputs = objective_class(task).outputs if task in OBJECTIVES else None
+    if outputs is None:
+        exporting = [n for n in OBJECTIVES.names() if objective_class(n).outputs is not None]
+        raise ValueError(f"export supports {' and '.join(exporting)} models; this model's task is {task!r}")
+    return {name: dict(axes) for name, axes in outputs.items()}
 
 
 class BatchGraph(nn.Module):
@@ -115,8 +131,7 @@ def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.
     import onnx
 
     task = getattr(model, "task", None)
-    if task not in TASK_OUTPUTS:
-        raise ValueError(f"export supports {' and '.join(TASK_OUTPUTS)} models; this model's task is {task!r}")
+    output_axes = export_outputs(task)
     model = model.eval()
     modalities = sorted(model.modalities)
     reads = modalities + list(extra_inputs)
@@ -126,13 +141,11 @@ def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.
     strides = stream_strides(model)
     example = pad_to_common_frames(example, strides)
     names = [n for m in modalities for n in (m, f"{m}_lengths")] + list(extra_inputs)
-    outputs = TASK_OUTPUTS[task]
+    outputs = list(output_axes)
     # One time-axis name per input: streams run at different rates (audio 500 frames, video
     # 125), and ONNX Runtime plans its buffers as if equal names meant equal sizes.
     axes = {n: ({0: "batch"} if n.endswith("_lengths") else {0: "batch", 1: f"{n}_time"}) for n in names}
-    axes["log_probs"] = {0: "batch", 1: "frames"} if task == "ctc" else {0: "batch"}
-    if "lengths" in outputs:
-        axes["lengths"] = {0: "batch"}
+    axes.update(output_axes)
     graph = BatchGraph(model, names, outputs).eval()  # the exporter restores the wrapper's mode, recursively
     path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, outputs, axes, opset)
     info = OnnxInfo(vocabulary=list(vocabulary), modalities=modalities, strides=strides,

@@ -160,11 +160,11 @@ class Transcriber:
 
         Raises:
             FileNotFoundError: no such checkpoint.
-            CheckpointError: not a checkpoint, or its model is not a CTC model.
+            CheckpointError: not a checkpoint, or its objective is not one that transcribes (CTC).
         """
         from avtoolkit.models.checkpoint import load_model
 
-        loaded = load_model(path, device=device, task="ctc")
+        loaded = load_model(path, device=device, command="transcribe")
         return cls(loaded.model, loaded.vocabulary, loaded.model.modalities, loaded.recipe.tree,
                    decoding=decoding, device=device, **kwargs)
 
@@ -173,9 +173,10 @@ class Transcriber:
                   decoding: Mapping[str, Any] | None = None, **kwargs: Any) -> "Transcriber":
         """Runs an ``.onnx`` file written by ``avtoolkit export`` with ONNX Runtime."""
         from avtoolkit.inference.runtime import OnnxModel
+        from avtoolkit.models.checkpoint import accepts
 
         model = OnnxModel(path, threads=threads)
-        if model.task != "ctc":
+        if not accepts(model.task, "transcribe"):
             raise CheckpointError(f"{path}: a {model.task} graph; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
         return cls(model, model.info.vocabulary, model.info.modalities, model.info.recipe,
                    decoding=decoding, **kwargs)

@@ -50,7 +50,7 @@ def predict_words(checkpoint: str | Path, video: str | Path, top: int = 5, metho
     from avtoolkit.roi import MouthCropper
     from avtoolkit.models.checkpoint import load_model
 
-    loaded = load_model(checkpoint, device=device, task="classification")
+    loaded = load_model(checkpoint, device=device, command="predict")
     frames, _ = read_video(video, color="gray")
     rois = MouthCropper(size=(96, 96), method=method).crop(frames, source=video)
     crop_size = int((loaded.recipe.get("data") or {}).get("crop_size", 88))

@@ -255,37 +255,64 @@ def checkpoint_meta(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> 
     return dict(meta)
 
 
-#: which command uses a model of each head task (for the error when the wrong one is given).
-TASK_COMMANDS = {"classification": "`avtoolkit predict` (a word classifier, e.g. recipes/lrw_effv2t.yaml)",
-                 "ctc": "`avtoolkit transcribe` (a CTC model, e.g. recipes/avasr.yaml)"}
+def accepts(task: str, command: str) -> bool:
+    """Whether the objective of a head ``task`` lists ``command`` among those taking its checkpoints.
+
+    The objectives (:mod:`avtoolkit.objectives`, above this layer) are reached through their
+    registry; a task no objective is registered for is accepted by no command.
+
+    Examples:
+        >>> accepts("ctc", "transcribe"), accepts("classification", "transcribe"), accepts("unknown", "predict")
+        (True, False, False)
+    """
+    from avtoolkit.registry.kinds import OBJECTIVES
+
+    return task in OBJECTIVES and command in OBJECTIVES.get(task).commands
+
+
+def check_command(path: Any, task: str, command: str) -> None:
+    """Refuses a checkpoint of ``task`` for a ``command`` its objective does not list.
+
+    Raises:
+        CheckpointError: naming the task that command needs and the command the checkpoint's
+            objective points to (``usage``).
+    """
+    from avtoolkit.registry.kinds import OBJECTIVES
+
+    if accepts(task, command):
+        return
+    needed = [e.name for e in OBJECTIVES if accepts(e.name, command)]
+    usage = OBJECTIVES.get(task).usage if task in OBJECTIVES else "its own command"
+    raise CheckpointError(f"{path}: holds a {task} model, this needs a {' or '.join(needed) or 'different'} model; "
+                          f"use it with {usage}")
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu",
-               task: str | None = None) -> LoadedModel:
+               command: str | None = None) -> LoadedModel:
     """Rebuilds a trained model from a run's ``best.ckpt`` or ``last.ckpt``.
 
     Args:
         path: the checkpoint file.
         device: where to put the model.
-        task: the head task the caller needs (``"classification"`` or ``"ctc"``); checked
-            before the model is built.
+        command: the command that will use the model (``"transcribe"``, ``"predict"``,
+            ``"noise-eval"``); the objective of the checkpoint's task must list it in its
+            ``commands``, checked before the model is built.
 
     Returns:
         A :class:`LoadedModel` (model in eval mode).
 
     Raises:
         FileNotFoundError: no such file.
-        CheckpointError: unsafe or non-avtoolkit checkpoint, a model of another ``task``, or
-            weights that do not fit the recipe's model (keys and shapes named).
+        CheckpointError: unsafe or non-avtoolkit checkpoint, a model whose objective does not
+            serve ``command``, or weights that do not fit the recipe's model (keys and shapes named).
     """
     from avtoolkit.models.assemble import assemble
     from avtoolkit.recipe import validate_recipe
 
     checkpoint = read_checkpoint(path, map_location="cpu")
     meta = checkpoint_meta(checkpoint, path)
-    if task is not None and meta.get("task") != task:
-        raise CheckpointError(f"{path}: holds a {meta.get('task')} model, this needs a {task} model; "
-                              f"use it with {TASK_COMMANDS.get(str(meta.get('task')), 'its own command')}")
+    if command is not None:
+        check_command(path, str(meta.get("task")), command)
     # The data section is checked by whoever reads data (evaluate, noise-eval): the dataset
     # registry imports Lightning, which transcribing a clip must not load.
     recipe = validate_recipe(meta["recipe"], check_data=False)

@@ -80,9 +80,9 @@ class Backend(nn.Module):
 class Head(nn.Module):
     """Turns a sequence into the task output.
 
-    ``task`` tells the engine which loss, metrics and decoding apply:
-    ``"classification"`` (``log_probs [B, classes]``) or ``"ctc"``
-    (``log_probs [B, T, vocab]`` plus ``lengths``).
+    ``task`` names the registered objective (:mod:`avtoolkit.objectives`) whose loss,
+    metrics and decoding apply: ``"classification"`` (``log_probs [B, classes]``) or
+    ``"ctc"`` (``log_probs [B, T, vocab]`` plus ``lengths``).
     """
 
     task: ClassVar[str] = "classification"

@@ -9,6 +9,7 @@ from avtoolkit.registry.kinds import (
     FUSIONS,
     HEADS,
     KINDS,
+    OBJECTIVES,
     registry_for,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "BACKENDS",
     "HEADS",
     "DATASETS",
+    "OBJECTIVES",
     "KINDS",
     "registry_for",
 ]

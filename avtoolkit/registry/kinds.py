@@ -28,12 +28,28 @@ BACKENDS = Registry("backend", group="avtoolkit.backends", locations=["avtoolkit
 HEADS = Registry("head", group="avtoolkit.heads", locations=["avtoolkit.models.heads"])
 DATASETS = Registry("dataset", group="avtoolkit.datasets", locations=["avtoolkit.datasets"])
 
+
+def _has_a_monitor(objective: Any) -> None:
+    """An objective names the metric its runs monitor by default; without one no best
+    checkpoint could be chosen."""
+    monitor = getattr(objective, "monitor", None)
+    if not (isinstance(monitor, tuple) and len(monitor) == 2 and isinstance(monitor[0], str)
+            and monitor[1] in ("min", "max")):
+        name = getattr(objective, "__qualname__", repr(objective))
+        raise RegistryError(f"objective {name} does not set the class attribute `monitor` (the default metric and "
+                            f"mode, e.g. ('val/acc', 'max')), got {monitor!r}")
+
+
+OBJECTIVES = Registry("objective", group="avtoolkit.objectives", locations=["avtoolkit.objectives"],
+                      check=_has_a_monitor)
+
 KINDS: dict[str, Registry] = {
     "encoder": ENCODERS,
     "fusion": FUSIONS,
     "backend": BACKENDS,
     "head": HEADS,
     "dataset": DATASETS,
+    "objective": OBJECTIVES,
 }
 
 

@@ -53,6 +53,15 @@ def test_list_components_json(tiny_components, capsys):
     assert head["arguments"] == [{"name": "num_classes", "type": "int", "default": None, "required": True}]
 
 
+def test_list_components_lists_the_objectives_the_head_tasks_name(capsys):
+    code, out, _ = run_main(capsys, "list-components", "--kind", "objective")
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0] == "objectives:"
+    assert [ln.split()[0] for ln in lines[1:] if not ln.startswith(" " * 10)] == ["classification", "ctc"]
+    assert "top-5 accuracy" in out and "WER and CER" in out
+
+
 def test_list_components_no_match(capsys):
     code, out, _ = run_main(capsys, "list-components", "--kind", "head", "zz_nothing*")
     assert code == 1 and "no components match 'zz_nothing*' of kind head" in out

@@ -91,3 +91,17 @@ def test_without_mixup_the_model_sees_the_batch_itself(toy_components):
     with torch.no_grad():
         plain = F.nll_loss(task.model(batch)["log_probs"], batch["label"])
     assert float(loss) == pytest.approx(float(plain), rel=1e-5)
+
+
+def test_a_head_task_without_an_objective_names_the_registered_ones(toy_components):
+    recipe = toy.words_recipe()
+    model = assemble({**recipe["model"], "head": {"name": "word_classifier", "num_classes": len(toy.WORDS)}})
+    model.head.task = "seq2seq"
+    with pytest.raises(ValueError, match=r"head task 'seq2seq' is not one of the registered objectives \(classification, ctc"):
+        AVTask(model, recipe, toy.WORDS)
+
+
+def test_the_objective_owns_the_metrics_and_none_is_saved_in_the_state_dict(toy_components):
+    task, _ = _task(mixup_alpha=0.0)
+    assert type(task.objective).__name__ == "Classification" and (task.monitor, task.monitor_mode) == ("val/acc", "max")
+    assert all(k.startswith("model.") for k in task.state_dict())  # checkpoints keep the keys they had

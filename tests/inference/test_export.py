@@ -90,3 +90,23 @@ def test_onnx_inputs_at_different_rates_get_their_own_time_axis(tmp_path):
     out = OnnxModel(tmp_path / "m.onnx")(batch)["log_probs"]
     with torch.no_grad():
         assert torch.allclose(out, model(batch)["log_probs"], atol=1e-4)
+
+
+def test_the_graph_outputs_come_from_the_objective_and_a_task_without_them_is_refused():
+    from avtoolkit.inference.export import export_outputs
+    from avtoolkit.objectives import Objective
+    from avtoolkit.registry import OBJECTIVES
+
+    assert export_outputs("classification") == {"log_probs": {0: "batch"}}
+    assert list(export_outputs("ctc")) == ["log_probs", "lengths"]
+
+    class NoExport(Objective):
+        """Trains, but its models have no graph."""
+
+        monitor = ("val/loss", "min")
+
+    with OBJECTIVES.temporary("no_export", NoExport):
+        with pytest.raises(ValueError, match=r"export supports classification and ctc models; this model's task is 'no_export'"):
+            export_outputs("no_export")
+    with pytest.raises(ValueError, match="this model's task is 'seq2seq'"):
+        export_outputs("seq2seq")
