@@ -52,7 +52,7 @@ def make_step(model: nn.Module, path: TrainPath, batch: dict[str, torch.Tensor],
               loss_fn: Callable[[nn.Module, dict[str, torch.Tensor], dict[str, torch.Tensor]], torch.Tensor]
               ) -> Callable[[], float]:
     """A closure running one optimizer step of a private copy of ``model`` on ``batch``."""
-    from avtoolkit.engine.layout import to_channels_last
+    from avtoolkit.engine.memory_format import to_channels_last
 
     model = copy.deepcopy(model).train()
     if path.channels_last:

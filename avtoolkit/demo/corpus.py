@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avtoolkit.demo.face import render_face
+from avtoolkit.demo.talking_face import render_face
 from avtoolkit.demo.phones import FILLER_WORDS, GRID_SLOTS, LRW_WORDS
 from avtoolkit.demo.speakers import Speaker, sample_speaker
 from avtoolkit.demo.speech import SAMPLE_RATE, synthesize

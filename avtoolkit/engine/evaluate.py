@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning as L
 
-from avtoolkit.models.checkpoint import CheckpointError, load_model
+from avtoolkit.models.checkpoint import CheckpointError, LoadedModel, load_model
 from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.run import trainer_kwargs
 from avtoolkit.engine.task import AVTask
@@ -54,7 +54,7 @@ def write_predictions(rows: list[dict[str, Any]], path: str | os.PathLike[str]) 
 
 def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test",
              save_predictions: str | os.PathLike[str] | None = None,
-             overrides: list[str] | None = None) -> dict[str, float]:
+             overrides: list[str] | None = None, loaded: LoadedModel | None = None) -> dict[str, float]:
     """Evaluates a checkpoint on one split of the recipe's dataset, in one process.
 
     The model (architecture and weights, EMA when the run used it) always comes from the
@@ -67,6 +67,8 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
         split: ``"test"`` or ``"val"``.
         save_predictions: a ``.csv`` or ``.jsonl`` file for one row per example.
         overrides: ``key.path=value`` strings applied to the recipe.
+        loaded: ``checkpoint`` already read by :func:`~avtoolkit.models.checkpoint.load_model`
+            (``noise-eval`` reads it once for all its evaluations); ``None`` reads it here.
 
     Returns:
         Metrics named ``<split>/<metric>`` (``test/acc``, ``val/wer`` ...).
@@ -79,7 +81,8 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
         raise UsageError(f"split must be one of {SPLITS}, got {split!r}")
     if save_predictions is not None and Path(save_predictions).suffix not in PREDICTION_FORMATS:
         raise UsageError(f"--save-predictions {save_predictions}: use a .csv or .jsonl file name")
-    loaded = load_model(checkpoint)
+    if loaded is None:
+        loaded = load_model(checkpoint)
     resolved = resolve_run(loaded.recipe if recipe is None else recipe, overrides)
     if resolved.vocabulary != loaded.vocabulary:
         raise CheckpointError(

@@ -303,7 +303,7 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
     scores: dict[tuple[str, str, str | None, float | None], dict[str, float]] = {}
     for i, (key, extra) in enumerate(plan.items(), 1):
         with _quiet_lightning():
-            metrics = evaluate(base, checkpoint, "test", overrides=list(extra))
+            metrics = evaluate(base, checkpoint, "test", overrides=list(extra), loaded=loaded)
         scores[key] = {"wer": float(metrics["test/wer"]), "cer": float(metrics["test/cer"])}
         if progress:
             where = "clean" if key[3] is None and key[2] is None and "audio" in INPUTS[key[1]] else \

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from avtoolkit import __version__
 from avtoolkit.models.checkpoint import META_KEY
-from avtoolkit.engine.layout import to_channels_last
+from avtoolkit.engine.memory_format import to_channels_last
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.errors import TrainingDivergedError
 from avtoolkit.objectives import objective_class

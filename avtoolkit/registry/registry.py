@@ -37,7 +37,8 @@ class Entry:
         obj: the class or builder function, or ``None`` until a plugin is loaded.
         loader: loads ``obj`` on first use (plugins are imported lazily).
         error: why a plugin failed to load, if it did.
-        summary: one-line description, known without importing for plugins once loaded.
+        spec: where the component lives, ``module:attribute`` (a plugin's entry-point value, or
+            the module and name of a built-in one).
     """
 
     name: str

@@ -95,13 +95,23 @@ def _eval_metrics(checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> dict[
     return {m: float(v) for m, v in re.findall(r"^test/(wer|cer)\s+([0-9.]+)$", printed, re.M)}
 
 
-def test_noise_eval_measures_every_row_and_matches_eval(trained: dict, capsys: pytest.CaptureFixture[str]) -> None:
+def test_noise_eval_measures_every_row_and_matches_eval(trained: dict, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    checkpoint = importlib.import_module("avtoolkit.models.checkpoint")
+    reads: list[str] = []
+    real_load = checkpoint.load_model
+    # every name it is called by (avtoolkit.engine.evaluate is also the function's name)
+    for module in (checkpoint, importlib.import_module("avtoolkit.engine.evaluate")):
+        monkeypatch.setattr(module, "load_model", lambda path, *a, **k: reads.append(str(path)) or real_load(path, *a, **k))
     out = trained["folder"] / "report"
     code = cli(["noise-eval", "--checkpoint", str(trained["checkpoint"]), "--modalities", "audio", "video",
                 "audio+video", "--noise", "babble", "--snr", "clean", "0", "-10", "--out", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert "[7/7]" in printed  # clean and two SNRs for audio and for AV, video-only once
+    assert reads == [str(trained["checkpoint"])]  # read and checked once, not once per evaluation
     assert (out / "wer_vs_snr.png").read_bytes()[:8] == PNG
     saved = json.loads((out / "noise_eval.json").read_text())
     assert saved["evaluations"] == 7 and saved["decoders"] == ["greedy"]  # demo_avasr decodes greedily

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from avtoolkit.engine.layout import to_channels_last
+from avtoolkit.engine.memory_format import to_channels_last
 from avtoolkit.engine.optim import build_optimizer
 
 
