@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
+
+from avtoolkit.atomic import atomic_write
 
 
 def _init_worker() -> None:
@@ -66,11 +67,5 @@ def write_report(path: Path, header: str, failed: Sequence[tuple[str, str]]) -> 
     text goes to a temporary file beside ``path`` and replaces it in one step.
     """
     lines = [header] + [f"{item}\t{reason}" for item, reason in sorted(failed)]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
