@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from pathlib import Path
@@ -10,10 +11,12 @@ from typing import Any, Literal
 from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
+from avtoolkit.data.contract import collate
+from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.cache import PrepareReport, cache_folder, cache_path, prepare_grid, read_failed
-from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
+from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
 from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
 from avtoolkit.datasets.grid.words import word_cuts
@@ -21,7 +24,6 @@ from avtoolkit.registry.kinds import DATASETS
 
 SPLITS = ("train", "val", "test")
 MODES = ("sentence", "word")
-NOISE_TYPES = ("white", "babble")
 
 
 def default_cache_dir(root: str | Path) -> Path:
@@ -225,10 +227,10 @@ class GridDataModule(AVDataModule):
                           f"{layout_problems[0][0]}: {layout_problems[0][1]}", stacklevel=2)
         for split in SPLITS:
             train = split == "train"
-            audio = _Audio(folder, self.clips["train"],
-                           self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
-                           self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
-                           self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
+            audio = grid_audio(folder, self.clips["train"],
+                               self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
+                               self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
+                               self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
                                                    audio, train, self.seed,
@@ -239,7 +241,6 @@ class GridDataModule(AVDataModule):
                                                self.modalities, audio, self.seed)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        from avtoolkit.datasets.manifest.dataset import collate_utterances
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
 
         if not self.splits:
@@ -248,15 +249,10 @@ class GridDataModule(AVDataModule):
             raise GridNotFoundError(f"GRID {split} split is empty under {self.root} (speakers {self.speakers}, "
                                     f"split {self.split_args['protocol']}) or none of it is prepared in "
                                     f"{self.folder}. {GRID_HELP}")
-        collate = collate_utterances if self.mode == "sentence" else self._collate_words
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=collate, persistent_workers=self.workers > 0)
-
-    def _collate_words(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = collate_words(items)
-        if not self.use_word_boundary:
-            del batch["word_boundary"]
-        return batch
+                          num_workers=self.workers,
+                          collate_fn=functools.partial(collate, word_boundary=self.use_word_boundary),
+                          persistent_workers=self.workers > 0)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from torch.utils.data import DataLoader
 
+from avtoolkit.data.contract import collate
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.lrw.cache import REPORT_NAME, RoiCacheReport, build_roi_cache, cache_path
-from avtoolkit.datasets.lrw.dataset import LRWClips, collate_clips
+from avtoolkit.datasets.lrw.dataset import LRWClips
 from avtoolkit.datasets.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
 from avtoolkit.registry.kinds import DATASETS
 
@@ -102,14 +104,9 @@ class LRWDataModule(AVDataModule):
             raise LRWNotFoundError(f"LRW {split} split is empty under {self.root} for the selected words "
                                    f"(or none is prepared in {self.cache_dir}). {LRW_HELP}")
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=self._collate,
+                          num_workers=self.workers,
+                          collate_fn=functools.partial(collate, word_boundary=self.use_word_boundary),
                           persistent_workers=self.workers > 0, drop_last=False)
-
-    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = collate_clips(items)
-        if not self.use_word_boundary:
-            del batch["word_boundary"]
-        return batch
 
 
 def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, workers: int | None = None,

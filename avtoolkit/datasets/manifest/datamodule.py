@@ -9,9 +9,11 @@ from typing import Any, Literal
 from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
+from avtoolkit.data.contract import collate
+from avtoolkit.data.noise import NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.manifest.dataset import NOISE_TYPES, ManifestSpeech, collate_utterances
+from avtoolkit.datasets.manifest.dataset import ManifestSpeech
 from avtoolkit.datasets.manifest.reader import Manifest, read_manifest
 from avtoolkit.registry.kinds import DATASETS
 
@@ -118,5 +120,5 @@ class ManifestDataModule(AVDataModule):
         if split not in self.splits:
             raise ValueError(f"data.{split}: no manifest given for the {split} split")
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=collate_utterances,
+                          num_workers=self.workers, collate_fn=collate,
                           persistent_workers=self.workers > 0)
