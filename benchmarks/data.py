@@ -85,8 +85,8 @@ def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     if report.failed:
         raise RuntimeError(f"prepare failed on {len(report.failed)} clips: {report.failed[0]}")
-    return {"clips": report.converted, "clips_per_s_per_core": report.converted / cpu_seconds,
-            "clips_per_s_wall": report.converted / seconds, "method": method}
+    return {"clips": report.prepared, "clips_per_s_per_core": report.prepared / cpu_seconds,
+            "clips_per_s_wall": report.prepared / seconds, "method": method}
 
 
 def bench_load_rois(workdir: Path, cache: Path, repeats: int = 3) -> dict[str, Any]:

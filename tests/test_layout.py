@@ -12,9 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "avtoolkit"
 
 #: package -> the packages none of its modules may import, at module level or inside a function.
-#: ``data`` is generic (media, features, text, augmentation, the batch contract); ``roi`` finds
-#: mouths in frames; ``datasets`` builds on both; inference, the engine and the demo build on them.
+#: ``data`` is generic (media, features, text, augmentation, clip tensors, the noise policy, GRID's
+#: grammar, the batch contract) and ``store`` keeps prepared clips; ``roi`` finds mouths in frames;
+#: ``datasets`` builds on them; inference, the engine and the demo build on them.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
+    # the clip store holds arrays by key; it builds on ``atomic`` and ``errors`` only.
+    "avtoolkit.store": ("avtoolkit.registry", "avtoolkit.recipe", "avtoolkit.data", "avtoolkit.roi",
+                        "avtoolkit.models", "avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference",
+                        "avtoolkit.demo", "avtoolkit.cli"),
     "avtoolkit.data": ("avtoolkit.roi", "avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference",
                        "avtoolkit.demo"),
     "avtoolkit.roi": ("avtoolkit.datasets", "avtoolkit.engine", "avtoolkit.inference", "avtoolkit.demo"),
@@ -126,3 +131,16 @@ def test_no_module_level_import_circle() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+CORPORA = sorted(p.parent.name for p in (PACKAGE / "datasets").glob("*/__init__.py"))
+
+
+@pytest.mark.parametrize("corpus", CORPORA)
+def test_no_corpus_folder_imports_another(corpus: str) -> None:
+    """What corpora share lives in ``data/``, ``roi/``, ``store/`` or ``datasets/_prepare.py``, not in a sibling."""
+    others = [f"avtoolkit.datasets.{c}" for c in CORPORA if c != corpus]
+    files = sorted((PACKAGE / "datasets" / corpus).rglob("*.py"))
+    wrong = [f"{_module_name(f)} imports {name}" for f in files for name in sorted(_avtoolkit_imports(f))
+             if any(_within(name, other) for other in others)]
+    assert not wrong, "\n".join(wrong)

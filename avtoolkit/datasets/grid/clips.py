@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from avtoolkit.data import video as V
 from avtoolkit.data.noise import NoisyLogMel
-from avtoolkit.datasets.grid.cache import SAMPLE_RATE, cache_path
+from avtoolkit.datasets.grid.cache import SAMPLE_RATE, clip_store
 from avtoolkit.datasets.grid.layout import GridClip
 from avtoolkit.datasets.grid.words import WordCut, word_window
 
@@ -34,13 +34,12 @@ def load_prepared(folder: Path, clip: GridClip, rois: bool = True) -> tuple[np.n
     ``rois=False`` gives ``None`` for the ROIs without decompressing them (audio-only reads:
     the ROIs are nine tenths of the file and most of the reading time).
     """
-    path = cache_path(folder, clip)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return (data["rois"] if rois else None), data["audio"].astype(np.float32) / 32768.0
+        arrays = clip_store(folder).read(clip.key, ("rois", "audio") if rois else ("audio",)).arrays
     except Exception as exc:
-        exc.add_note(f"while reading the prepared GRID clip {path} (of {clip.video}); delete it to prepare it again")
+        exc.add_note(f"(the prepared GRID clip of {clip.video})")
         raise
+    return arrays.get("rois"), arrays["audio"].astype(np.float32) / 32768.0
 
 
 class GridTalkers:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -15,27 +14,26 @@ from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.grid.cache import PrepareReport, cache_folder, cache_path, prepare_grid, read_failed
+from avtoolkit.datasets.grid.cache import clip_store, prepare_grid
 from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
 from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
 from avtoolkit.datasets.grid.words import word_cuts
 from avtoolkit.registry.kinds import DATASETS
+from avtoolkit.store import REPORT_NAME, PrepareReport, cache_folder, read_failed, user_cache
 
 SPLITS = ("train", "val", "test")
 MODES = ("sentence", "word")
 
 
 def default_cache_dir(root: str | Path) -> Path:
-    """``~/.cache/avtoolkit/grid_<name>_<hash of the resolved root>`` (corpora are often read-only).
+    """``~/.cache/avtoolkit/grid_<name>_<hash of the resolved root>`` (corpora are often read-only; :func:`~avtoolkit.store.user_cache`).
 
     Examples:
         >>> default_cache_dir("/data/grid").name.startswith("grid_grid_")
         True
     """
-    root = Path(root).expanduser().resolve()
-    digest = hashlib.sha1(str(root).encode()).hexdigest()[:8]
-    return Path.home() / ".cache" / "avtoolkit" / f"grid_{root.name}_{digest}"
+    return user_cache("grid", root)
 
 
 @DATASETS.register("grid")
@@ -152,7 +150,7 @@ class GridDataModule(AVDataModule):
         self.video_size = video_size
         self.crop_size = crop_size
         self.cropper_args = {"size": (roi_size, roi_size), "method": crop_method}
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root)
+        self.cache_dir = cache_folder(cache_dir, default_cache_dir(self.root))
         self.prepare_workers = prepare_workers
         self.audio_norm = audio_norm
         self.spec_augment = spec_augment_settings(spec_augment)
@@ -179,7 +177,7 @@ class GridDataModule(AVDataModule):
         """The cache folder of this crop setting."""
         from avtoolkit.roi.crop import MouthCropper
 
-        return cache_folder(self.cache_dir, MouthCropper(**self.cropper_args).cache_key())
+        return cache_folder(self.cache_dir, self.cache_dir, MouthCropper(**self.cropper_args).cache_key())
 
     def layout(self) -> LayoutReport:
         """The clips found under ``root`` (read once)."""
@@ -214,12 +212,13 @@ class GridDataModule(AVDataModule):
             return
         folder = self.folder
         self.failed = read_failed(folder)
+        store = clip_store(folder)
         by_split = self.split_clips()
         for split, clips in by_split.items():
-            ready = [c for c in clips if cache_path(folder, c).exists()]
+            ready = [c for c in clips if store.contains(c.key)]
             if len(ready) < len(clips):
                 warnings.warn(f"GRID {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared and "
-                              f"are left out; reasons in {folder / 'prepare_report.tsv'}", stacklevel=2)
+                              f"are left out; reasons in {folder / REPORT_NAME}", stacklevel=2)
             self.clips[split] = ready
         layout_problems = self.layout().problems
         if layout_problems:

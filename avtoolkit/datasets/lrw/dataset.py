@@ -10,8 +10,9 @@ import torch
 from torch.utils.data import Dataset
 
 from avtoolkit.data import video as T
+from avtoolkit.store import NpzClipStore
 
-from avtoolkit.datasets.lrw.cache import cache_path
+from avtoolkit.datasets.lrw.cache import clip_key
 from avtoolkit.datasets.lrw.layout import LRWClip, word_boundary
 
 
@@ -34,6 +35,7 @@ class LRWClips(Dataset):
                  crop_size: int = 88, flip: float = 0.5, time_mask: int = 10) -> None:
         self.clips = list(clips)
         self.cache_dir = Path(cache_dir)
+        self.store = NpzClipStore(self.cache_dir)
         self.train = train
         self.crop_size = crop_size
         self.flip = flip
@@ -44,15 +46,13 @@ class LRWClips(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.clips[index]
-        path = cache_path(self.cache_dir, clip)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                rois = torch.from_numpy(data["rois"])
-                duration = float(data["duration"])
+            arrays = self.store.read(clip_key(clip), ("rois", "duration")).arrays
         except Exception as exc:
-            exc.add_note(f"while reading the prepared clip {path} (of {clip.video}); "
-                         "delete it and run `avtoolkit prepare` again")
+            exc.add_note(f"(the prepared clip of {clip.video}; `avtoolkit prepare` writes it again)")
             raise
+        rois = torch.from_numpy(arrays["rois"])
+        duration = float(arrays["duration"])
         if self.train:
             rois = T.horizontal_flip(T.random_crop(rois, self.crop_size), self.flip)
         else:

@@ -16,6 +16,7 @@ from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.manifest.dataset import ManifestSpeech
 from avtoolkit.datasets.manifest.reader import Manifest, read_manifest
 from avtoolkit.registry.kinds import DATASETS
+from avtoolkit.store import cache_folder
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class ManifestDataModule(AVDataModule):
         self.video_size = (int(video_size), int(video_size))
         self.crop_method = crop_method
         first = next(Path(p).expanduser() for p in self.paths.values() if p)
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else first.parent / "mouth_cache"
+        self.cache_dir = cache_folder(cache_dir, first.parent / "mouth_cache")
         self.spec_augment = spec_augment_settings(spec_augment)
         self.noise_snr_db = noise_snr_db
         self.noise_prob = noise_prob
