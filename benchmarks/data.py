@@ -85,8 +85,8 @@ def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     if report.failed:
         raise RuntimeError(f"prepare failed on {len(report.failed)} clips: {report.failed[0]}")
-    return {"clips": report.converted, "clips_per_s_per_core": report.converted / cpu_seconds,
-            "clips_per_s_wall": report.converted / seconds, "method": method}
+    return {"clips": report.prepared, "clips_per_s_per_core": report.prepared / cpu_seconds,
+            "clips_per_s_wall": report.prepared / seconds, "method": method}
 
 
 def bench_load_rois(workdir: Path, cache: Path, repeats: int = 3) -> dict[str, Any]:
@@ -116,9 +116,9 @@ def bench_train_batches(workdir: Path, cache: Path, batch_size: int = 8, repeats
     import torch
 
     from avtoolkit.datasets.lrw import LRWClips, find_words, list_clips
-    from avtoolkit.datasets.lrw import transforms as T
+    from avtoolkit.data import video as T
+    from avtoolkit.data.contract import collate
     from avtoolkit.datasets.lrw.cache import cache_path
-    from avtoolkit.datasets.lrw.dataset import collate_clips
 
     lrw = workdir / "lipread_mp4"
     clips = list_clips(lrw, "test", find_words(lrw))
@@ -139,7 +139,7 @@ def bench_train_batches(workdir: Path, cache: Path, batch_size: int = 8, repeats
             cpu["read"] += t1 - t0
             cpu["augment"] += t2 - t1
         t0 = time.process_time()
-        collate_clips(items)
+        collate(items)
         cpu["collate"] += time.process_time() - t0
     n = (len(order) // batch_size) * batch_size
     total = sum(cpu.values())

@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # run as a script: import avtoolkit from this checkout first
     sys.path.insert(0, str(ROOT))
 
-from avtoolkit.decoding.lexicon import GRID_SLOTS, GRID_WORDS  # noqa: E402
+from avtoolkit.data.grid_grammar import GRID_SLOTS, GRID_WORDS, SLOT_NAMES  # noqa: E402
 
 #: The JSGF grammar's rule names, in sentence order ("bin blue at f two now").
-SLOT_ORDER: tuple[str, ...] = ("command", "colour", "preposition", "letter", "digit", "adverb")
+SLOT_ORDER: tuple[str, ...] = SLOT_NAMES
 #: Pronunciations that replace or extend the shipped CMU dictionary's, and why:
 #: ``a`` is only ever the letter in GRID, never the article ``AH`` that cmudict lists first;
 #: GRID's talkers are British (recorded in Sheffield), who say ``zed`` as often as ``zee``.

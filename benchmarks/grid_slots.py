@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from avtoolkit.decoding.lexicon import GRID_SLOTS
+from avtoolkit.data.grid_grammar import GRID_SLOTS
 
 SLOTS = tuple(GRID_SLOTS)
 

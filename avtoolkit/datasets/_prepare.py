@@ -1,4 +1,9 @@
-"""What every corpus cache shares: converting clips on a process pool, writing reports whole.
+"""What every corpus's preparation shares: converting clips on a process pool into a clip store.
+
+A corpus gives :func:`prepare_clips` its clips as ``(key, report name, task)`` and a
+module-level ``convert(task) -> (arrays, meta)``; the clips the store holds already are
+skipped, the others converted on every core and written through the store, and the failures
+(a clip's ``convert`` raising) listed in the :class:`~avtoolkit.store.PrepareReport`.
 
 Private to the corpus folders (``lrw/cache.py``, ``grid/cache.py``); the registry skips it.
 """
@@ -7,9 +12,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
+
+from avtoolkit.store import ClipStore, PrepareReport
 
 
 def _init_worker() -> None:
@@ -59,18 +64,60 @@ def convert_all(convert: Callable[[Any], Any], tasks: Sequence[Any], *, workers:
             pool.join()
 
 
-def write_report(path: Path, header: str, failed: Sequence[tuple[str, str]]) -> None:
-    """Writes ``header`` and one ``item<TAB>reason`` line per failure to ``path``, whole or not at all.
+class Rejected(Exception):
+    """A clip ``convert`` refuses, reported with its message alone (no exception type)."""
 
-    Two ``avtoolkit prepare`` runs into one cache must not interleave their reports, so the
-    text goes to a temporary file beside ``path`` and replaces it in one step.
+
+def failure_reason(exc: BaseException) -> str:
+    """One report line's reason: ``Type: message`` (or a :class:`Rejected` message), on one line.
+
+    Examples:
+        >>> failure_reason(ValueError("bad\\tframe\\n3")), failure_reason(Rejected("too short"))
+        ('ValueError: bad frame 3', 'too short')
     """
-    lines = [header] + [f"{item}\t{reason}" for item, reason in sorted(failed)]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    text = str(exc) if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
+    return text.replace("\t", " ").replace("\n", " ")
+
+
+def _convert_one(task: tuple[Callable[[Any], tuple[dict, dict]], ClipStore, str, str, Any]) -> tuple[str, str | None]:
+    """Converts and stores one clip; returns ``(report name, None)`` or ``(report name, reason)``."""
+    convert, store, key, name, payload = task
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        arrays, meta = convert(payload)
+        store.write(key, arrays, meta)
+    except Exception as exc:  # one bad clip must not stop the other 500k; it is reported
+        return name, failure_reason(exc)
+    return name, None
+
+
+def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
+                  convert: Callable[[Any], tuple[dict, dict]], report: PrepareReport, *, header: str,
+                  workers: int | None, desc: str, progress: bool, chunksize: int = 4) -> list[Any]:
+    """Prepares the clips ``store`` lacks; counts them in ``report`` and writes its TSV.
+
+    Args:
+        store: where the clips go.
+        clips: ``(store key, name in the report, convert's argument)`` per clip.
+        convert: a module-level function (it is pickled to the workers) giving a clip's
+            ``(arrays, meta)``; raising reports the clip as failed.
+        report: filled in (``prepared``, ``skipped``, ``failed``) and written to its path.
+        header: the report's first line (``"clip\treason"``).
+        workers, desc, progress, chunksize: see :func:`convert_all`.
+
+    Returns:
+        The arguments of the clips converted in this call (for contact sheets).
+    """
+    tasks = []
+    for key, name, payload in clips:
+        if store.contains(key):
+            report.skipped += 1
+        else:
+            tasks.append((convert, store, key, name, payload))
+    for name, reason in convert_all(_convert_one, tasks, workers=workers, desc=desc, progress=progress,
+                                    chunksize=chunksize):
+        if reason is None:
+            report.prepared += 1
+        else:
+            report.failed.append((name, reason))
+    report.write(header)
+    return [t[4] for t in tasks]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from avtoolkit.errors import UsageError
-from avtoolkit.decoding.lexicon import GRID_SLOTS
+from avtoolkit.data.grid_grammar import GRID_SLOTS
 
 #: Built-in grammars ``decoding.grammar`` understands: name -> slots of words.
 GRAMMARS: dict[str, tuple[tuple[str, ...], ...]] = {"grid": tuple(GRID_SLOTS.values())}

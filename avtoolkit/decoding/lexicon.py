@@ -12,21 +12,10 @@ import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from avtoolkit.data.grid_grammar import GRID_WORDS
 from avtoolkit.data.text import BLANK, CHARACTERS
 from avtoolkit.errors import UsageError
 
-#: GRID's sentence grammar, slot by slot (Cooke et al., 2006): "bin blue at f two now".
-#: The letter slot has every letter but w, which has three syllables.
-GRID_SLOTS: dict[str, tuple[str, ...]] = {
-    "command": ("bin", "lay", "place", "set"),
-    "colour": ("blue", "green", "red", "white"),
-    "preposition": ("at", "by", "in", "with"),
-    "letter": tuple(c for c in "abcdefghijklmnopqrstuvxyz"),
-    "digit": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
-    "adverb": ("again", "now", "please", "soon"),
-}
-#: The 51 words of GRID, in slot order.
-GRID_WORDS: tuple[str, ...] = tuple(w for words in GRID_SLOTS.values() for w in words)
 #: Built-in word lists ``--lexicon NAME`` understands.
 LEXICONS: dict[str, tuple[str, ...]] = {"grid": GRID_WORDS}
 #: flashlight-text's word separator token (the space of our vocabulary).

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from avtoolkit.data.grid_grammar import GRID_SLOTS
 from avtoolkit.demo.talking_face import render_face
-from avtoolkit.demo.phones import FILLER_WORDS, GRID_SLOTS, LRW_WORDS
+from avtoolkit.demo.phones import FILLER_WORDS, LRW_WORDS
 from avtoolkit.demo.speakers import Speaker, sample_speaker
 from avtoolkit.demo.speech import SAMPLE_RATE, synthesize
 from avtoolkit.demo.writer import VIDEO_FPS, write_lrw_clip, write_mp4, write_wav
@@ -113,7 +114,7 @@ def _sentence(job: tuple) -> tuple[str, str]:
     out_dir, seed, split, index, speakers = job
     rng = _clip_rng(seed, 2, split, index)
     spk: Speaker = speakers[rng.integers(len(speakers))]
-    words = [str(rng.choice(slot)) for slot in GRID_SLOTS]
+    words = [str(rng.choice(slot)) for slot in GRID_SLOTS.values()]
     utt = synthesize(words, spk, rng, lead=float(rng.uniform(0.15, 0.35)), tail=float(rng.uniform(0.15, 0.35)))
     n_frames = len(utt.audio) // _SAMPLES_PER_FRAME
     audio = utt.audio[: n_frames * _SAMPLES_PER_FRAME]

@@ -179,15 +179,6 @@ FILLER_WORDS: list[str] = [
     "they", "will", "more", "very", "at", "in", "with", "now", "soon", "set", "red",
 ]  # fmt: skip
 
-#: GRID grammar: command colour preposition letter digit adverb (no "w": GRID omits it).
-GRID_SLOTS: list[list[str]] = [
-    ["bin", "lay", "place", "set"],
-    ["blue", "green", "red", "white"],
-    ["at", "by", "in", "with"],
-    [c for c in "abcdefghijklmnopqrstuvxyz"],
-    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-    ["again", "now", "please", "soon"],
-]
 
 
 def pronounce(word: str) -> list[str]:

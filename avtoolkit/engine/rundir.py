@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from avtoolkit.atomic import atomic_write
 from avtoolkit.engine.runlock import LOCK_NAME
 from avtoolkit.errors import RunDirectoryError, UsageError
 
@@ -134,9 +135,8 @@ def run_logging(log_file: Path | None) -> Iterator[None]:
 def write_results(path: Path, metrics: dict[str, float], extra: dict[str, Any]) -> None:
     """Writes ``results.json``: the test metrics and where they came from."""
     payload = {"metrics": {k: float(v) for k, v in sorted(metrics.items())}, **extra}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path, "w") as fh:
+        fh.write(json.dumps(payload, indent=2) + "\n")
 
 
 def results_table(metrics: dict[str, float], title: str) -> str:

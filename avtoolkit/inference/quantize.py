@@ -41,6 +41,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from avtoolkit.atomic import atomic_write
+
 #: metadata key saying how a graph was quantised (absent on fp32 graphs).
 QUANT_META_KEY = "avtoolkit.quantization"
 
@@ -154,8 +156,8 @@ def quantize_onnx_int8(source: str | os.PathLike[str], output: str | os.PathLike
         scheme = {"ops": list(QUANTIZED_OPS), "weights": "int8 per channel" if per_channel else "int8 per tensor",
                   "activations": "uint8, static ranges", "format": "QDQ", "calibration_runs": reader.count}
         proto.metadata_props.add(key=QUANT_META_KEY, value=json.dumps(scheme))
-        onnx.save(proto, str(quantized))
-        os.replace(quantized, output)
+        with atomic_write(output) as fh:  # a graph under 2 GB: no external data
+            fh.write(proto.SerializeToString())
     return output
 
 

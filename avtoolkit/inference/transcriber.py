@@ -202,17 +202,18 @@ class Transcriber:
 
     def video_features(self, video: Any) -> Tensor:
         """Normalised mouth crops ``[T, 1, H, W]`` from a video path, ``.npy``/``.npz`` crops or uint8 ``[T, h, w]``."""
-        from avtoolkit.datasets.manifest.dataset import load_mouth_rois, video_tensor
+        from avtoolkit.data.video import check_crops, video_tensor
 
         if isinstance(video, (str, os.PathLike)):
             if self._cropper is None:
                 from avtoolkit.roi import MouthCropper
 
                 self._cropper = MouthCropper(size=self.video_size, method=self.crop_method)
+            from avtoolkit.roi.load import load_mouth_rois
+
             video = load_mouth_rois(Path(video), self.cache_dir, self._cropper)
         else:
             from avtoolkit.data.media import MediaError
-            from avtoolkit.datasets.manifest.dataset import check_crops
 
             rois = video.numpy() if isinstance(video, Tensor) else np.asarray(video)
             try:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avtoolkit.datasets.lrw import transforms as T
+from avtoolkit.data import video as T
 
 
 @torch.no_grad()

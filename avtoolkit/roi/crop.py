@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -37,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from avtoolkit.data.media import MediaError, read_video
+from avtoolkit.store import NpzClipStore
 
 Method = Literal["fixed", "face", "landmarks"]
 #: (top, left, height, width) fractions: rows 115..211, cols 79..175 of LRW's 256x256 frames.
@@ -328,9 +328,9 @@ def mouth_rois(
 
     The cache file ``<cache_dir>/<stem>-<key>.npz`` (compressed, array ``rois``) is keyed by
     the resolved path, modification time and size of the video, the cropper's settings and
-    the landmarks, so editing any of them re-crops. It is written to a temporary file and
-    moved into place with ``os.replace``: parallel workers and interrupted runs never leave
-    a half-written cache; an unreadable cache file is re-made.
+    the landmarks, so editing any of them re-crops. The folder is an
+    :class:`~avtoolkit.store.NpzClipStore`, which writes each file whole or not at all: parallel
+    workers and interrupted runs never leave a half-written cache; an unreadable cache file is re-made.
 
     Args:
         video_path: the video file.
@@ -360,23 +360,15 @@ def mouth_rois(
         from avtoolkit.roi.cache import cached_landmarks
 
         landmarks = cached_landmarks(video_path, cache_dir)
-    cached = cache_dir / f"{video_path.stem}-{key.hexdigest()[:16]}.npz"
-    if cached.exists():
+    store = NpzClipStore(cache_dir)
+    cached = f"{video_path.stem}-{key.hexdigest()[:16]}"
+    if store.contains(cached):
         try:
-            with np.load(cached, allow_pickle=False) as data:
-                return data["rois"]
+            return store.read(cached, ("rois",)).arrays["rois"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # truncated or foreign file: crop again and overwrite it
     rois = _crop_file(video_path, cropper, landmarks)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{cached.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, rois=rois)
-        os.replace(tmp, cached)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    store.write(cached, {"rois": rois})
     return rois
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avtoolkit.atomic import atomic_write
 from avtoolkit.data.media import MediaError
 
 _ALLOWED = {
@@ -76,9 +77,5 @@ def _from_frame_list(frames) -> np.ndarray:
 
 def save_landmarks(path: str | os.PathLike[str], points: np.ndarray) -> None:
     """Writes ``[T, 68, 2]`` landmarks as ``.npy`` atomically (parallel workers never see half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_write(path) as fh:
         np.save(fh, np.asarray(points, dtype=np.float32))
-    os.replace(tmp, path)

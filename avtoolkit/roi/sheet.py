@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from avtoolkit.atomic import atomic_write
+
 #: Colours (BGR-free: the sheet is RGB) for the point groups a user checks first.
 _MOUTH, _STABLE, _OTHER = (255, 60, 60), (60, 220, 60), (80, 160, 255)
 
@@ -154,21 +156,13 @@ def write_sheets(
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> bool:
-    """Encodes ``rgb`` as PNG into a temporary file beside ``path``, then ``os.replace``: two
+    """Encodes ``rgb`` as PNG and writes it with :func:`~avtoolkit.atomic.atomic_write`: two
     processes preparing one cache never leave a half-written picture."""
-    import tempfile
-
     import cv2
 
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        fh.write(encoded.tobytes())
     return True

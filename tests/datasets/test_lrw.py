@@ -51,7 +51,7 @@ def test_word_selection_follows_sorted_order():
 def test_roi_cache_reports_the_corrupt_clip_and_converts_the_rest(lrw_tree, tmp_path):
     cache = tmp_path / "cache"
     report = build_roi_cache(lrw_tree, cache, workers=2, progress=False)
-    assert report.converted == 3 * 4 and report.skipped == 0
+    assert report.prepared == 3 * 4 and report.skipped == 0
     assert [Path(v).name for v, _ in report.failed] == ["BLACK_09999.mp4"]
     lines = (cache / "prepare_report.tsv").read_text().splitlines()
     assert len(lines) == 2 and "BLACK_09999.mp4" in lines[1] and "MediaError" in lines[1]
@@ -60,7 +60,7 @@ def test_roi_cache_reports_the_corrupt_clip_and_converts_the_rest(lrw_tree, tmp_
         assert data["rois"].shape == (29, 96, 96) and data["rois"].dtype == np.uint8
         assert float(data["duration"]) == pytest.approx(0.4)
     again = build_roi_cache(lrw_tree, cache, workers=1, progress=False)  # resumes: nothing redone
-    assert again.converted == 0 and again.skipped == 12 and len(again.failed) == 1
+    assert again.prepared == 0 and again.skipped == 12 and len(again.failed) == 1
 
 
 def test_datamodule_batches(lrw_tree, tmp_path):

@@ -51,7 +51,8 @@ def _lexicon() -> str:
     import tempfile
     from pathlib import Path
 
-    from avtoolkit.decoding.lexicon import GRID_WORDS, write_lexicon
+    from avtoolkit.data.grid_grammar import GRID_WORDS
+    from avtoolkit.decoding.lexicon import write_lexicon
 
     return str(write_lexicon(GRID_WORDS, Path(tempfile.mkdtemp()) / "grid.txt"))
 

@@ -10,7 +10,8 @@ import torch
 from avtoolkit.data.text import CHARACTERS, CharVocab
 from avtoolkit.errors import UsageError
 from avtoolkit.decoding.ctc_search import build_decoder
-from avtoolkit.decoding.lexicon import GRID_SLOTS, GRID_WORDS, lexicon_file, lexicon_line, write_lexicon
+from avtoolkit.data.grid_grammar import GRID_SLOTS, GRID_WORDS
+from avtoolkit.decoding.lexicon import lexicon_file, lexicon_line, write_lexicon
 
 
 def test_grid_has_its_51_words_in_six_slots() -> None:

@@ -45,4 +45,4 @@ def test_two_prepares_into_one_cache_leave_it_whole(tmp_path: Path):
     assert sheets and all(cv2.imread(str(s)) is not None for s in sheets)
 
     again = build_roi_cache(root, cache, words_list=list(WORDS), workers=1, progress=False, sheets=0)
-    assert again.converted == 0 and again.skipped == 10 and len(again.failed) == 1
+    assert again.prepared == 0 and again.skipped == 10 and len(again.failed) == 1

@@ -17,12 +17,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from avtoolkit.data.augment import add_noise, babble, spec_augment
-from avtoolkit.datasets.grid.cache import SAMPLE_RATE, cache_path
+from avtoolkit.data import video as V
+from avtoolkit.data.noise import NoisyLogMel
+from avtoolkit.datasets.grid.cache import SAMPLE_RATE, clip_store
 from avtoolkit.datasets.grid.layout import GridClip
 from avtoolkit.datasets.grid.words import WordCut, word_window
 
-AUDIO_NORMS = ("none", "utterance")
 #: GRID's video rate, and the cached audio's samples per video frame.
 VIDEO_FPS = 25
 AUDIO_PER_FRAME = SAMPLE_RATE // VIDEO_FPS
@@ -34,88 +34,42 @@ def load_prepared(folder: Path, clip: GridClip, rois: bool = True) -> tuple[np.n
     ``rois=False`` gives ``None`` for the ROIs without decompressing them (audio-only reads:
     the ROIs are nine tenths of the file and most of the reading time).
     """
-    path = cache_path(folder, clip)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return (data["rois"] if rois else None), data["audio"].astype(np.float32) / 32768.0
+        arrays = clip_store(folder).read(clip.key, ("rois", "audio") if rois else ("audio",)).arrays
     except Exception as exc:
-        exc.add_note(f"while reading the prepared GRID clip {path} (of {clip.video}); delete it to prepare it again")
+        exc.add_note(f"(the prepared GRID clip of {clip.video})")
         raise
+    return arrays.get("rois"), arrays["audio"].astype(np.float32) / 32768.0
 
 
-def normalise_log_mel(feats: Tensor, how: str) -> Tensor:
-    """Per-utterance mean/variance normalisation of log-mel ``[T, n_mels]`` (``how="utterance"``).
+class GridTalkers:
+    """Babble for GRID: the other prepared clips of the training split (a :class:`~avtoolkit.data.noise.Talkers`)."""
 
-    Examples:
-        >>> x = normalise_log_mel(torch.randn(50, 4) * 3 + 7, "utterance")
-        >>> bool(x.mean(0).abs().max() < 1e-5), bool((x.std(0) - 1).abs().max() < 1e-3)
-        (True, True)
-    """
-    if how == "none":
-        return feats
-    if how != "utterance":
-        raise ValueError(f"data.audio_norm: '{how}' is not one of {', '.join(AUDIO_NORMS)}")
-    return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
+    missing = "other prepared clips in the training split"
 
-
-class _Audio:
-    """Noise, log-mel, normalisation and SpecAugment shared by both modes."""
-
-    def __init__(self, folder: Path, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
-                 noise_prob: float, noise_type: str, babble_talkers: int, spec: Mapping[str, Any] | None,
-                 audio_norm: str) -> None:
-        from avtoolkit.data.features import LogMel
-
+    def __init__(self, folder: Path, pool: Sequence[GridClip]) -> None:
         self.folder = folder
-        self.babble_pool = list(babble_pool)
-        self.noise_snr_db = noise_snr_db
-        self.noise_prob = noise_prob
-        self.noise_type = noise_type
-        self.babble_talkers = babble_talkers
-        self.spec = spec
-        self.audio_norm = audio_norm
-        self.log_mel = LogMel()
+        self.pool = list(pool)
         # Babble talkers' audio, read once per process: every noisy item sums several other
         # clips, and reading them from the cache each time made data loading slower than the
         # training step (0.1 s per item on this CPU). 700 GRID clips are about 135 MB.
-        self._talkers: dict[str, Tensor] = {}
+        self._audio: dict[str, Tensor] = {}
 
-    def noisy_wave(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
-        """The 16 kHz waveform :meth:`features` computes its log-mel from: ``wave`` with this setting's noise.
+    def others(self, clip: GridClip) -> list[GridClip]:
+        return [c for c in self.pool if c.key != clip.key]
 
-        Draws from ``g`` exactly as :meth:`features` does before its log-mel, so a reference
-        recogniser given this waveform hears what the models are scored on.
-        """
-        x = torch.from_numpy(wave)
-        snr = self.noise_snr_db
-        if snr is not None and float(torch.rand(1, generator=g)) < self.noise_prob:
-            if isinstance(snr, (list, tuple)):
-                snr = float(snr[0]) + (float(snr[1]) - float(snr[0])) * float(torch.rand(1, generator=g))
-            noise = self._babble(clip, len(x), g) if self.noise_type == "babble" else None
-            x = add_noise(x, float(snr), noise=noise, generator=g)
-        return x
+    def load(self, clip: GridClip) -> Tensor:
+        if clip.key not in self._audio:
+            self._audio[clip.key] = torch.from_numpy(load_prepared(self.folder, clip, rois=False)[1])
+        return self._audio[clip.key]
 
-    def features(self, wave: np.ndarray, clip: GridClip, g: torch.Generator | None) -> Tensor:
-        x = self.noisy_wave(wave, clip, g)
-        feats = normalise_log_mel(self.log_mel(x), self.audio_norm)
-        if self.spec is not None:
-            feats = spec_augment(feats, generator=g, **self.spec)
-        return feats
 
-    def _babble(self, clip: GridClip, length: int, g: torch.Generator | None) -> Tensor:
-        others = [c for c in self.babble_pool if c.key != clip.key]
-        if not others:
-            raise ValueError("data.noise_type: babble needs other prepared clips in the training split")
-        picks = torch.randint(len(others), (self.babble_talkers,), generator=g).tolist()
-        talkers = [self._talker(others[i]) for i in picks]
-        # A random start in each talker, so babble is not every sentence's silent lead-in at once.
-        talkers = [t.roll(int(torch.randint(len(t), (1,), generator=g))) for t in talkers]
-        return babble(talkers, length)
-
-    def _talker(self, clip: GridClip) -> Tensor:
-        if clip.key not in self._talkers:
-            self._talkers[clip.key] = torch.from_numpy(load_prepared(self.folder, clip, rois=False)[1])
-        return self._talkers[clip.key]
+def grid_audio(folder: Path, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
+               noise_prob: float, noise_type: str, babble_talkers: int, spec: Mapping[str, Any] | None,
+               audio_norm: str) -> NoisyLogMel:
+    """The noisy-log-mel policy of one GRID split, babble drawn from ``babble_pool``."""
+    return NoisyLogMel(noise_snr_db, noise_prob, noise_type, babble_talkers, spec, audio_norm,
+                       talkers=GridTalkers(folder, babble_pool))
 
 
 def _generator(train: bool, seed: int, key: str) -> torch.Generator | None:
@@ -141,7 +95,7 @@ class GridSentences(Dataset):
     """
 
     def __init__(self, clips: Sequence[GridClip], folder: Path, modalities: Sequence[str], video_size: int,
-                 audio: _Audio, train: bool, seed: int = 0, trim_silence: float | None = None) -> None:
+                 audio: NoisyLogMel, train: bool, seed: int = 0, trim_silence: float | None = None) -> None:
         from avtoolkit.data.text import CharVocab
 
         self.clips = list(clips)
@@ -165,8 +119,6 @@ class GridSentences(Dataset):
         return lo, max(hi, lo + 1)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from avtoolkit.datasets.manifest.dataset import video_tensor
-
         clip = self.clips[index]
         rois, wave = load_prepared(self.folder, clip, rois="video" in self.modalities)
         if self.train and self.trim_silence is not None and clip.words:
@@ -183,7 +135,7 @@ class GridSentences(Dataset):
         if "audio" in self.modalities:
             item["audio"] = self.audio.features(wave, clip, _generator(self.train, self.seed, clip.key))
         if "video" in self.modalities:
-            item["video"] = video_tensor(rois, self.video_size)
+            item["video"] = V.video_tensor(rois, self.video_size)
         return item
 
     def noisy_wave(self, index: int) -> Tensor:
@@ -219,7 +171,7 @@ class GridWords(Dataset):
 
     def __init__(self, cuts: Sequence[WordCut], folder: Path, window: int, crop_size: int, train: bool,
                  flip: float = 0.5, time_mask: int = 3, modalities: Sequence[str] = ("video",),
-                 audio: _Audio | None = None, seed: int = 0) -> None:
+                 audio: NoisyLogMel | None = None, seed: int = 0) -> None:
         self.cuts = list(cuts)
         self.folder = folder
         self.window = window
@@ -235,8 +187,6 @@ class GridWords(Dataset):
         return len(self.cuts)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        from avtoolkit.datasets.lrw import transforms as T
-
         cut = self.cuts[index]
         rois, wave = load_prepared(self.folder, cut.clip)
         first, boundary = word_window(cut.word, len(rois), self.window)
@@ -245,25 +195,12 @@ class GridWords(Dataset):
         if "video" in self.modalities:
             x = torch.from_numpy(rois[first:first + len(boundary)])
             if self.train:
-                x = T.horizontal_flip(T.random_crop(x, self.crop_size), self.flip)
+                x = V.horizontal_flip(V.random_crop(x, self.crop_size), self.flip)
             else:
-                x = T.center_crop(x, self.crop_size)
-            video = T.normalise(x)
-            item["video"] = T.time_mask(video, self.time_mask) if self.train else video
+                x = V.center_crop(x, self.crop_size)
+            video = V.normalise(x)
+            item["video"] = V.time_mask(video, self.time_mask) if self.train else video
         if "audio" in self.modalities and self.audio is not None:
             feats = self.audio.features(wave, cut.clip, _generator(self.train, self.seed, cut.key))
             item["audio"] = feats[4 * first:4 * (first + len(boundary))]
         return item
-
-
-def collate_words(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pads word items into a batch (``video``/``audio`` with lengths, ``word_boundary``, ``label``)."""
-    from avtoolkit.data.contract import pad_sequences
-
-    batch: dict[str, Any] = {"ids": [i["id"] for i in items], "texts": [i["text"] for i in items],
-                             "label": torch.tensor([i["label"] for i in items], dtype=torch.long)}
-    batch["word_boundary"], _ = pad_sequences([i["word_boundary"] for i in items])
-    for key in ("video", "audio"):
-        if key in items[0]:
-            batch[key], batch[f"{key}_lengths"] = pad_sequences([i[key] for i in items])
-    return batch

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -10,30 +10,31 @@ from typing import Any, Literal
 from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
+from avtoolkit.data.contract import collate
+from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.grid.cache import PrepareReport, cache_folder, cache_path, prepare_grid, read_failed
-from avtoolkit.datasets.grid.clips import AUDIO_NORMS, GridSentences, GridWords, _Audio, collate_words
-from avtoolkit.datasets.grid.layout import VOCABULARY, GridClip, LayoutReport, find_clips
+from avtoolkit.datasets.grid.cache import clip_store, prepare_grid
+from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
+from avtoolkit.data.grid_grammar import VOCABULARY
+from avtoolkit.datasets.grid.layout import GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
 from avtoolkit.datasets.grid.words import word_cuts
 from avtoolkit.registry.kinds import DATASETS
+from avtoolkit.store import REPORT_NAME, PrepareReport, cache_folder, read_failed, user_cache
 
 SPLITS = ("train", "val", "test")
 MODES = ("sentence", "word")
-NOISE_TYPES = ("white", "babble")
 
 
 def default_cache_dir(root: str | Path) -> Path:
-    """``~/.cache/avtoolkit/grid_<name>_<hash of the resolved root>`` (corpora are often read-only).
+    """``~/.cache/avtoolkit/grid_<name>_<hash of the resolved root>`` (corpora are often read-only; :func:`~avtoolkit.store.user_cache`).
 
     Examples:
         >>> default_cache_dir("/data/grid").name.startswith("grid_grid_")
         True
     """
-    root = Path(root).expanduser().resolve()
-    digest = hashlib.sha1(str(root).encode()).hexdigest()[:8]
-    return Path.home() / ".cache" / "avtoolkit" / f"grid_{root.name}_{digest}"
+    return user_cache("grid", root)
 
 
 @DATASETS.register("grid")
@@ -150,7 +151,7 @@ class GridDataModule(AVDataModule):
         self.video_size = video_size
         self.crop_size = crop_size
         self.cropper_args = {"size": (roi_size, roi_size), "method": crop_method}
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root)
+        self.cache_dir = cache_folder(cache_dir, default_cache_dir(self.root))
         self.prepare_workers = prepare_workers
         self.audio_norm = audio_norm
         self.spec_augment = spec_augment_settings(spec_augment)
@@ -177,7 +178,7 @@ class GridDataModule(AVDataModule):
         """The cache folder of this crop setting."""
         from avtoolkit.roi.crop import MouthCropper
 
-        return cache_folder(self.cache_dir, MouthCropper(**self.cropper_args).cache_key())
+        return cache_folder(self.cache_dir, self.cache_dir, MouthCropper(**self.cropper_args).cache_key())
 
     def layout(self) -> LayoutReport:
         """The clips found under ``root`` (read once)."""
@@ -212,12 +213,13 @@ class GridDataModule(AVDataModule):
             return
         folder = self.folder
         self.failed = read_failed(folder)
+        store = clip_store(folder)
         by_split = self.split_clips()
         for split, clips in by_split.items():
-            ready = [c for c in clips if cache_path(folder, c).exists()]
+            ready = [c for c in clips if store.contains(c.key)]
             if len(ready) < len(clips):
                 warnings.warn(f"GRID {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared and "
-                              f"are left out; reasons in {folder / 'prepare_report.tsv'}", stacklevel=2)
+                              f"are left out; reasons in {folder / REPORT_NAME}", stacklevel=2)
             self.clips[split] = ready
         layout_problems = self.layout().problems
         if layout_problems:
@@ -225,10 +227,10 @@ class GridDataModule(AVDataModule):
                           f"{layout_problems[0][0]}: {layout_problems[0][1]}", stacklevel=2)
         for split in SPLITS:
             train = split == "train"
-            audio = _Audio(folder, self.clips["train"],
-                           self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
-                           self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
-                           self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
+            audio = grid_audio(folder, self.clips["train"],
+                               self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
+                               self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
+                               self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
                                                    audio, train, self.seed,
@@ -239,7 +241,6 @@ class GridDataModule(AVDataModule):
                                                self.modalities, audio, self.seed)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        from avtoolkit.datasets.manifest.dataset import collate_utterances
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
 
         if not self.splits:
@@ -248,15 +249,10 @@ class GridDataModule(AVDataModule):
             raise GridNotFoundError(f"GRID {split} split is empty under {self.root} (speakers {self.speakers}, "
                                     f"split {self.split_args['protocol']}) or none of it is prepared in "
                                     f"{self.folder}. {GRID_HELP}")
-        collate = collate_utterances if self.mode == "sentence" else self._collate_words
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=collate, persistent_workers=self.workers > 0)
-
-    def _collate_words(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = collate_words(items)
-        if not self.use_word_boundary:
-            del batch["word_boundary"]
-        return batch
+                          num_workers=self.workers,
+                          collate_fn=functools.partial(collate, word_boundary=self.use_word_boundary),
+                          persistent_workers=self.workers > 0)
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}

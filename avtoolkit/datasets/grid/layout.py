@@ -1,7 +1,7 @@
 """GRID's own layout: ``s<N>/<id>.mpg|.mp4``, ``alignments/s<N>/<id>.align``, ``audio_25k/s<N>/<id>.wav``.
 
 The GRID audio-visual corpus (Cooke et al., JASA 2006): 34 speakers x 1000 sentences of
-the grammar ``command colour preposition letter digit adverb``. A clip id spells its sentence
+the grammar ``command colour preposition letter digit adverb`` (:mod:`avtoolkit.data.grid_grammar`). A clip id spells its sentence
 (``bbaf2n`` = "bin blue at f two now"). Alignments are CRLF lines ``start end word`` with
 times in 25 kHz samples (1000 samples = 40 ms = one video frame at 25 fps); ``sil`` and ``sp``
 mark silence.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from avtoolkit.data.grid_grammar import ID_CODES
 from avtoolkit.errors import DatasetNotFoundError
 
 #: 25 kHz alignment samples per 25 fps video frame.
@@ -27,19 +28,6 @@ ALIGN_RATE = 25000
 SILENCE = frozenset({"sil", "sp"})
 VIDEO_SUFFIXES = (".mpg", ".mp4")
 
-_SLOTS: tuple[dict[str, str], ...] = (
-    {"b": "bin", "l": "lay", "p": "place", "s": "set"},
-    {"b": "blue", "g": "green", "r": "red", "w": "white"},
-    {"a": "at", "b": "by", "i": "in", "w": "with"},
-    {c: c for c in "abcdefghijklmnopqrstuvxyz"},  # no w: it has three syllables
-    {"z": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
-     "7": "seven", "8": "eight", "9": "nine"},
-    {"a": "again", "n": "now", "p": "please", "s": "soon"},
-)
-#: the slot names of GRID's grammar, in sentence order.
-SLOT_NAMES = ("command", "colour", "preposition", "letter", "digit", "adverb")
-#: GRID's 51 words, sorted: the word-mode class list.
-VOCABULARY: list[str] = sorted({w for slot in _SLOTS for w in slot.values()})
 
 #: lhotse's fix-up map of the public release (alignment folder -> the speaker it belongs to),
 #: tried first when a speaker's own folder does not match its clips.
@@ -138,7 +126,7 @@ def sentence_from_id(clip_id: str) -> str | None:
     """
     if len(clip_id) != 6:
         return None
-    words = [slot.get(c) for slot, c in zip(_SLOTS, clip_id.lower())]
+    words = [slot.get(c) for slot, c in zip(ID_CODES, clip_id.lower())]
     return None if None in words else " ".join(words)  # type: ignore[arg-type]
 
 

@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from avtoolkit.datasets.grid.layout import VOCABULARY, AlignedWord, GridClip
+from avtoolkit.data.grid_grammar import VOCABULARY
+from avtoolkit.datasets.grid.layout import AlignedWord, GridClip
 
 _INDEX = {w: i for i, w in enumerate(VOCABULARY)}
 

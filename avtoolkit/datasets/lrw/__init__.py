@@ -1,11 +1,11 @@
-"""LRW (Lip Reading in the Wild): layout, word boundaries, ROI cache, transforms, clips dataset.
+"""LRW (Lip Reading in the Wild): layout, word boundaries, ROI cache, clips dataset.
 
 The registered ``lrw`` dataset is :class:`avtoolkit.datasets.lrw.datamodule.LRWDataModule`
 (imported on its own, so that reading the layout does not import Lightning).
 """
 
-from avtoolkit.datasets.lrw.cache import RoiCacheReport, build_roi_cache, cache_path
-from avtoolkit.datasets.lrw.dataset import LRWClips, collate_clips
+from avtoolkit.datasets.lrw.cache import build_roi_cache, cache_path, clip_key
+from avtoolkit.datasets.lrw.dataset import LRWClips
 from avtoolkit.datasets.lrw.layout import (
     LRW_HELP,
     SPLITS,
@@ -19,7 +19,7 @@ from avtoolkit.datasets.lrw.layout import (
 )
 
 __all__ = [
-    "LRW_HELP", "SPLITS", "LRWClip", "LRWClips", "LRWNotFoundError", "RoiCacheReport", "build_roi_cache",
-    "cache_path", "collate_clips", "find_words", "list_clips", "read_duration", "select_words",
+    "LRW_HELP", "SPLITS", "LRWClip", "LRWClips", "LRWNotFoundError", "build_roi_cache", "cache_path",
+    "clip_key", "find_words", "list_clips", "read_duration", "select_words",
     "word_boundary",
 ]

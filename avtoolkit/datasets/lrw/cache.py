@@ -4,54 +4,32 @@ Lightning's ``prepare_data`` hook of the ``lrw`` dataset and ``avtoolkit prepare
 
 Each clip becomes ``<cache_dir>/WORD/SPLIT/WORD_00001.npz`` holding ``rois`` (uint8
 ``[T, 96, 96]``, zlib-compressed) and ``duration`` (seconds, NaN when the ``.txt`` has none).
-Existing files are kept, so an interrupted run resumes where it stopped; files are written to
-a temporary name and renamed, so an interruption never leaves a half-written clip. Clips that
+The cache is an :class:`~avtoolkit.store.NpzClipStore`: existing clips are kept, so an
+interrupted run resumes where it stopped, and each clip is written whole or not at all. Clips that
 cannot be decoded are listed with the reason in ``<cache_dir>/prepare_report.tsv``.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from avtoolkit.data.media import MediaError
-from avtoolkit.datasets._prepare import convert_all, write_report
+from avtoolkit.datasets._prepare import prepare_clips
 from avtoolkit.datasets.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
+from avtoolkit.store import REPORT_NAME, NpzClipStore, PrepareReport
 
-REPORT_NAME = "prepare_report.tsv"
 
-
-@dataclass
-class RoiCacheReport:
-    """What :func:`build_roi_cache` did.
-
-    Attributes:
-        converted: clips converted in this call.
-        skipped: clips already in the cache (resumed).
-        failed: ``(video path, reason)`` of clips that could not be converted.
-        report_path: the TSV listing the failed clips.
-    """
-
-    converted: int = 0
-    skipped: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    report_path: Path | None = None
-
-    def __str__(self) -> str:
-        text = f"prepared {self.converted} clips, {self.skipped} already cached, {len(self.failed)} failed"
-        if self.failed:
-            text += f" (listed with reasons in {self.report_path})"
-        return text
+def clip_key(clip: LRWClip) -> str:
+    """``WORD/SPLIT/WORD_00001``: the clip's key in the cache's :class:`~avtoolkit.store.NpzClipStore`."""
+    return f"{clip.word}/{clip.split}/{clip.id}"
 
 
 def cache_path(cache_dir: str | Path, clip: LRWClip) -> Path:
     """Where ``clip``'s mouth ROIs are cached."""
-    return Path(cache_dir) / clip.word / clip.split / f"{clip.id}.npz"
+    return NpzClipStore(cache_dir).path(clip_key(clip))
 
 
 def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | None:
@@ -67,35 +45,22 @@ def _landmarks_for(landmarks_dir: Path | None, clip: LRWClip) -> np.ndarray | No
     return load_landmarks(path)
 
 
-def _convert(task: tuple[LRWClip, Path, dict, Path | None]) -> tuple[str, str | None]:
-    """Converts one clip; returns ``(video, None)`` or ``(video, reason)`` without raising."""
+def convert_clip(args: tuple[LRWClip, dict, Path | None]) -> tuple[dict[str, np.ndarray], dict]:
+    """One clip's ``rois`` and ``duration`` arrays (raises for a bad clip; the preparation reports it)."""
     from avtoolkit.data.media import read_video
     from avtoolkit.roi import MouthCropper
 
-    clip, target, cropper_args, landmarks_dir = task
-    try:
-        frames, _ = read_video(clip.video, color="gray")
-        rois = MouthCropper(**cropper_args).crop(frames, _landmarks_for(landmarks_dir, clip), source=clip.video)
-        duration = read_duration(clip.metadata)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, rois=rois, duration=np.float32(np.nan if duration is None else duration))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except Exception as exc:  # one bad clip must not stop the other 500k; it is reported
-        reason = f"{type(exc).__name__}: {exc}".replace("\t", " ").replace("\n", " ")
-        return str(clip.video), reason
-    return str(clip.video), None
+    clip, cropper_args, landmarks_dir = args
+    frames, _ = read_video(clip.video, color="gray")
+    rois = MouthCropper(**cropper_args).crop(frames, _landmarks_for(landmarks_dir, clip), source=clip.video)
+    duration = read_duration(clip.metadata)
+    return {"rois": rois, "duration": np.float32(np.nan if duration is None else duration)}, {}
 
 
 def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
                     words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
                     method: str = "fixed", landmarks_dir: str | Path | None = None,
-                    workers: int | None = None, progress: bool = True, sheets: int = 3) -> RoiCacheReport:
+                    workers: int | None = None, progress: bool = True, sheets: int = 3) -> PrepareReport:
     """Converts the LRW clips of the selected words into cached mouth ROIs.
 
     Args:
@@ -115,7 +80,7 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
         sheets: contact sheets of this many newly prepared clips go to ``<cache_dir>/sheets``.
 
     Returns:
-        A :class:`RoiCacheReport`; failed clips are also written to ``prepare_report.tsv``.
+        A :class:`~avtoolkit.store.PrepareReport`; failed clips are also written to ``prepare_report.tsv``.
 
     Raises:
         LRWNotFoundError: ``root`` is not an LRW tree (the message says how to get LRW).
@@ -125,25 +90,13 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
     cache_dir.mkdir(parents=True, exist_ok=True)
     cropper_args = {"size": (96, 96), "method": method}
     lm_dir = Path(landmarks_dir) if landmarks_dir is not None else None
-    report = RoiCacheReport(report_path=cache_dir / REPORT_NAME)
-    tasks = []
-    for split in splits:
-        for clip in list_clips(root, split, vocabulary):
-            target = cache_path(cache_dir, clip)
-            if target.exists():
-                report.skipped += 1
-            else:
-                tasks.append((clip, target, cropper_args, lm_dir))
-    for video, reason in convert_all(_convert, tasks, workers=workers, desc="prepare LRW", progress=progress,
-                                     chunksize=8):
-        if reason is None:
-            report.converted += 1
-        else:
-            report.failed.append((video, reason))
-    assert report.report_path is not None
-    write_report(report.report_path, "video\treason", report.failed)
-    if tasks and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
-        _write_sheets([t[0] for t in tasks[:sheets]], cache_dir / "sheets", cropper_args, lm_dir)
+    report = PrepareReport(report_path=cache_dir / REPORT_NAME)
+    clips = [(clip_key(clip), str(clip.video), (clip, cropper_args, lm_dir))
+             for split in splits for clip in list_clips(root, split, vocabulary)]
+    done = prepare_clips(NpzClipStore(cache_dir), clips, convert_clip, report, header="video\treason",
+                         workers=workers, desc="prepare LRW", progress=progress, chunksize=8)
+    if done and sheets > 0:  # a few crops as pictures beside the report, to check them by eye
+        _write_sheets([clip for clip, _, _ in done[:sheets]], cache_dir / "sheets", cropper_args, lm_dir)
     return report
 
 

@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from torch.utils.data import DataLoader
 
+from avtoolkit.data.contract import collate
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.lrw.cache import REPORT_NAME, RoiCacheReport, build_roi_cache, cache_path
-from avtoolkit.datasets.lrw.dataset import LRWClips, collate_clips
+from avtoolkit.datasets.lrw.cache import build_roi_cache, clip_key
+from avtoolkit.datasets.lrw.dataset import LRWClips
 from avtoolkit.datasets.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
 from avtoolkit.registry.kinds import DATASETS
+from avtoolkit.store import REPORT_NAME, NpzClipStore, PrepareReport, beside, cache_folder
 
 
 def default_cache_dir(root: str | Path, method: str = "fixed") -> Path:
-    """``<root>_mouth96_<method>`` beside the LRW folder.
+    """``<root>_mouth96_<method>`` beside the LRW folder (:func:`~avtoolkit.store.beside`).
 
     Examples:
         >>> default_cache_dir("/data/lipread_mp4").as_posix()
         '/data/lipread_mp4_mouth96_fixed'
     """
-    root = Path(root).expanduser()
-    return root.with_name(f"{root.name}_mouth96_{method}")
+    return beside(root, f"mouth96_{method}")
 
 
 @DATASETS.register("lrw")
@@ -69,7 +71,7 @@ class LRWDataModule(AVDataModule):
         self.crop_size = crop_size
         self.crop_method = crop_method
         self.landmarks_dir = landmarks_dir
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(self.root, crop_method)
+        self.cache_dir = cache_folder(cache_dir, default_cache_dir(self.root, crop_method))
         self.use_word_boundary = use_word_boundary
         self.flip = flip
         self.time_mask = time_mask
@@ -79,7 +81,7 @@ class LRWDataModule(AVDataModule):
     def prepare_data(self) -> None:
         report = build_roi_cache(self.root, self.cache_dir, words_list=self.vocabulary, method=self.crop_method,
                                  landmarks_dir=self.landmarks_dir, workers=self.prepare_workers)
-        if report.converted or report.failed:
+        if report.prepared or report.failed:
             print(f"LRW: {report}")
 
     def setup(self, stage: str | None = None) -> None:
@@ -87,7 +89,8 @@ class LRWDataModule(AVDataModule):
             if split in self.splits:
                 continue
             clips = list_clips(self.root, split, self.vocabulary)
-            ready = [c for c in clips if cache_path(self.cache_dir, c).exists()]
+            store = NpzClipStore(self.cache_dir)
+            ready = [c for c in clips if store.contains(clip_key(c))]
             if len(ready) < len(clips):
                 warnings.warn(f"LRW {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared "
                               f"and are left out; see {self.cache_dir / REPORT_NAME} or run `avtoolkit prepare`",
@@ -102,18 +105,13 @@ class LRWDataModule(AVDataModule):
             raise LRWNotFoundError(f"LRW {split} split is empty under {self.root} for the selected words "
                                    f"(or none is prepared in {self.cache_dir}). {LRW_HELP}")
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=self._collate,
+                          num_workers=self.workers,
+                          collate_fn=functools.partial(collate, word_boundary=self.use_word_boundary),
                           persistent_workers=self.workers > 0, drop_last=False)
-
-    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = collate_clips(items)
-        if not self.use_word_boundary:
-            del batch["word_boundary"]
-        return batch
 
 
 def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, workers: int | None = None,
-                           progress: bool = True) -> RoiCacheReport:
+                           progress: bool = True) -> PrepareReport:
     """Caches the mouth ROIs of the LRW clips a recipe's ``data`` section selects (what
     ``avtoolkit prepare`` runs).
 

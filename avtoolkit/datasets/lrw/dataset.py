@@ -1,4 +1,4 @@
-"""``LRWClips``: a torch ``Dataset`` over prepared LRW mouth ROIs, and its collate function."""
+"""``LRWClips``: a torch ``Dataset`` over prepared LRW mouth ROIs (batched by :func:`avtoolkit.data.contract.collate`)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 from torch.utils.data import Dataset
 
-from avtoolkit.datasets.lrw import transforms as T
-from avtoolkit.datasets.lrw.cache import cache_path
+from avtoolkit.data import video as T
+from avtoolkit.store import NpzClipStore
+
+from avtoolkit.datasets.lrw.cache import clip_key
 from avtoolkit.datasets.lrw.layout import LRWClip, word_boundary
 
 
@@ -34,6 +35,7 @@ class LRWClips(Dataset):
                  crop_size: int = 88, flip: float = 0.5, time_mask: int = 10) -> None:
         self.clips = list(clips)
         self.cache_dir = Path(cache_dir)
+        self.store = NpzClipStore(self.cache_dir)
         self.train = train
         self.crop_size = crop_size
         self.flip = flip
@@ -44,15 +46,13 @@ class LRWClips(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.clips[index]
-        path = cache_path(self.cache_dir, clip)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                rois = torch.from_numpy(data["rois"])
-                duration = float(data["duration"])
+            arrays = self.store.read(clip_key(clip), ("rois", "duration")).arrays
         except Exception as exc:
-            exc.add_note(f"while reading the prepared clip {path} (of {clip.video}); "
-                         "delete it and run `avtoolkit prepare` again")
+            exc.add_note(f"(the prepared clip of {clip.video}; `avtoolkit prepare` writes it again)")
             raise
+        rois = torch.from_numpy(arrays["rois"])
+        duration = float(arrays["duration"])
         if self.train:
             rois = T.horizontal_flip(T.random_crop(rois, self.crop_size), self.flip)
         else:
@@ -63,33 +63,3 @@ class LRWClips(Dataset):
         boundary = word_boundary(None if np.isnan(duration) else duration, len(video))
         return {"video": video, "label": clip.label, "word_boundary": torch.from_numpy(boundary),
                 "id": clip.id, "text": clip.word}
-
-
-def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pads clips to the longest in the batch; ``video_lengths`` keeps the true lengths.
-
-    Examples:
-        >>> a = {"video": torch.ones(3, 1, 2, 2), "label": 0, "word_boundary": torch.ones(3), "id": "a", "text": "A"}
-        >>> b = {"video": torch.ones(2, 1, 2, 2), "label": 1, "word_boundary": torch.ones(2), "id": "b", "text": "B"}
-        >>> batch = collate_clips([a, b])
-        >>> tuple(batch["video"].shape), batch["video_lengths"].tolist(), batch["word_boundary"][1].tolist()
-        ((2, 3, 1, 2, 2), [3, 2], [1.0, 1.0, 0.0])
-    """
-    lengths = torch.tensor([len(i["video"]) for i in items], dtype=torch.long)
-    t = int(lengths.max())
-    first = items[0]["video"]
-    video = first.new_zeros((len(items), t) + tuple(first.shape[1:]))
-    boundary = torch.zeros(len(items), t)
-    for k, item in enumerate(items):
-        video[k, : len(item["video"])] = item["video"]
-        boundary[k, : len(item["word_boundary"])] = item["word_boundary"]
-    return {
-        "video": video,
-        "video_lengths": lengths,
-        "word_boundary": boundary,
-        "label": torch.tensor([i["label"] for i in items], dtype=torch.long),
-        "ids": [i["id"] for i in items],
-        "texts": [i["text"] for i in items],
-    }
-
-

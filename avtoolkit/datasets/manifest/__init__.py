@@ -5,10 +5,9 @@ The registered ``manifest`` dataset is
 that reading a manifest does not import Lightning).
 """
 
-from avtoolkit.datasets.manifest.dataset import ManifestSpeech, collate_utterances, load_mouth_rois, video_tensor
+from avtoolkit.datasets.manifest.dataset import ManifestSpeech
 from avtoolkit.datasets.manifest.reader import MODALITIES, Manifest, ManifestError, Utterance, read_manifest
 
 __all__ = [
-    "MODALITIES", "Manifest", "ManifestError", "ManifestSpeech", "Utterance", "collate_utterances",
-    "load_mouth_rois", "read_manifest", "video_tensor",
+    "MODALITIES", "Manifest", "ManifestError", "ManifestSpeech", "Utterance", "read_manifest",
 ]

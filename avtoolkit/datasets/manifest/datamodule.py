@@ -9,11 +9,14 @@ from typing import Any, Literal
 from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
+from avtoolkit.data.contract import collate
+from avtoolkit.data.noise import NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.manifest.dataset import NOISE_TYPES, ManifestSpeech, collate_utterances
+from avtoolkit.datasets.manifest.dataset import ManifestSpeech
 from avtoolkit.datasets.manifest.reader import Manifest, read_manifest
 from avtoolkit.registry.kinds import DATASETS
+from avtoolkit.store import cache_folder
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ class ManifestDataModule(AVDataModule):
         self.video_size = (int(video_size), int(video_size))
         self.crop_method = crop_method
         first = next(Path(p).expanduser() for p in self.paths.values() if p)
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else first.parent / "mouth_cache"
+        self.cache_dir = cache_folder(cache_dir, first.parent / "mouth_cache")
         self.spec_augment = spec_augment_settings(spec_augment)
         self.noise_snr_db = noise_snr_db
         self.noise_prob = noise_prob
@@ -118,5 +121,5 @@ class ManifestDataModule(AVDataModule):
         if split not in self.splits:
             raise ValueError(f"data.{split}: no manifest given for the {split} split")
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.workers, collate_fn=collate_utterances,
+                          num_workers=self.workers, collate_fn=collate,
                           persistent_workers=self.workers > 0)

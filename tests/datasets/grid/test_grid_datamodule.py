@@ -65,7 +65,7 @@ def test_trim_silence_cuts_training_clips_to_their_speech_and_leaves_test_clips_
 
 def test_babble_comes_from_training_clips_only(grid_root, tmp_path):
     dm = _grid(root=str(grid_root), cache_dir=str(tmp_path), test_noise_snr_db=0.0, noise_type="babble")
-    pool = {c.key for c in dm.splits["test"].audio.babble_pool}
+    pool = {c.key for c in dm.splits["test"].audio.talkers.pool}
     assert pool == {c.key for c in dm.clips["train"]} and not pool & {c.key for c in dm.clips["test"]}
 
 

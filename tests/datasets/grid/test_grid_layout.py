@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avtoolkit.datasets.grid.layout import (VOCABULARY, GridNotFoundError, find_clips, parse_alignment,
+from avtoolkit.data.grid_grammar import VOCABULARY
+from avtoolkit.datasets.grid.layout import (GridNotFoundError, find_clips, parse_alignment,
                                             resolve_alignment_dirs)
 
 from .conftest import make_layout, write_alignment

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from avtoolkit.datasets.grid.layout import VOCABULARY, find_clips
+from avtoolkit.data.grid_grammar import VOCABULARY
+from avtoolkit.datasets.grid.layout import find_clips
 from avtoolkit.datasets.grid.words import word_cuts, word_window
 
 from .conftest import make_layout
