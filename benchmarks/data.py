@@ -72,7 +72,7 @@ def bench_prepare_lrw(workdir: Path, clips: int, method: str = "fixed") -> dict[
     """``build_roi_cache`` on one worker over freshly written LRW-size clips: clips/s per core."""
     import cv2
 
-    from avtoolkit.datasets.lrw.cache import build_roi_cache
+    from avtoolkit.datasets.lrw.prepare import build_roi_cache
 
     lrw = workdir / "lipread_mp4"
     if not lrw.exists():
@@ -118,7 +118,7 @@ def bench_train_batches(workdir: Path, cache: Path, batch_size: int = 8, repeats
     from avtoolkit.datasets.lrw import LRWClips, find_words, list_clips
     from avtoolkit.data import video as T
     from avtoolkit.data.contract import collate
-    from avtoolkit.datasets.lrw.cache import cache_path
+    from avtoolkit.datasets.lrw.prepare import cache_path
 
     lrw = workdir / "lipread_mp4"
     clips = list_clips(lrw, "test", find_words(lrw))

@@ -115,7 +115,7 @@ def conditions(frames: np.ndarray, other: np.ndarray, rng: np.random.Generator):
 def crop_geometry(method: str, frames: np.ndarray):
     """Per-frame crop centre ``[T, 2]``, width ``[T]`` (frame px) and landmarks found ``[T]``."""
     from avtoolkit.roi.crop import MouthCropper
-    from avtoolkit.roi.aligned import aligned_crops
+    from avtoolkit.roi.aligned_crops import aligned_crops
     from avtoolkit.roi.detector import detect_landmarks
 
     if method == "haar":
@@ -163,7 +163,7 @@ def speed(clips: list[Path]) -> dict[str, float]:
     import cv2
 
     from avtoolkit.data.media import read_video
-    from avtoolkit.roi.aligned import aligned_crops
+    from avtoolkit.roi.aligned_crops import aligned_crops
     from avtoolkit.roi.detector import detect_landmarks
 
     cv2.setNumThreads(1)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         gray, _ = read_video(clip, color="gray")
         other, _ = read_video(clips[(i + 1) % len(clips)], color="gray")
         clean = detect_landmarks(gray)
-        from avtoolkit.roi.align import fill_missing
+        from avtoolkit.roi.mean_face import fill_missing
 
         mouth = fill_missing(clean)[:, 48:68].mean(axis=1)
         for name, frames, m, has_face in conditions(gray, other, rng):

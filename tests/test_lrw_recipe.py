@@ -70,7 +70,7 @@ def test_variable_lengths_and_padding_do_not_change_a_prediction():
 
 @pytest.mark.slow
 def test_prepare_and_run_reach_90_percent_on_a_tiny_lrw_tree_and_predict_reads_the_clips(tmp_path, capsys):
-    from avtoolkit.inference.words import predict_words
+    from avtoolkit.inference.word_prediction import predict_words
     from avtoolkit.engine.run import run_recipe
 
     root = write_synthetic_lrw(tmp_path / "lipread_mp4", clips={"train": 12, "val": 3, "test": 5},

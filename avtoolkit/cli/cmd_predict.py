@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from avtoolkit.inference.words import predict_words
+    from avtoolkit.inference.word_prediction import predict_words
 
     for word, prob in predict_words(args.checkpoint, args.video, args.top, args.crop, args.device):
         print(f"{word:<20} {prob:.3f}")

@@ -5,7 +5,7 @@ module-level ``convert(task) -> (arrays, meta)``; the clips the store holds alre
 skipped, the others converted on every core and written through the store, and the failures
 (a clip's ``convert`` raising) listed in the :class:`~avtoolkit.store.PrepareReport`.
 
-Private to the corpus folders (``lrw/cache.py``, ``grid/cache.py``); the registry skips it.
+Private to the corpus folders (``lrw/prepare.py``, ``grid/prepare.py``); the registry skips it.
 """
 
 from __future__ import annotations

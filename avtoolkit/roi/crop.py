@@ -17,7 +17,7 @@ Three ways to find the mouth (:class:`MouthCropper` ``method``):
     68-point landmarks ``[T, 68, 2]`` (x, y), given or, when not given, detected
     (:mod:`avtoolkit.roi.detector`, the ``landmarks`` extra). With ``align=True`` (the
     default) every frame is aligned to a mean face and the crop cut around the mouth
-    there (:mod:`avtoolkit.roi.align`), ``landmark_scale`` reference mouth widths wide.
+    there (:mod:`avtoolkit.roi.mean_face`), ``landmark_scale`` reference mouth widths wide.
     With ``align=False`` the crop is centred on the mean of points 48-67 (running median
     over 5 frames) and is ``landmark_scale`` times the clip's median mouth width (corner to
     corner) wide, constant over the clip so the mouth does not zoom with landmark noise.
@@ -168,7 +168,7 @@ class MouthCropper:
         return _cut_all(gray, self._boxes(gray, landmarks, source), self.size)
 
     def _aligned(self, gray: np.ndarray, landmarks, source):
-        from avtoolkit.roi.aligned import aligned_crops
+        from avtoolkit.roi.aligned_crops import aligned_crops
 
         return aligned_crops(gray, landmarks, self.size, scale=self.landmark_scale,
                              smooth_window=self.smooth_window, min_detected=self.min_detected,
@@ -357,7 +357,7 @@ def mouth_rois(
         key.update(np.ascontiguousarray(landmarks, dtype=np.float64).tobytes())
     cache_dir = Path(cache_dir)
     if landmarks is None and cropper.method == "landmarks":
-        from avtoolkit.roi.cache import cached_landmarks
+        from avtoolkit.roi.landmark_cache import cached_landmarks
 
         landmarks = cached_landmarks(video_path, cache_dir)
     store = NpzClipStore(cache_dir)

@@ -42,7 +42,7 @@ def contact_sheet(
     """
     import cv2
 
-    from avtoolkit.roi.align import STABLE_POINTS
+    from avtoolkit.roi.mean_face import STABLE_POINTS
 
     picks = np.unique(np.linspace(0, len(rois) - 1, min(frames, len(rois))).round().astype(int))
     h, w = rois.shape[1] * zoom, rois.shape[2] * zoom
@@ -85,7 +85,7 @@ def clip_contact_sheet(
         landmarks: ``[T, 68, 2]`` points; detected when ``None``.
         frames: crops shown.
         **crop_options: ``scale``, ``smooth_window``, ``min_detected`` of
-            :func:`avtoolkit.roi.aligned.aligned_crops`.
+            :func:`avtoolkit.roi.aligned_crops.aligned_crops`.
 
     Returns:
         ``out_path``.
@@ -93,7 +93,7 @@ def clip_contact_sheet(
     import cv2
 
     from avtoolkit.data.media import read_video
-    from avtoolkit.roi.aligned import aligned_crops
+    from avtoolkit.roi.aligned_crops import aligned_crops
 
     gray, _ = read_video(video_path, color="gray")
     result = aligned_crops(gray, landmarks, size, source=video_path, **crop_options)
@@ -130,7 +130,7 @@ def write_sheets(
 
     from avtoolkit.data.media import read_video
     from avtoolkit.errors import AvtoolkitError
-    from avtoolkit.roi.aligned import aligned_crops
+    from avtoolkit.roi.aligned_crops import aligned_crops
 
     out_dir = Path(out_dir)
     written = []

@@ -22,7 +22,7 @@ def test_grid_clip_landmarks_crops_and_contact_sheet(tmp_path):
 
     from avtoolkit.cli.main import main
     from avtoolkit.data.media import read_video
-    from avtoolkit.roi.aligned import aligned_crops
+    from avtoolkit.roi.aligned_crops import aligned_crops
 
     gray, _ = read_video(CLIP, color="gray")
     result = aligned_crops(gray, None, (96, 96), source=CLIP)

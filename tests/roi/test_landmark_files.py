@@ -59,7 +59,7 @@ def test_detected_landmarks_are_saved_and_reused(tmp_path, monkeypatch):
     calls = []
 
     def fake_detect(frames):  # a still face: the mean face shifted into the frame
-        from avtoolkit.roi.align import MEAN_FACE_68
+        from avtoolkit.roi.mean_face import MEAN_FACE_68
 
         calls.append(len(frames))
         return np.repeat((MEAN_FACE_68 * 0.3)[None], len(frames), axis=0)

@@ -31,7 +31,7 @@ def test_prepare_run_leaves_sheets_beside_its_report(tmp_path):
 
     from synthetic_lrw import write_synthetic_lrw
 
-    from avtoolkit.datasets.lrw.cache import build_roi_cache
+    from avtoolkit.datasets.lrw.prepare import build_roi_cache
 
     root = write_synthetic_lrw(tmp_path / "lipread_mp4", ("ABOUT", "BLACK"), {"test": 2})
     build_roi_cache(root, tmp_path / "cache", splits=("test",), workers=1, progress=False, sheets=2)

@@ -1,7 +1,7 @@
 """Torch datasets over prepared GRID clips: sentences (AV-ASR) and words (LRW-style).
 
 Both read ``<cache folder>/<speaker>/<id>.npz`` written by
-:func:`~avtoolkit.datasets.grid.cache.prepare_grid` (``rois`` uint8 ``[T, S, S]``, ``audio``
+:func:`~avtoolkit.datasets.grid.prepare.prepare_grid` (``rois`` uint8 ``[T, S, S]``, ``audio``
 int16 16 kHz) and yield the batch-dict items of :mod:`avtoolkit.data.contract`.
 """
 
@@ -19,9 +19,9 @@ from torch.utils.data import Dataset
 
 from avtoolkit.data import video as V
 from avtoolkit.data.noise import NoisyLogMel
-from avtoolkit.datasets.grid.cache import SAMPLE_RATE, clip_store
+from avtoolkit.datasets.grid.prepare import SAMPLE_RATE, clip_store
 from avtoolkit.datasets.grid.layout import GridClip
-from avtoolkit.datasets.grid.words import WordCut, word_window
+from avtoolkit.datasets.grid.word_clips import WordCut, word_window
 
 #: GRID's video rate, and the cached audio's samples per video frame.
 VIDEO_FPS = 25

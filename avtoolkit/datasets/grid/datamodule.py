@@ -14,12 +14,12 @@ from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.grid.cache import clip_store, prepare_grid
+from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
 from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
 from avtoolkit.data.grid_grammar import VOCABULARY
 from avtoolkit.datasets.grid.layout import GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
-from avtoolkit.datasets.grid.words import word_cuts
+from avtoolkit.datasets.grid.word_clips import word_cuts
 from avtoolkit.registry.kinds import DATASETS
 from avtoolkit.store import REPORT_NAME, PrepareReport, cache_folder, read_failed, user_cache
 
@@ -42,7 +42,7 @@ class GridDataModule(AVDataModule):
     """GRID (Cooke et al. 2006): read from its own layout, split reproducibly, sentences or words.
 
     ``prepare_data`` crops the mouth ROIs and decodes the audio of every selected clip once
-    (all cores, resumable; see :func:`~avtoolkit.datasets.grid.cache.prepare_grid`). Clips the
+    (all cores, resumable; see :func:`~avtoolkit.datasets.grid.prepare.prepare_grid`). Clips the
     layout reader or the preparation could not use are listed in ``prepare_report.tsv`` of the
     cache folder, counted in :meth:`describe` and named in a warning; none is dropped silently.
 

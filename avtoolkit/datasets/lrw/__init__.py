@@ -4,7 +4,7 @@ The registered ``lrw`` dataset is :class:`avtoolkit.datasets.lrw.datamodule.LRWD
 (imported on its own, so that reading the layout does not import Lightning).
 """
 
-from avtoolkit.datasets.lrw.cache import build_roi_cache, cache_path, clip_key
+from avtoolkit.datasets.lrw.prepare import build_roi_cache, cache_path, clip_key
 from avtoolkit.datasets.lrw.dataset import LRWClips
 from avtoolkit.datasets.lrw.layout import (
     LRW_HELP,

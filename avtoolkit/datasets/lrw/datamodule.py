@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from avtoolkit.data.contract import collate
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.lrw.cache import build_roi_cache, clip_key
+from avtoolkit.datasets.lrw.prepare import build_roi_cache, clip_key
 from avtoolkit.datasets.lrw.dataset import LRWClips
 from avtoolkit.datasets.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
 from avtoolkit.registry.kinds import DATASETS
@@ -33,7 +33,7 @@ class LRWDataModule(AVDataModule):
     """LRW word clips (500 words, 29 frames at 25 fps) from prepared 96x96 mouth ROIs.
 
     ``prepare_data`` (run once, on the first process only) converts the mp4s that are not
-    cached yet (see :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache`); clips that failed are listed in
+    cached yet (see :func:`~avtoolkit.datasets.lrw.prepare.build_roi_cache`); clips that failed are listed in
     ``<cache_dir>/prepare_report.tsv`` and left out with a warning that names the report.
     The vocabulary is the sorted word list, so label indices are stable across machines.
 

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 from avtoolkit.data import video as T
 from avtoolkit.store import NpzClipStore
 
-from avtoolkit.datasets.lrw.cache import clip_key
+from avtoolkit.datasets.lrw.prepare import clip_key
 from avtoolkit.datasets.lrw.layout import LRWClip, word_boundary
 
 
@@ -23,8 +23,8 @@ class LRWClips(Dataset):
     ``id`` and ``text`` (the word).
 
     Args:
-        clips: the clips (those whose cache file exists; see :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache`).
-        cache_dir: where :func:`~avtoolkit.datasets.lrw.cache.build_roi_cache` wrote them.
+        clips: the clips (those whose cache file exists; see :func:`~avtoolkit.datasets.lrw.prepare.build_roi_cache`).
+        cache_dir: where :func:`~avtoolkit.datasets.lrw.prepare.build_roi_cache` wrote them.
         train: random crop, flip and time masking instead of the centre crop.
         crop_size: side of the square crop.
         flip: probability of a horizontal flip in training.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avtoolkit.roi.align import apply_matrices, crop_matrices, fill_missing, warp_crops
+from avtoolkit.roi.mean_face import apply_matrices, crop_matrices, fill_missing, warp_crops
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def aligned_crops(
     min_detected: float = 0.5,
     source: str | os.PathLike[str] | None = None,
 ) -> AlignedCrops:
-    """Mouth crops aligned to the mean face (see :mod:`avtoolkit.roi.align`).
+    """Mouth crops aligned to the mean face (see :mod:`avtoolkit.roi.mean_face`).
 
     Args:
         gray: uint8 ``[T, H, W]`` frames.

@@ -7,8 +7,8 @@ import pytest
 
 from avtoolkit.data.media import MediaError
 from avtoolkit.roi.crop import MouthCropper
-from avtoolkit.roi.align import MEAN_FACE_68, fill_missing, similarity_transform, smooth
-from avtoolkit.roi.aligned import aligned_crops
+from avtoolkit.roi.mean_face import MEAN_FACE_68, fill_missing, similarity_transform, smooth
+from avtoolkit.roi.aligned_crops import aligned_crops
 
 
 def canonical_face(seed: int = 0) -> np.ndarray:

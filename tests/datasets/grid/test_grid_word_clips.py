@@ -6,7 +6,7 @@ import numpy as np
 
 from avtoolkit.data.grid_grammar import VOCABULARY
 from avtoolkit.datasets.grid.layout import find_clips
-from avtoolkit.datasets.grid.words import word_cuts, word_window
+from avtoolkit.datasets.grid.word_clips import word_cuts, word_window
 
 from .conftest import make_layout
 
