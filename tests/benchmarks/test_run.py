@@ -139,7 +139,6 @@ def test_targets_report_misses_with_the_measured_figure():
 
 def test_int8_path_is_built_from_the_fp32_graph_and_tracks_it(tmp_path):
     # Full runs time `onnxruntime_int8` (quick runs skip it): it must build and run.
-
     import onnx
 
     sys.path.insert(0, str(ROOT))
