@@ -229,7 +229,8 @@ def cpu_kernels() -> dict[str, Any]:
     vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
     return {"cpu_flags": [f for f in REPORTED_CPU_FLAGS if f in flags],
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "onednn_max_cpu_isa": onednn_isa_cap(), "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
+            "onednn_max_cpu_isa": onednn_isa_cap(),
+            "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
             "native_bf16": native_bf16_cpu(),
             "onnxruntime_providers": onnxruntime.get_available_providers(),
             "onnxruntime_int8_kernel": ("VNNI (vpdpbusd, exact int32 sums)" if vnni else
@@ -280,8 +281,6 @@ def kernels_text(kernels: dict[str, Any]) -> str:
 def memory_paths(settings: Settings) -> list[tuple[str, int]]:
     """``(path, batch)`` pairs whose peak memory is measured: inference at batch 1 and the
     throughput batch, one training step at the training batch."""
-    from benchmarks import fast_paths as fast
-
     bf16 = run_bf16(settings)
     pairs = [("eager", 1), ("eager", settings.throughput_batch)]
     if bf16:
@@ -309,7 +308,6 @@ def bench_memory(recipe: Path, settings: Settings, log: Callable[[str], None] = 
 
 def bench_train_paths(model: nn.Module, settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Today's training step against the faster ones (:mod:`benchmarks.training`)."""
-    from benchmarks import fast_paths as fast
     from benchmarks import training
 
     paths = training.train_paths(run_bf16(settings), settings.compile)

@@ -17,7 +17,12 @@ import numpy as np
 
 from avtoolkit.errors import UsageError
 from avtoolkit.inference.export import export_onnx
-from avtoolkit.inference.quantize import QuantizationError, interleaved_median_ms, quantization_scheme, quantize_onnx_int8
+from avtoolkit.inference.quantize import (
+    QuantizationError,
+    interleaved_median_ms,
+    quantization_scheme,
+    quantize_onnx_int8,
+)
 from avtoolkit.inference.runtime import OnnxModel
 from avtoolkit.inference.transcriber import Transcriber
 
@@ -196,7 +201,8 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
         path.unlink()
         raise QuantizationError(
             f"int8 is not accurate enough for this model: CER {report['int8']['cer']:.2%} vs fp32 "
-            f"{report['fp32']['cer']:.2%} on {report['utterances']} utterances of {eval_manifest} (+{100 * cost:.2f} "
-            f"points, the limit is {100 * max_cer_increase:.2f}); {path} was not kept. Calibrate on more (or more typical) "
-            f"utterances (--calibration, --calibration-size), or ship the fp32 graph")
+            f"{report['fp32']['cer']:.2%} on {report['utterances']} utterances of {eval_manifest} "
+            f"(+{100 * cost:.2f} points, the limit is {100 * max_cer_increase:.2f}); {path} was not kept. "
+            "Calibrate on more (or more typical) utterances (--calibration, --calibration-size), "
+            "or ship the fp32 graph")
     return report

@@ -270,8 +270,10 @@ def describe_scheme(scheme: Mapping[str, Any]) -> str:
     Examples:
         >>> describe_scheme({"format": "QDQ", "weights": "int8 7-bit (reduce_range), symmetric, per channel",
         ...                  "activations": "uint8, asymmetric, static ranges", "reduce_range": True,
-        ...                  "weight_range": [-64, 64], "max_u8s8_pair_sum": 32640, "saturation_free": True})
-        'QDQ, weights int8 7-bit (reduce_range), symmetric, per channel in [-64, 64], activations uint8, asymmetric, static ranges; uint8 x int8 pair sums <= 32640 (int16 max 32767): no saturation on AVX2'
+        ...                  "weight_range": [-64, 64], "max_u8s8_pair_sum": 32640, "saturation_free": True})  # doctest: +NORMALIZE_WHITESPACE
+        'QDQ, weights int8 7-bit (reduce_range), symmetric, per channel in [-64, 64],
+        activations uint8, asymmetric, static ranges; uint8 x int8 pair sums <= 32640
+        (int16 max 32767): no saturation on AVX2'
     """
     text = (f"{scheme.get('format', '?')}, weights {scheme.get('weights', '?')} in {scheme.get('weight_range')}, "
             f"activations {scheme.get('activations', '?')}")
