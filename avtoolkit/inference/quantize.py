@@ -264,6 +264,32 @@ def quantization_scheme(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(meta[QUANT_META_KEY]) if QUANT_META_KEY in meta else None
 
 
+#: CPU flags whose int8 dot products accumulate in int32 (no int16 pair saturation).
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def saturation_warning(scheme: Mapping[str, Any] | None, flags: Iterable[str]) -> str | None:
+    """Why an int8 graph may compute wrongly on a CPU with these flags (``None``: it cannot).
+
+    Graphs written before the 7-bit weights (no ``max_u8s8_pair_sum`` in their metadata) and
+    those asked for 8-bit weights can saturate ONNX Runtime's AVX2 kernels; on a CPU with
+    VNNI (or AMX) they are exact.
+
+    Examples:
+        >>> saturation_warning({"saturation_free": True, "max_u8s8_pair_sum": 32640}, {"avx2"}) is None
+        True
+        >>> saturation_warning({"format": "QDQ"}, {"avx2", "avx512_vnni"}) is None
+        True
+        >>> saturation_warning({"format": "QDQ"}, {"avx2"}).startswith("int8 graph with 8-bit weights")
+        True
+    """
+    if scheme is None or scheme.get("saturation_free") or set(flags) & VNNI_FLAGS:
+        return None
+    return ("int8 graph with 8-bit weights (quantised before avtoolkit's 7-bit weights, or with reduce_range "
+            "off): this CPU has no VNNI, so ONNX Runtime's uint8 x int8 kernels add pairs of products in a "
+            "saturating int16 and the outputs can be far off fp32; re-export it with `avtoolkit export --int8`")
+
+
 def describe_scheme(scheme: Mapping[str, Any]) -> str:
     """One line for a quantisation scheme, as ``export --int8`` and the benchmark print it.
 

@@ -130,6 +130,38 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     assert corr > 0.9, f"int8 log-probs correlate {float(corr):.2f} with fp32"
 
 
+def test_an_int8_graph_with_8_bit_weights_warns_on_a_cpu_without_vnni(grid: dict, untrained: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    import warnings
+
+    import onnx
+
+    from avtoolkit.engine import precision
+    from avtoolkit.inference.quantize import QUANT_META_KEY
+
+    onnx_path = tmp_path / "tiny.onnx"
+    assert cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path), "--int8",
+                "--calibration-size", "2", "--eval-size", "1"]) == 0
+    int8 = tmp_path / "tiny.int8.onnx"
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "fma"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # today's 7-bit graph: no warning even without VNNI
+        Transcriber.from_onnx(int8)
+    # A graph from before the 7-bit weights (its metadata has no saturation bound).
+    proto = onnx.load(str(int8))
+    for entry in proto.metadata_props:
+        if entry.key == QUANT_META_KEY:
+            entry.value = json.dumps({"format": "QDQ", "weights": "int8 per channel"})
+    old = tmp_path / "old.int8.onnx"
+    onnx.save(proto, str(old))
+    with pytest.warns(RuntimeWarning, match="int8 graph with 8-bit weights .* this CPU has no VNNI"):
+        Transcriber.from_onnx(old)
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "avx512_vnni"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # exact where VNNI accumulates in int32
+        Transcriber.from_onnx(old)
+
+
 def test_export_int8_refuses_a_graph_that_costs_too_much(grid: dict, untrained: Path, tmp_path: Path,
                                                           capsys) -> None:
     # A limit no graph can meet (CER cannot drop by more than 100 points) stands for an
