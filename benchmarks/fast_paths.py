@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -355,12 +354,15 @@ def layers_as_written(model: nn.Module) -> nn.Module:
 
 
 def bf16_supported() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (else bf16 is emulated and slower)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16")) or "bf16" in flags.split()
+    """Whether bf16 convolutions and matmuls run natively here (else bf16 is emulated and slower).
+
+    The CPU's flags (AVX512-BF16, AMX-BF16, Arm BF16) and oneDNN's ``ONEDNN_MAX_CPU_ISA`` cap:
+    capped to ``AVX2`` an AVX512-BF16 CPU runs the kernels an AVX2 CPU runs, bf16 emulated
+    (:func:`avtoolkit.hardware.native_bf16_cpu`).
+    """
+    from avtoolkit.hardware import native_bf16_cpu
+
+    return native_bf16_cpu()
 
 
 class _WithoutTransformerFastPath(nn.Module):

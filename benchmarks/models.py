@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ class Settings:
     #: ONNX Runtime with static int8 (QDQ) convolutions and matmuls
     onnx_int8: bool = True
     bf16: bool = True
+    #: run the bf16 paths even where bf16 is emulated (they are marked so); default: native only
+    bf16_emulated: bool = False
     #: profile where the time goes when a target is missed
     profile: bool = True
     compile: bool = False
@@ -159,13 +162,14 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
 
     example = (example_batch(model, 1),)
     paths: dict[str, Any] = {"eager": model}
-    bf16 = settings.bf16 and fast.bf16_supported()  # emulated bf16 is slower than fp32: only where native
+    bf16 = run_bf16(settings)  # emulated bf16 is slower than fp32: only where native, unless asked
     makers: list[tuple[str, Callable[[], Any]]] = []
     if settings.intermediate_paths:  # the default forward against itself before the inference route
         makers.append(("eager_before", lambda: fast.layers_as_written(model)))
-        if bf16:
-            makers += [("eager_bf16", lambda: fast.AutocastModel(model)),
-                       ("eager_bf16_before", lambda: fast.AutocastModel(paths["eager_before"]))]
+    if bf16:
+        makers.append(("eager_bf16", lambda: fast.AutocastModel(model)))
+        if settings.intermediate_paths:
+            makers.append(("eager_bf16_before", lambda: fast.AutocastModel(paths["eager_before"])))
     makers += [
         ("fold_bn+channels_last", lambda: fast.to_channels_last(fast.fold_batchnorm(model, example))),
         ("fast_fp32", lambda: fast.convs_as_gemm(paths["fold_bn+channels_last"]))]
@@ -201,12 +205,83 @@ def build_paths(model: nn.Module, settings: Settings, workdir: Path) -> dict[str
     return paths
 
 
+def run_bf16(settings: Settings) -> bool:
+    """Whether the bf16 paths run: where bf16 is native, or anywhere with ``bf16_emulated``."""
+    from benchmarks import fast_paths as fast
+
+    return settings.bf16 and (settings.bf16_emulated or fast.bf16_supported())
+
+
+def cpu_kernels() -> dict[str, Any]:
+    """What decides which kernels each format gets on this machine (printed once, kept in the results).
+
+    torch's fp32/bf16 convolutions and matmuls run in oneDNN and MKL, which dispatch by CPUID
+    capped by ``ONEDNN_MAX_CPU_ISA`` / ``MKL_ENABLE_INSTRUCTIONS``; ONNX Runtime's MLAS
+    dispatches by CPUID alone (no cap): its int8 kernels use VNNI where the CPU has it, else
+    AVX2's saturating ``vpmaddubsw`` (which avtoolkit's 7-bit int8 weights cannot overflow).
+    """
+    import onnxruntime
+    import torch
+
+    from avtoolkit.hardware import REPORTED_CPU_FLAGS, cpu_flags, native_bf16_cpu, onednn_isa_cap
+
+    flags = cpu_flags()
+    vnni = bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    return {"cpu_flags": [f for f in REPORTED_CPU_FLAGS if f in flags],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_cpu_isa": onednn_isa_cap(),
+            "mkl_enable_instructions": os.environ.get("MKL_ENABLE_INSTRUCTIONS"),
+            "native_bf16": native_bf16_cpu(),
+            "onnxruntime_providers": onnxruntime.get_available_providers(),
+            "onnxruntime_int8_kernel": ("VNNI (vpdpbusd, exact int32 sums)" if vnni else
+                                        "AVX2 u8s8 (vpmaddubsw: int16 pair sums, saturating)")}
+
+
+def kernels_line(info: dict[str, Any]) -> str:
+    """The machine half of :func:`path_kernels` in one line."""
+    caps = [f"ONEDNN_MAX_CPU_ISA={info['onednn_max_cpu_isa']}"] if info.get("onednn_max_cpu_isa") else []
+    if info.get("mkl_enable_instructions"):
+        caps.append(f"MKL_ENABLE_INSTRUCTIONS={info['mkl_enable_instructions']}")
+    return (f"CPU flags {' '.join(info['cpu_flags']) or '(none of interest)'}; torch {info['torch_cpu_capability']}"
+            f"{' with ' + ', '.join(caps) if caps else ''}; bf16 {'native' if info['native_bf16'] else 'EMULATED'}; "
+            f"ONNX Runtime {', '.join(info['onnxruntime_providers'])}, int8 kernel {info['onnxruntime_int8_kernel']}"
+            " (picked by CPUID, not capped)")
+
+
+def path_kernels(name: str, run: Any, info: dict[str, Any]) -> dict[str, Any]:
+    """Which kernels a path runs on this machine, and whether its format is emulated here."""
+    if name.startswith("onnxruntime"):
+        providers = run.session.get_providers() if hasattr(run, "session") else ["?"]
+        entry: dict[str, Any] = {"engine": f"onnxruntime {'+'.join(providers)}", "format": "fp32", "emulated": False}
+        if name == "onnxruntime_int8":
+            from avtoolkit.inference.quantize import quantization_scheme
+
+            scheme = quantization_scheme(run.path) or {}
+            weights = "7-bit" if scheme.get("reduce_range") else "8-bit"
+            entry.update(format=f"int8 {scheme.get('format', '?')}, u8 activations x s8 {weights} weights",
+                         quantization=scheme, kernel=info["onnxruntime_int8_kernel"])
+        return entry
+    if "bf16" in name:
+        return {"engine": "torch (oneDNN bf16)", "format": "bf16", "emulated": not info["native_bf16"]}
+    if "int8_linear" in name:
+        return {"engine": "torch (fp32 convs; fbgemm dynamic int8 Linear)", "format": "fp32+int8", "emulated": False}
+    if name == "torch.compile":
+        return {"engine": "torch.compile (Inductor C++)", "format": "fp32", "emulated": False}
+    return {"engine": "torch (oneDNN/MKL fp32)", "format": "fp32", "emulated": False}
+
+
+def kernels_text(kernels: dict[str, Any]) -> str:
+    """``[torch (oneDNN bf16), bf16, EMULATED on this CPU]``: the benchmark's note beside a path."""
+    parts = [kernels["engine"], kernels["format"]]
+    if kernels.get("emulated"):
+        parts.append("EMULATED on this CPU")
+    return "[" + ", ".join(parts) + "]"
+
+
 def memory_paths(settings: Settings) -> list[tuple[str, int]]:
     """``(path, batch)`` pairs whose peak memory is measured: inference at batch 1 and the
     throughput batch, one training step at the training batch."""
-    from benchmarks import fast_paths as fast
-
-    bf16 = settings.bf16 and fast.bf16_supported()
+    bf16 = run_bf16(settings)
     pairs = [("eager", 1), ("eager", settings.throughput_batch)]
     if bf16:
         pairs += [("fast_bf16", 1), ("fast_bf16", settings.throughput_batch)]
@@ -233,10 +308,9 @@ def bench_memory(recipe: Path, settings: Settings, log: Callable[[str], None] = 
 
 def bench_train_paths(model: nn.Module, settings: Settings, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Today's training step against the faster ones (:mod:`benchmarks.training`)."""
-    from benchmarks import fast_paths as fast
     from benchmarks import training
 
-    paths = training.train_paths(settings.bf16 and fast.bf16_supported(), settings.compile)
+    paths = training.train_paths(run_bf16(settings), settings.compile)
     if settings.train_rounds <= 1:  # a smoke run: today's step and the engine's new default only
         paths = [paths[0], paths[-1]]
     batch = example_batch(model, settings.train_batch, seed=1)
@@ -266,6 +340,7 @@ def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
     log(f"  {params / 1e6:.2f}M params, {macs / 1e9:.3f} GMACs per clip")
     with tempfile.TemporaryDirectory() as tmp:
         paths = build_paths(model, settings, Path(tmp))
+        info = cpu_kernels()
         checks = [(example_batch(model, 1, seed=10 + i),) for i in range(settings.agreement_batches)]
         for name, run in paths.items():
             if isinstance(run, str):
@@ -276,6 +351,7 @@ def bench_model(model: nn.Module, ceiling_gflops: float, settings: Settings,
                 entry = measure_path(run, model, macs, ceiling_gflops, settings)
                 if name != "eager":
                     entry["agreement"] = vars(fast.output_agreement(model, run, checks))
+                entry["kernels"] = path_kernels(name, run, info)
             except Exception as exc:
                 entry = {"error": _error(exc)}
             result["paths"][name] = entry
@@ -296,4 +372,5 @@ def describe_path(name: str, entry: dict[str, Any]) -> str:
     lat, thr = entry["latency"], entry["throughput"]
     return (f"{name}: b1 {lat['median_ms']:.1f} ms (p95 {lat['p95_ms']:.1f}), b{thr['batch']} "
             f"{thr['clips_per_s']:.1f} clips/s = {thr['gflops']:.1f} GFLOP/s "
-            f"({100 * thr['ceiling_fraction']:.0f}% of ceiling)")
+            f"({100 * thr['ceiling_fraction']:.0f}% of ceiling)"
+            + (f" {kernels_text(entry['kernels'])}" if "kernels" in entry else ""))

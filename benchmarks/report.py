@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Any
 
 HEADER = ("recipe", "path", "params", "GMACs/clip", "b1 median ms", "b1 p95 ms", "b16 clips/s",
-          "GFLOP/s", "% own ceiling", "max |dlogp|")
+          "GFLOP/s", "% own ceiling", "max |dlogp|", "kernels")
 TRAIN_HEADER = ("recipe", "training path", "batch", "CPU ms per step", "clips per CPU-s", "vs today")
 MEMORY_HEADER = ("recipe", "path", "batch", "peak RSS MiB", "run MiB")
+
+
+def _kernels_cell(kernels: dict[str, Any] | None) -> str:
+    """``onnxruntime CPUExecutionProvider, int8 QDQ ...`` (empty for results from before issue 24)."""
+    if not kernels:
+        return ""
+    return ", ".join([kernels["engine"], kernels["format"]] + (["EMULATED here"] if kernels.get("emulated") else []))
 
 
 def model_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -30,10 +37,10 @@ def model_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                          f"{thr['clips_per_s']:.1f}" + ("" if thr["batch"] == 16 else f" (b{thr['batch']})"),
                          f"{thr['gflops']:.1f}",
                          f"{100 * thr['ceiling_fraction']:.0f} ({thr.get('ceiling_format', 'fp32')})",
-                         "" if diff is None else f"{diff:.1e}"))
+                         "" if diff is None else f"{diff:.1e}", _kernels_cell(entry.get("kernels"))))
         step = res["train_step"]
         rows.append((recipe, f"train step (b{step['batch']})", "", "", f"{step['step_ms']:.0f} per step", "",
-                     f"{step['clips_per_s']:.1f}", "", "", ""))
+                     f"{step['clips_per_s']:.1f}", "", "", "", ""))
     return rows
 
 
@@ -128,12 +135,18 @@ def targets_text(results: dict[str, Any]) -> list[str]:
             for t in targets]
 
 
+def _kernels_lines(meta: dict[str, Any]) -> list[str]:
+    from benchmarks.models import kernels_line
+
+    return [f"kernels: {kernels_line(meta['kernels'])}"] if meta.get("kernels") else []
+
+
 def render_text(results: dict[str, Any]) -> str:
     """The table ``run.py`` prints."""
     meta = results["meta"]
     parts = [f"avtoolkit benchmark ({meta['mode']}), {meta['threads']} threads, {meta['cpu']}; "
              f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}",
-             ceilings_text(results), ""]
+             ceilings_text(results), *_kernels_lines(meta), ""]
     if results.get("models"):
         parts += [_table(HEADER, model_rows(results)), ""]
     if rows := train_rows(results):
@@ -152,7 +165,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     parts = [f"# avtoolkit benchmark ({meta['mode']})", "",
              f"{meta['date']}, {meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
              f"onnxruntime {meta['onnxruntime']}; load average {meta['loadavg_start']} -> {meta['loadavg_end']}.",
-             "", ceilings_text(results) + ".", ""]
+             "", ceilings_text(results) + ".", *(line + "." for line in _kernels_lines(meta)), ""]
     if results.get("models"):
         parts += ["## Models", "", _markdown(HEADER, model_rows(results)), ""]
     if rows := train_rows(results):

@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch and ONNX Runtime")
     parser.add_argument("--compile", action="store_true", help="add a torch.compile path (slow to compile)")
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime path")
+    parser.add_argument("--bf16", action="store_true",
+                        help="run the bf16 paths (eager_bf16, fast_bf16) even in --quick and where bf16 is emulated "
+                             "(marked EMULATED); default: full runs on CPUs with native bf16 only")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results folder")
     return parser.parse_args(argv)
 
@@ -142,12 +145,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     only = {name for name in args.only.split(",") if name}
     settings = model_bench.Settings.quick(args.threads) if args.quick else model_bench.Settings(threads=args.threads)
-    settings = model_bench.Settings(**{**vars(settings), "onnx": not args.no_onnx, "compile": args.compile})
+    settings = model_bench.Settings(**{**vars(settings), "onnx": not args.no_onnx, "compile": args.compile,
+                                       **({"bf16": True, "bf16_emulated": True} if args.bf16 else {})})
     results: dict[str, Any] = {"meta": {
         "mode": "quick" if args.quick else "full", "threads": args.threads, "cpu": _cpu_name(),
         "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()], "settings": vars(settings)}}
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()], "settings": vars(settings),
+        "kernels": model_bench.cpu_kernels()}}
+    print("kernels:", model_bench.kernels_line(results["meta"]["kernels"]), flush=True)
     results["ceilings"] = ceilings(runs=5 if args.quick else 20)
     results["ceiling"] = results["ceilings"]["fp32"]  # the fp32 one, what check_targets reads
     print("matmul ceilings on", args.threads, "threads:", ceilings_line(results["ceilings"]), flush=True)

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="utterances to calibrate on, spread over the manifest (default: 32)")
     q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
     q.add_argument("--eval-size", type=positive_int, default=100, help="first utterances to score (default: 100)")
+    q.add_argument("--max-cer-increase", type=float, default=5.0, metavar="POINTS",
+                   help="refuse (and delete) the int8 graph if it costs more CER points than this (default: 5)")
     e.set_defaults(handler=export)
 
 
@@ -37,9 +39,15 @@ def export(args: argparse.Namespace) -> int:
 
         q = quantize_export(args.output, int8_path(args.output), calibration_manifest=args.calibration,
                             eval_manifest=args.eval, calibration_size=args.calibration_size,
-                            eval_size=args.eval_size)
+                            eval_size=args.eval_size, max_cer_increase=args.max_cer_increase / 100)
+        from avtoolkit.inference.quantize import describe_scheme
+
         print(f"wrote {q['output']} (int8, calibrated on {q['calibration']['utterances']} utterances of "
               f"{q['calibration']['manifest']})")
+        print(f"  quantisation: {describe_scheme(q['scheme'])}")
+        print("  (7-bit weights: the integer sums are exact on every x86-64 CPU, VNNI or not, so the figures "
+              "below hold on all of them)" if q["scheme"].get("saturation_free") else
+              "  WARNING: exact only on CPUs with VNNI; AVX2-only CPUs may compute it far off")
         print(f"scored on the first {q['utterances']} utterances of {q['eval_manifest']} "
               "(forward time of one utterance, without decoding):")
         if q["scored_on_calibration_data"]:

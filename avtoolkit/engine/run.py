@@ -26,6 +26,7 @@ from avtoolkit.models.checkpoint import (
     read_checkpoint,
 )
 from avtoolkit.engine.ema import EMA
+from avtoolkit.engine.precision import resolve_precision
 from avtoolkit.engine.preflight import check_optimizer, check_resume
 from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.rundir import (
@@ -66,15 +67,22 @@ BEST = "best.ckpt"
 
 
 def trainer_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """``lightning.Trainer`` arguments from the recipe's ``trainer`` section."""
+    """``lightning.Trainer`` arguments from the recipe's ``trainer`` section.
+
+    ``trainer.precision`` goes through :func:`~avtoolkit.engine.precision.resolve_precision`
+    (``auto``: bf16 where this hardware has it natively, else fp32); the choice and why are
+    logged (a warning where a bf16 precision is emulated).
+    """
     cfg = section(TrainerConfig, recipe.get("trainer"))
+    choice = resolve_precision(cfg.precision, cfg.accelerator)
+    (log.warning if choice.emulated else log.info)("%s", choice.log_line())
     kwargs: dict[str, Any] = {
         "max_epochs": cfg.max_epochs,
         "accelerator": cfg.accelerator,
         "devices": cfg.devices,
         "num_nodes": cfg.num_nodes,
         "strategy": cfg.strategy,
-        "precision": str(cfg.precision),
+        "precision": choice.precision,
         "gradient_clip_val": cfg.gradient_clip_val,
         "accumulate_grad_batches": cfg.accumulate_grad_batches,
         "deterministic": cfg.deterministic,

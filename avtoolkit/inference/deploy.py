@@ -17,7 +17,12 @@ import numpy as np
 
 from avtoolkit.errors import UsageError
 from avtoolkit.inference.export import export_onnx
-from avtoolkit.inference.quantize import interleaved_median_ms, quantize_onnx_int8
+from avtoolkit.inference.quantize import (
+    QuantizationError,
+    interleaved_median_ms,
+    quantization_scheme,
+    quantize_onnx_int8,
+)
 from avtoolkit.inference.runtime import OnnxModel
 from avtoolkit.inference.transcriber import Transcriber
 
@@ -103,7 +108,8 @@ def _spread(items: Sequence[Any], count: int) -> list[Any]:
 def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike[str],
                     calibration_manifest: str | os.PathLike[str] | None = None,
                     eval_manifest: str | os.PathLike[str] | None = None,
-                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2) -> dict[str, Any]:
+                    calibration_size: int = 32, eval_size: int | None = 100, threads: int = 2,
+                    max_cer_increase: float | None = 0.05) -> dict[str, Any]:
     """Quantises an exported CTC graph on real utterances and measures what int8 costs.
 
     Calibration reads ``calibration_size`` utterances spread over ``calibration_manifest``
@@ -116,6 +122,12 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
     blocks (median of 100 calls each, see :func:`interleaved_median_ms`). Manifests are
     read with the recipe's ``data.skip_bad_lines``.
 
+    The int8 graph has 7-bit weights (:func:`~avtoolkit.inference.quantize.quantize_onnx_int8`),
+    so its integer arithmetic cannot saturate and the figures measured here hold on any x86-64
+    CPU, with or without VNNI. If its CER is more than ``max_cer_increase`` above fp32's,
+    the int8 file is deleted and :class:`~avtoolkit.inference.quantize.QuantizationError`
+    says so (with both figures) instead of leaving a bad model behind.
+
     Args:
         fp32_onnx: a graph from :func:`avtoolkit.inference.export.export_onnx`.
         output: the int8 ``.onnx`` file to write.
@@ -124,15 +136,19 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
         calibration_size: utterances to calibrate on.
         eval_size: utterances to score on (``None``: all of them).
         threads: ONNX Runtime threads for scoring and timing.
+        max_cer_increase: the largest CER increase (a fraction: 0.05 is 5 points) int8 may
+            cost; ``None`` keeps any int8 graph.
 
     Returns:
         ``{"output", "calibration": {...}, "fp32": {"wer", "cer", "latency_ms"}, "int8": {...},
-        "utterances", "eval_manifest", "scored_on_calibration_data"}``.
+        "utterances", "eval_manifest", "scored_on_calibration_data", "scheme"}`` (``scheme``:
+        the graph's quantisation metadata: format, weight range, ``reduce_range`` ...).
 
     Raises:
         FileNotFoundError: a manifest or a file it names is missing.
         UsageError: a size below 1.
         ManifestError: a manifest with a bad line (the message names file and line).
+        QuantizationError: int8 costs more than ``max_cer_increase`` (nothing is left written).
     """
     from avtoolkit.datasets.manifest.reader import read_manifest
 
@@ -179,4 +195,14 @@ def quantize_export(fp32_onnx: str | os.PathLike[str], output: str | os.PathLike
     report["eval_manifest"] = str(eval_manifest)
     # Scoring on the calibration data flatters int8: the ranges were fitted to those inputs.
     report["scored_on_calibration_data"] = Path(eval_manifest).resolve() == Path(calibration_manifest).resolve()
+    report["scheme"] = quantization_scheme(path)
+    cost = report["int8"]["cer"] - report["fp32"]["cer"]
+    if max_cer_increase is not None and cost > max_cer_increase:
+        path.unlink()
+        raise QuantizationError(
+            f"int8 is not accurate enough for this model: CER {report['int8']['cer']:.2%} vs fp32 "
+            f"{report['fp32']['cer']:.2%} on {report['utterances']} utterances of {eval_manifest} "
+            f"(+{100 * cost:.2f} points, the limit is {100 * max_cer_increase:.2f}); {path} was not kept. "
+            "Calibrate on more (or more typical) utterances (--calibration, --calibration-size), "
+            "or ship the fp32 graph")
     return report

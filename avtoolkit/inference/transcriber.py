@@ -107,6 +107,20 @@ def error_rates(reference: str, hypothesis: str) -> tuple[float, float]:
     return float(word_error_rate(hypothesis, reference)), float(char_error_rate(hypothesis, reference))
 
 
+def _warn_if_int8_can_saturate(path: str | os.PathLike[str], model: Any) -> None:
+    """A warning for an int8 graph whose arithmetic can saturate on this CPU (8-bit weights, no VNNI)."""
+    import warnings
+
+    from avtoolkit.hardware import cpu_flags
+    from avtoolkit.inference.quantize import QUANT_META_KEY, saturation_warning
+
+    meta = model.session.get_modelmeta().custom_metadata_map
+    if QUANT_META_KEY in meta:
+        message = saturation_warning(json.loads(meta[QUANT_META_KEY]), cpu_flags())
+        if message:
+            warnings.warn(f"{path}: {message}", RuntimeWarning, stacklevel=3)
+
+
 class Transcriber:
     """Turns audio and/or video into text with a trained CTC model.
 
@@ -178,6 +192,7 @@ class Transcriber:
         model = OnnxModel(path, threads=threads)
         if not accepts(model.task, "transcribe"):
             raise CheckpointError(f"{path}: a {model.task} graph; Transcriber needs a CTC model (e.g. recipes/avasr.yaml)")
+        _warn_if_int8_can_saturate(path, model)
         return cls(model, model.info.vocabulary, model.info.modalities, model.info.recipe,
                    decoding=decoding, **kwargs)
 

@@ -15,10 +15,13 @@ from typing import Any, Literal, Mapping, TypeVar
 
 #: Lightning 2.x ``Trainer(precision=...)`` values (its ``_PRECISION_INPUT``), spelled out
 #: here because importing Lightning to read them would import torch.
-Precision = Literal[
+LightningPrecision = Literal[
     "transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
     "bf16-mixed", "32-true", "64-true", "64", "32", "16", "bf16", 64, 32, 16,
 ]
+#: Lightning's values and ``auto``: ``bf16-mixed`` where the hardware has native bf16, else
+#: ``32-true`` (:mod:`avtoolkit.engine.precision`; the choice is logged).
+Precision = Literal[LightningPrecision, "auto"]
 Accelerator = Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu"]
 
 

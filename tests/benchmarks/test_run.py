@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -56,6 +57,13 @@ def test_quick_run_measures_the_tiny_recipe_on_every_path(quick_run):
     assert all(e["peak_mib"] > e["run_mib"] >= 0 for e in memory.values()), memory
     assert memory["train_fp32 b2"]["run_mib"] > memory["eager b1"]["run_mib"], memory
     assert "peak RSS MiB" in stdout and "clips per CPU-s" in stdout
+    # which kernels ran: the machine's line once, and each path's engine and format beside it
+    kernels = results["meta"]["kernels"]
+    assert "CPUExecutionProvider" in kernels["onnxruntime_providers"] and isinstance(kernels["native_bf16"], bool)
+    assert "kernels: CPU flags " in stdout and "int8 kernel " in stdout
+    assert tiny["paths"]["onnxruntime"]["kernels"]["engine"] == "onnxruntime CPUExecutionProvider"
+    assert tiny["paths"]["eager"]["kernels"] == {"engine": "torch (oneDNN/MKL fp32)", "format": "fp32",
+                                                 "emulated": False}
     # flagship recipes were filtered out by --only; the table and markdown show the tiny one
     assert set(results["models"]) == {"tiny_lrw"}
     assert "tiny_lrw" in stdout and "onnxruntime" in stdout
@@ -131,8 +139,6 @@ def test_targets_report_misses_with_the_measured_figure():
 
 def test_int8_path_is_built_from_the_fp32_graph_and_tracks_it(tmp_path):
     # Full runs time `onnxruntime_int8` (quick runs skip it): it must build and run.
-    import dataclasses
-
     import onnx
 
     sys.path.insert(0, str(ROOT))
@@ -151,3 +157,23 @@ def test_int8_path_is_built_from_the_fp32_graph_and_tracks_it(tmp_path):
         want = model(batch)["log_probs"]
     got = paths["onnxruntime_int8"](batch)["log_probs"]
     assert got.shape == want.shape and (got - want).abs().mean() < 0.05 * want.abs().mean()
+    # the benchmark says what ran: ONNX Runtime's provider, and the quantisation format
+    kernels = model_bench.path_kernels("onnxruntime_int8", paths["onnxruntime_int8"], model_bench.cpu_kernels())
+    assert kernels["engine"] == "onnxruntime CPUExecutionProvider"
+    assert kernels["format"] == "int8 QDQ, u8 activations x s8 7-bit weights"
+    assert kernels["quantization"]["saturation_free"] is True
+
+
+def test_bf16_paths_are_marked_emulated_where_the_cpu_lacks_native_bf16(monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks import models as model_bench
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the kernels an AVX2-only CPU runs
+    info = model_bench.cpu_kernels()
+    assert info["native_bf16"] is False and "bf16 EMULATED" in model_bench.kernels_line(info)
+    kernels = model_bench.path_kernels("eager_bf16", None, info)
+    assert kernels["emulated"] is True and model_bench.kernels_text(kernels).endswith("EMULATED on this CPU]")
+    assert model_bench.path_kernels("eager", None, info)["emulated"] is False
+    quick = model_bench.Settings.quick()
+    assert not model_bench.run_bf16(quick)  # emulated bf16 is not measured unless asked (--bf16)
+    assert model_bench.run_bf16(dataclasses.replace(quick, bf16=True, bf16_emulated=True))

@@ -22,6 +22,7 @@ from avtoolkit.datasets.manifest.datamodule import ManifestDataModule
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.decoding.ctc_search import build_decoder
 from avtoolkit.inference.export import export_onnx
+from avtoolkit.inference.quantize import quantization_scheme
 from avtoolkit.inference.transcriber import Transcriber, error_rates
 
 GRID = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid"
@@ -116,6 +117,10 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     assert f"scored on the first 4 utterances of {grid['manifest']}" in out
     assert "the same file it was calibrated on" in out  # the recipe's train and test are one manifest here
     assert "int8 costs" in out and "WER points" in out
+    # What was done, in the output and in the file: 7-bit weights, so AVX2 kernels cannot saturate.
+    assert "quantisation: QDQ, weights int8 7-bit (reduce_range)" in out and "no saturation on AVX2" in out
+    scheme = quantization_scheme(tmp_path / "tiny.int8.onnx")
+    assert scheme["reduce_range"] is True and scheme["saturation_free"] and scheme["max_u8s8_pair_sum"] <= 32767
     # The int8 file is a drop-in replacement: same inputs, same metadata, same kind of output.
     fp32_asr, int8_asr = Transcriber.from_onnx(onnx_path), Transcriber.from_onnx(int8)
     assert int8_asr.vocabulary == fp32_asr.vocabulary and int8_asr.modalities == ["audio", "video"]
@@ -125,6 +130,51 @@ def test_export_int8_writes_a_calibrated_twin_and_states_its_cost(grid: dict, un
     # Untrained, the model's outputs are nearly flat; int8 must still follow them closely.
     corr = torch.corrcoef(torch.stack([a["log_probs"].flatten(), b["log_probs"].flatten()]))[0, 1]
     assert corr > 0.9, f"int8 log-probs correlate {float(corr):.2f} with fp32"
+
+
+def test_an_int8_graph_with_8_bit_weights_warns_on_a_cpu_without_vnni(grid: dict, untrained: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    import warnings
+
+    import onnx
+
+    from avtoolkit.engine import precision
+    from avtoolkit.inference.quantize import QUANT_META_KEY
+
+    onnx_path = tmp_path / "tiny.onnx"
+    assert cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path), "--int8",
+                "--calibration-size", "2", "--eval-size", "1"]) == 0
+    int8 = tmp_path / "tiny.int8.onnx"
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "fma"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # today's 7-bit graph: no warning even without VNNI
+        Transcriber.from_onnx(int8)
+    # A graph from before the 7-bit weights (its metadata has no saturation bound).
+    proto = onnx.load(str(int8))
+    for entry in proto.metadata_props:
+        if entry.key == QUANT_META_KEY:
+            entry.value = json.dumps({"format": "QDQ", "weights": "int8 per channel"})
+    old = tmp_path / "old.int8.onnx"
+    onnx.save(proto, str(old))
+    with pytest.warns(RuntimeWarning, match="int8 graph with 8-bit weights .* this CPU has no VNNI"):
+        Transcriber.from_onnx(old)
+    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "avx512_vnni"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # exact where VNNI accumulates in int32
+        Transcriber.from_onnx(old)
+
+
+def test_export_int8_refuses_a_graph_that_costs_too_much(grid: dict, untrained: Path, tmp_path: Path,
+                                                          capsys) -> None:
+    # A limit no graph can meet (CER cannot drop by more than 100 points) stands for an
+    # inaccurate int8 graph: the command says so, with both figures, and leaves no int8 file.
+    onnx_path = tmp_path / "tiny.onnx"
+    code = cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path), "--int8",
+                "--calibration-size", "2", "--eval-size", "2", "--max-cer-increase", "-101"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "int8 is not accurate enough for this model: CER" in err and "vs fp32" in err and "was not kept" in err
+    assert onnx_path.is_file() and not (tmp_path / "tiny.int8.onnx").exists()
 
 
 @pytest.mark.parametrize("option", ["--calibration-size", "--eval-size"])
@@ -191,7 +241,7 @@ def test_small_model_overfits_grid_and_every_path_transcribes_it(grid: dict, tmp
 
     # int8: calibrated on the same six sentences, it must still transcribe them.
     assert cli(["export", "--checkpoint", str(ckpt), "--output", str(tmp_path / "cli.onnx"), "--int8"]) == 0
-    capsys.readouterr()
+    assert "no saturation on AVX2" in capsys.readouterr().out  # 7-bit weights: the same CER on any x86-64 CPU
     int8 = Transcriber.from_onnx(tmp_path / "cli.int8.onnx").transcribe_manifest(grid["manifest"])
     assert int8["cer"] <= summary["cer"] + 0.05, f"int8 CER {int8['cer']:.2%} (fp32 {summary['cer']:.2%})"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from avtoolkit.recipe import RecipeError, validate_recipe
-from avtoolkit.recipe.schema import SECTIONS, OptimConfig, Precision, section
+from avtoolkit.recipe.schema import SECTIONS, LightningPrecision, OptimConfig, Precision, section
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -53,7 +53,7 @@ def test_every_enumerated_setting_rejects_a_typo(override, key):
     assert problem.path == key and "did you mean" in problem.message
 
 
-@pytest.mark.parametrize("value", ["bf16-mixed", "16-mixed", "32", 32, "64-true"])
+@pytest.mark.parametrize("value", ["bf16-mixed", "16-mixed", "32", 32, "64-true", "auto"])
 def test_lightning_precision_spellings_validate(value):
     validate_recipe(RECIPES / "lrw_effv2t.yaml", [f"trainer.precision={json.dumps(value)}"])
 
@@ -65,7 +65,9 @@ def test_the_precision_choices_are_lightnings():
         args = typing.get_args(t)
         return {v for a in args for v in flatten(a)} if typing.get_origin(t) is typing.Union else set(args)
 
-    assert set(typing.get_args(Precision)) == flatten(_PRECISION_INPUT)
+    assert set(typing.get_args(LightningPrecision)) == flatten(_PRECISION_INPUT)
+    # and ``auto`` (bf16 where native, else fp32), which avtoolkit resolves before Lightning sees it
+    assert set(typing.get_args(Precision)) == flatten(_PRECISION_INPUT) | {"auto"}
 
 
 def test_section_fills_defaults_from_the_schema_and_ignores_unknown_keys():
