@@ -99,15 +99,6 @@ def test_freezing_is_refused_for_several_processes_before_anything_is_written(so
     assert not (tmp_path / "ddp").exists()
 
 
-class _StopAfter(L.Callback):
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch + 1 >= self.epochs:
-            trainer.should_stop = True
-
-
 def test_resume_loads_no_part_again_and_freezes_as_a_run_that_never_stopped(source_run: Path, toy_components,
                                                                            tmp_path: Path):
     weights = tmp_path / "source.ckpt"
@@ -117,7 +108,7 @@ def test_resume_loads_no_part_again_and_freezes_as_a_run_that_never_stopped(sour
     run_recipe(recipe, run_dir=tmp_path / "straight")
     # Stopped after 2 epochs, resumed frozen for one more. (Stopped after 1, even a run without
     # `init` does not resume exactly here: a separate bug of the engine, not of freezing.)
-    run_recipe(recipe, run_dir=tmp_path / "split", callbacks=[_StopAfter(2)])
+    run_recipe(recipe, run_dir=tmp_path / "split", callbacks=[toy.StopAfter(2)])
     weights.unlink()  # a resumed run's checkpoint holds the parts: their file is not read again
     run_recipe(None, resume=tmp_path / "split")
     a = read_checkpoint(tmp_path / "straight/checkpoints/last.ckpt")["state_dict"]
