@@ -1,5 +1,5 @@
-"""Small Lightning callbacks of the engine: per-epoch seeding, the finite-weights guard, summary
-line and metrics.csv."""
+"""Small Lightning callbacks of the engine: per-epoch seeding, the finite-weights guard, frozen
+parts, summary line and metrics.csv."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
-from avtoolkit.errors import TrainingDivergedError
+from avtoolkit.errors import TrainingDivergedError, UsageError
 
 log = logging.getLogger("avtoolkit.engine")
 
@@ -106,6 +106,71 @@ class FiniteGuard(L.Callback):
             f"training diverged at epoch {trainer.current_epoch + 1} step {trainer.global_step}: "
             f"{what} became NaN or infinite; it was not saved. Lower optim.lr, "
             "set trainer.gradient_clip_val, or check the data")
+
+
+#: the normalisation layers whose running statistics a frozen part keeps (evaluation mode).
+BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
+
+
+def _is_under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+class FreezeParts(L.Callback):
+    """Keeps parts of the model fixed for their first epochs (``init.N.freeze_epochs``), then trains them.
+
+    While a part is frozen its parameters have ``requires_grad`` off, so they get no gradient and
+    the optimizer (built over every parameter, so it still holds them) leaves them as they are,
+    weight decay included; its BatchNorm layers are in evaluation mode, so their running
+    statistics stay too. The state is set from the epoch number at the start of every training
+    epoch, so a resumed run freezes exactly as one that never stopped. Not under DDP: its reducer
+    is built once over the parameters that then need gradients.
+
+    Args:
+        parts: dotted part of ``pl_module.model`` (``encoders.video``) -> epochs it stays frozen.
+    """
+
+    def __init__(self, parts: dict[str, int]) -> None:
+        self.parts = dict(parts)
+        self._frozen: set[str] = set()
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.world_size > 1:
+            raise UsageError(f"init.*.freeze_epochs ({', '.join(self.parts)}) needs a single-process run; DDP "
+                             "would never reduce the gradients of parts unfrozen later. Set freeze_epochs: 0")
+
+    def _set(self, module: torch.nn.Module, prefix: str, frozen: bool) -> int:
+        count = 0
+        for name, param in module.named_parameters():
+            if _is_under(name, prefix):
+                param.requires_grad_(not frozen)
+                count += param.numel()
+        for name, sub in module.named_modules():
+            if _is_under(name, prefix) and isinstance(sub, BATCH_NORMS):
+                sub.train(not frozen)
+        return count
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        model: torch.nn.Module = pl_module.model  # type: ignore[assignment]
+        epoch = trainer.current_epoch
+        for prefix, epochs in self.parts.items():
+            frozen = epoch < epochs
+            if frozen:
+                count = self._set(model, prefix, True)
+                if prefix not in self._frozen:
+                    log.info("init: %s frozen (%d parameters, BatchNorm statistics kept) until the end of epoch %d",
+                             prefix, count, epochs)
+                self._frozen.add(prefix)
+            elif prefix in self._frozen:  # a model built fresh (or resumed later) trains every part already
+                count = self._set(model, prefix, False)
+                log.info("init: %s unfrozen from epoch %d (%d parameters)", prefix, epoch + 1, count)
+                self._frozen.discard(prefix)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run shorter than freeze_epochs: leave a model that trains as a whole if used again.
+        for prefix in list(self._frozen):
+            self._set(pl_module.model, prefix, False)  # type: ignore[arg-type]
+        self._frozen.clear()
 
 
 def _fmt(value: float) -> str:

@@ -1,4 +1,5 @@
-"""Checks a run passes before it writes anything: a resume fits its checkpoint, the optimizer builds.
+"""Checks a run passes before it writes anything: a resume fits its checkpoint, the optimizer builds,
+frozen parts run in one process.
 
 Lightning would find these problems only inside ``fit``, after the run directory had been
 written; checking first keeps a refused command from changing anything on disk.
@@ -14,6 +15,7 @@ from avtoolkit.engine.optim import build_optimizer, build_scheduler
 from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.recipe import Problem, Recipe, RecipeError
+from avtoolkit.recipe.schema import TrainerConfig, section
 
 
 #: recipe keys a resumed run must keep: the restored optimizer and LR schedule were built from
@@ -72,3 +74,23 @@ def check_optimizer(rec: Recipe, task: AVTask) -> None:
     except (ValueError, TypeError) as exc:
         raise RecipeError([Problem("optim", f"{exc} (while building the optimizer and its schedule)",
                                    rec.where("optim"))], str(rec.source) if rec.source else None) from exc
+
+
+def check_freezing(rec: Recipe, frozen: dict[str, int]) -> None:
+    """Refuses ``init.*.freeze_epochs`` with a trainer section that asks for several processes.
+
+    DDP builds its gradient reducer once, over the parameters that need gradients then, so a
+    part unfrozen later would train apart on every process. (``devices: auto`` on a machine
+    with several devices is refused by the callback when the processes start.)
+
+    Raises:
+        UsageError: naming the frozen parts and the trainer keys.
+    """
+    if not frozen:
+        return
+    cfg = section(TrainerConfig, rec.get("trainer"))
+    devices = len(cfg.devices) if isinstance(cfg.devices, (list, tuple)) else cfg.devices
+    if (isinstance(devices, int) and devices > 1) or cfg.num_nodes > 1:
+        raise UsageError(f"init.*.freeze_epochs ({', '.join(frozen)}) needs a single-process run, but trainer.devices="
+                         f"{cfg.devices!r}, trainer.num_nodes={cfg.num_nodes}: DDP would never reduce the gradients of "
+                         "parts unfrozen later. Set freeze_epochs: 0 or train on one device")

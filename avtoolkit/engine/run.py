@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
-from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard
+from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard, FreezeParts
 from avtoolkit.engine.checkpoint_io import AtomicCheckpointIO
 from avtoolkit.models.checkpoint import (
     StateDiff,
@@ -27,7 +27,7 @@ from avtoolkit.models.checkpoint import (
 )
 from avtoolkit.engine.ema import EMA
 from avtoolkit.engine.precision import resolve_precision
-from avtoolkit.engine.preflight import check_optimizer, check_resume
+from avtoolkit.engine.preflight import check_freezing, check_optimizer, check_resume
 from avtoolkit.engine.resolve import resolve_run
 from avtoolkit.engine.rundir import (
     RUN_DIR_ENV,
@@ -43,6 +43,7 @@ from avtoolkit.engine.runlock import RunLock
 from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import TrainingDivergedError, UsageError
 from avtoolkit.models.assemble import assemble
+from avtoolkit.models.parts import PartLoad, frozen_parts, init_parts
 from avtoolkit.recipe import Recipe
 from avtoolkit.recipe.schema import (EarlyStoppingConfig, EmaConfig, LoggingConfig, PretrainedConfig, TrainerConfig,
                                      section)
@@ -118,15 +119,6 @@ def _loggers(recipe: Recipe, run_dir: Path) -> list[Any]:
     return loggers
 
 
-def _resolve_pretrained(path: str, recipe: Recipe) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists() and not p.is_absolute() and recipe.source is not None:
-        beside = Path(recipe.source).parent / p
-        if beside.exists():
-            return beside
-    return p
-
-
 def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | os.PathLike[str] | None = None,
                resume: str | os.PathLike[str] | None = None, *, overwrite: bool = False,
                callbacks: Sequence[L.Callback] = ()) -> dict[str, float]:
@@ -152,6 +144,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     Raises:
         RecipeError: the recipe does not validate.
         CheckpointError: ``resume`` or ``pretrained`` weights do not fit the model.
+            (``init`` parts that do not fit are a ``RecipeError`` naming each ``init.N`` key.)
         FileNotFoundError: ``resume`` has no ``checkpoints/last.ckpt``.
         RunDirectoryError: ``run_dir`` holds another run, or another process is using it.
         UsageError: contradictory arguments, or ``resume`` with changed schedule settings.
@@ -184,6 +177,11 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
     if ckpt_path is not None:
         check_resume(ckpt_path, rec, model)
     pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
+    # `init` parts after `pretrained`, so they replace it where both give a part; a resumed run's
+    # checkpoint holds them already (and their files may be gone).
+    parts = init_parts(model, rec) if ckpt_path is None else []
+    frozen = frozen_parts(rec)
+    check_freezing(rec, frozen)
     task = AVTask(model, rec.tree, resolved.vocabulary)
     check_optimizer(rec, task)
 
@@ -204,8 +202,9 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         os.environ[RUN_DIR_ENV] = str(out.resolve())  # processes Lightning launches for DDP inherit it
         with run_logging(out / "training.log" if is_zero else None):
             try:
-                return _fit_and_test(rec, resolved.datamodule, task, pretrained, out, ckpt_path, seed, is_zero,
-                                     list(callbacks))
+                extra = [FreezeParts(frozen)] if frozen else []
+                return _fit_and_test(rec, resolved.datamodule, task, pretrained, parts, out, ckpt_path, seed,
+                                     is_zero, extra + list(callbacks))
             except TrainingDivergedError as exc:
                 _note_last_good(exc, out / "checkpoints" / LAST)
                 # In training.log too (the console gets it from the command line's handler).
@@ -234,12 +233,13 @@ def _load_pretrained(rec: Recipe, model: Any) -> tuple[Path, StateDiff] | None:
     pretrained = section(PretrainedConfig, rec.get("pretrained"))
     if not pretrained.path:
         return None
-    path = _resolve_pretrained(pretrained.path, rec)
+    path = rec.resolve_path(pretrained.path)
     return path, load_pretrained(model, path, strict=pretrained.strict)
 
 
-def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, StateDiff] | None, out: Path,
-                  ckpt_path: Path | None, seed: int, is_zero: bool, extra: list[L.Callback]) -> dict[str, float]:
+def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, StateDiff] | None,
+                  parts: list[PartLoad], out: Path, ckpt_path: Path | None, seed: int, is_zero: bool,
+                  extra: list[L.Callback]) -> dict[str, float]:
     log.info("run directory: %s", out)
     if pretrained is not None:
         path, diff = pretrained
@@ -248,6 +248,8 @@ def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, St
         else:
             log.warning("pretrained: partial load from %s (strict: false); these keep their fresh weights:\n%s",
                         path, diff.describe())
+    for part in parts:
+        (log.info if part.diff.clean else log.warning)("init: %s", part.describe())
     ckpt_dir = out / "checkpoints"
     # Two callbacks: Lightning 2.6 rewrites `last` only when a top-k file was just saved, and
     # a resumable run needs last.ckpt after every epoch. Both save at the end of the training

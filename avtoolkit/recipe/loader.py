@@ -55,6 +55,21 @@ class Recipe:
             parts.pop()
         return None
 
+    def resolve_path(self, path: str) -> Path:
+        """A file the recipe names (``pretrained.path``, ``init.0.path``): as given, from the working
+        directory, when it exists there; else beside the recipe file when it exists there; else as given.
+
+        Examples:
+            >>> Recipe({}, source=Path("/tmp/r/recipe.yaml")).resolve_path("/abs/w.pt").as_posix()
+            '/abs/w.pt'
+        """
+        p = Path(path).expanduser()
+        if not p.exists() and not p.is_absolute() and self.source is not None:
+            beside = Path(self.source).parent / p
+            if beside.exists():
+                return beside
+        return p
+
     def to_yaml(self) -> str:
         """The resolved recipe as YAML (what a run writes next to its outputs)."""
         return yaml.safe_dump(self.tree, sort_keys=False, default_flow_style=None)
@@ -142,6 +157,34 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def merge_recipes(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`deep_merge` of a recipe over its ``base``, except that a model component (an encoder, the
+    fusion, the head) whose ``name`` changes replaces the base's: one component's arguments mean
+    nothing to another. (``backends`` is a list, which replaces anyway.)
+
+    Examples:
+        >>> base = {"model": {"encoders": {"video": {"name": "video_cnn", "channels": [8]}}}, "optim": {"lr": 1}}
+        >>> merge_recipes(base, {"model": {"encoders": {"video": {"name": "effnetv2_3d", "size": "t"}}}})["model"]
+        {'encoders': {'video': {'name': 'effnetv2_3d', 'size': 't'}}}
+        >>> merge_recipes(base, {"model": {"encoders": {"video": {"channels": [16]}}}})["model"]["encoders"]
+        {'video': {'name': 'video_cnn', 'channels': [16]}}
+    """
+    merged = deep_merge(base, over)
+    old_model, new_model = base.get("model"), over.get("model")
+    if not (isinstance(old_model, Mapping) and isinstance(new_model, Mapping)):
+        return merged
+    pairs = [(old_model, new_model, merged["model"], key) for key in ("fusion", "head")]
+    old_enc, new_enc = old_model.get("encoders"), new_model.get("encoders")
+    if isinstance(old_enc, Mapping) and isinstance(new_enc, Mapping):
+        pairs += [(old_enc, new_enc, merged["model"]["encoders"], key) for key in new_enc]
+    for old, new, out, key in pairs:
+        before, after = old.get(key), new.get(key)
+        if (isinstance(before, Mapping) and isinstance(after, Mapping) and "name" in after
+                and after["name"] != before.get("name")):
+            out[key] = copy.deepcopy(dict(after))
+    return merged
+
+
 def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], dict[str, str]]:
     path = path.resolve()
     if path in chain:
@@ -175,9 +218,9 @@ def _load_file(path: Path, chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any]
         if not bdata:
             raise RecipeError([Problem("base", f"base recipe '{b}' ({base_path}) is empty", lines.get("base"))],
                               str(path))
-        merged = deep_merge(merged, bdata)
+        merged = merge_recipes(merged, bdata)
         merged_lines.update(blines)
-    merged = deep_merge(merged, data)
+    merged = merge_recipes(merged, data)
     merged_lines.update(lines)
     return merged, merged_lines
 

@@ -65,6 +65,7 @@ BOUNDS: dict[str, tuple[float, bool]] = {
     "schedule.warmup_epochs": (0.0, True),
     "loss.label_smoothing": (0.0, True),
     "loss.mixup_alpha": (0.0, True),
+    "init.freeze_epochs": (0.0, True),
 }
 
 
@@ -147,6 +148,25 @@ class PretrainedConfig:
     strict: bool = True
 
 
+@dataclass
+class InitConfig:
+    """One part of the model initialised from another run's checkpoint or a state dict."""
+
+    #: a run's checkpoint (its EMA weights when it kept them) or a state dict; a relative path is
+    #: taken from the working directory, else beside the recipe file. Read when the run starts.
+    path: str
+    #: the dotted module path of the part in that checkpoint's model (``encoders.video``,
+    #: ``backends.0``, ``head``): every key under it is taken.
+    take: str
+    #: where the part goes in this model (default: ``take``), e.g. ``backends.1``.
+    into: str | None = None
+    #: every key of the part must be there, with equal shapes, and no other; ``false`` loads
+    #: what fits and logs the rest.
+    strict: bool = True
+    #: the part's weights stay fixed (BatchNorm statistics too) for this many epochs first.
+    freeze_epochs: int = 0
+
+
 #: top-level recipe key -> schema (``None``: checked elsewhere).
 SECTIONS: dict[str, type | None] = {
     "trainer": TrainerConfig,
@@ -160,6 +180,11 @@ SECTIONS: dict[str, type | None] = {
     "pretrained": PretrainedConfig,
 }
 
+#: top-level recipe keys holding a list of sections, and the schema of each item.
+LIST_SECTIONS: dict[str, type] = {
+    "init": InitConfig,
+}
+
 #: top-level scalar keys and their types.
 SCALARS: dict[str, Any] = {
     "name": str,
@@ -170,7 +195,7 @@ SCALARS: dict[str, Any] = {
     "batch_size": int,
 }
 
-TOP_LEVEL = {"model", "data", *SECTIONS, *SCALARS}
+TOP_LEVEL = {"model", "data", *SECTIONS, *LIST_SECTIONS, *SCALARS}
 
 Section = TypeVar("Section")
 

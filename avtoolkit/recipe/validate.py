@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.loader import Recipe, load_recipe
-from avtoolkit.recipe.schema import BOUNDS, SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.recipe.schema import BOUNDS, LIST_SECTIONS, SCALARS, SECTIONS, TOP_LEVEL
 from avtoolkit.registry import RegistryError, registry_for
 from avtoolkit.registry.describe import INJECTED_ARGS
 from avtoolkit.registry.suggest import did_you_mean
@@ -42,11 +42,12 @@ def _count_problem(path: str, value: Any, where: str | None) -> Problem | None:
     return Problem(path, f"counts something, so must be at least 1, got {value!r}", where)
 
 
-def _bound_problem(path: str, value: Any, where: str | None) -> Problem | None:
-    """A problem when a setting listed in ``BOUNDS`` is out of its range."""
-    if path not in BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
+def _bound_problem(path: str, value: Any, where: str | None, bound: str | None = None) -> Problem | None:
+    """A problem when a setting listed in ``BOUNDS`` (under ``bound``, default ``path``) is out of its range."""
+    bound = bound or path
+    if bound not in BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
-    lowest, allowed = BOUNDS[path]
+    lowest, allowed = BOUNDS[bound]
     if value > lowest or (allowed and value == lowest):
         return None
     return Problem(path, f"must be {'at least' if allowed else 'greater than'} {lowest:g}, got {value!r}", where)
@@ -158,7 +159,9 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
-def _check_section(key: str, value: Any, schema: type, recipe: Recipe) -> list[Problem]:
+def _check_section(key: str, value: Any, schema: type, recipe: Recipe, bounds: str | None = None) -> list[Problem]:
+    """Problems of one settings section at ``key``; ``bounds`` is its name in ``BOUNDS`` when that differs
+    (``init`` for ``init.0``). A field without a default must be given."""
     if value is None:
         return []
     if not isinstance(value, Mapping):
@@ -172,8 +175,45 @@ def _check_section(key: str, value: Any, schema: type, recipe: Recipe) -> list[P
             problems.append(Problem(path, "unknown key" + _suggest(str(k), list(fields)), recipe.where(path)))
         elif not _type_ok(v, hints[k]):
             problems.append(_type_problem(path, v, hints[k], recipe.where(path)))
-        elif (bad := _bound_problem(path, v, recipe.where(path)) or _count_problem(path, v, recipe.where(path))):
+        elif (bad := _bound_problem(path, v, recipe.where(path), f"{bounds or key}.{k}")
+              or _count_problem(path, v, recipe.where(path))):
             problems.append(bad)
+    for name, f in fields.items():
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append(Problem(f"{key}.{name}", "missing: required (docs/recipes.md)", recipe.where(key)))
+    return problems
+
+
+#: a dotted module path of a model (``encoders.video``, ``backends.0``).
+MODULE_PATH = re.compile(r"[A-Za-z_0-9]+(\.[A-Za-z_0-9]+)*")
+
+
+def _check_init(value: Any, recipe: Recipe) -> list[Problem]:
+    """``init``: a list of parts, each an :class:`~avtoolkit.recipe.schema.InitConfig`.
+
+    Only the settings are checked here: the files and the shapes of their tensors are checked
+    when a run starts (before it writes anything), so a recipe naming a run that is yet to be
+    trained validates.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [Problem("init", "must be a list of parts, e.g. [{path: runs/x/checkpoints/best.ckpt, "
+                        "take: encoders.video}]", recipe.where("init"))]
+    problems: list[Problem] = []
+    for i, item in enumerate(value):
+        key = f"init.{i}"
+        problems += _check_section(key, item, LIST_SECTIONS["init"], recipe, bounds="init")
+        if not isinstance(item, Mapping):
+            continue
+        for name in ("take", "into"):
+            part = item.get(name)
+            if isinstance(part, str) and not MODULE_PATH.fullmatch(part):
+                problems.append(Problem(f"{key}.{name}", f"must be a dotted module path of the model such as "
+                                        f"encoders.video or backends.0, got {part!r}", recipe.where(f"{key}.{name}")))
+        if item.get("path") == "":
+            problems.append(Problem(f"{key}.path", "is empty: name a checkpoint or state dict",
+                                    recipe.where(f"{key}.path")))
     return problems
 
 
@@ -241,6 +281,8 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
     for key, schema in SECTIONS.items():
         if key in data and schema is not None:
             problems += _check_section(key, data[key], schema, recipe)
+    if "init" in data:
+        problems += _check_init(data["init"], recipe)
     return problems
 
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-import lightning as L
 import pytest
 import torch
 import yaml
@@ -106,23 +105,12 @@ def test_num_classes_that_contradicts_the_data_is_a_recipe_error(toy_components,
         run_recipe(recipe, run_dir=tmp_path / "r")
 
 
-class _StopAfter(L.Callback):
-    """Ends fit after ``epochs`` epochs, as an interruption would (last.ckpt already written)."""
-
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch + 1 >= self.epochs:
-            trainer.should_stop = True
-
-
 def test_resume_continues_exactly(toy_components, tmp_path: Path):
     recipe = toy.words_recipe(trainer={"max_epochs": 4}, data={**NOISY, "sizes": [32, 16, 16]},
                               ema={"enabled": True, "decay": 0.9}, early_stopping={"enabled": True, "patience": 9},
                               optim={"name": "sgd", "lr": 0.2})
     straight = run_recipe(recipe, run_dir=tmp_path / "straight")
-    run_recipe(recipe, run_dir=tmp_path / "split", callbacks=[_StopAfter(2)])
+    run_recipe(recipe, run_dir=tmp_path / "split", callbacks=[toy.StopAfter(2)])
     assert read_checkpoint(tmp_path / "split/checkpoints/last.ckpt")["epoch"] == 1
     assert main(["run", "--resume", str(tmp_path / "split")]) == 0  # its own recipe.yaml
     resumed = json.loads((tmp_path / "split/results.json").read_text())["metrics"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, Mapping
 
+import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
@@ -121,6 +122,17 @@ class ToySpelling(_ToyData):
             frames += [self.templates[i], self.templates[i], torch.zeros(1, 8, 8)]
         video = torch.stack(frames) + 0.1 * noise * torch.randn(len(frames), 1, 8, 8, generator=g)
         return {"id": ident, "text": text, "targets": ids, "video": video}
+
+
+class StopAfter(L.Callback):
+    """Ends fit after ``epochs`` epochs, as an interruption would (last.ckpt already written)."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch + 1 >= self.epochs:
+            trainer.should_stop = True
 
 
 TOY = {("encoder", "toy_frames"): ToyFrames, ("dataset", "toy_words"): ToyWords,

@@ -50,6 +50,22 @@ optim: {lr: 0.0003}
     assert len(r["model"]["backends"]) == 2 and "base" not in r.tree
 
 
+def test_a_component_whose_name_changes_replaces_the_bases_arguments(tmp_path):
+    write(tmp_path / "base.yaml", BASE)
+    child = write(tmp_path / "child.yaml", """\
+base: base.yaml
+model:
+  encoders:
+    video: {name: video_cnn, channels: [8, 16]}
+  head: {name: ctc}
+optim: {name: sgd}
+""")
+    r = load_recipe(child)
+    assert r["model"]["encoders"]["video"] == {"name": "video_cnn", "channels": [8, 16]}  # no size: t
+    assert r["model"]["head"] == {"name": "ctc"}  # no num_classes
+    assert r["optim"] == {"name": "sgd", "lr": 0.001, "weight_decay": 0.05}  # settings still merge
+
+
 def test_lists_replace_and_bases_chain_in_order(tmp_path):
     write(tmp_path / "base.yaml", BASE)
     write(tmp_path / "mid.yaml", "base: base.yaml\nmodel:\n  backends:\n    - {name: ms_tcn}\n")

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from avtoolkit.recipe.schema import SECTIONS
+from avtoolkit.recipe.schema import LIST_SECTIONS, SECTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 
 
 def _yaml_default(f: dataclasses.Field) -> str:
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        return "required"
     value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
     if value is None:
         return "null"
@@ -33,15 +35,15 @@ def _tables() -> dict[str, dict[str, str]]:
         if heading:
             section = heading.group(1)
             tables[section] = {}
-        row = re.match(r"\| `(\w+)` \| [^|]* \| `([^`]*)` \|", line)
+        row = re.match(r"\| `(\w+)` \| [^|]* \| (`[^`]*`|required) \|", line)
         if row and section is not None:
-            tables[section][row.group(1)] = row.group(2)
+            tables[section][row.group(1)] = row.group(2).strip("`")
     return tables
 
 
-@pytest.mark.parametrize("section", list(SECTIONS))
+@pytest.mark.parametrize("section", [*SECTIONS, *LIST_SECTIONS])
 def test_every_schema_key_is_documented_with_its_default(section):
-    schema = SECTIONS[section]
+    schema = {**SECTIONS, **LIST_SECTIONS}[section]
     documented = _tables().get(section)
     assert documented is not None, f"docs/recipes.md has no table for `{section}`"
     expected = {f.name: _yaml_default(f) for f in dataclasses.fields(schema)}
