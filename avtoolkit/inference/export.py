@@ -149,7 +149,7 @@ def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.
     graph = BatchGraph(model, names, outputs).eval()  # the exporter restores the wrapper's mode, recursively
     path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, outputs, axes, opset)
     info = OnnxInfo(vocabulary=list(vocabulary), modalities=modalities, strides=strides,
-                    recipe=dict(recipe or {}), task=task)
+                    recipe=dict(recipe or {}), task=task, note=objective_class(task).export_note)
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, info.to_json()
