@@ -6,10 +6,11 @@ import math
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-from avtoolkit.objectives.base import Logged, example_id
-from avtoolkit.objectives.ctc import CTC, references
+from avtoolkit.data.text import CharVocab
+from avtoolkit.objectives.base import STAGES, Logged, Objective, example_id
 from avtoolkit.recipe.schema import DecodingConfig, section
 from avtoolkit.registry.kinds import OBJECTIVES
 
@@ -41,7 +42,7 @@ def smoothed_attention_loss(log_probs: Tensor, targets: Tensor, smoothing: float
 
 
 @OBJECTIVES.register("hybrid")
-class Hybrid(CTC):
+class Hybrid(Objective):
     """``ctc_weight * CTC + (1 - ctc_weight) * attention cross-entropy``; WER/CER of greedy attention decoding.
 
     Reads ``batch["targets"]`` and ``target_lengths``; ``loss.ctc_weight`` (default 0.3),
@@ -53,20 +54,32 @@ class Hybrid(CTC):
     """
 
     monitor = ("val/wer", "min")
-    outputs = CTC.outputs  # the export graph is the encoder and the CTC branch
+    # the export graph is the encoder and the CTC branch, the ``ctc`` objective's outputs
+    outputs = {"log_probs": {0: "batch", 1: "frames"}, "lengths": {0: "batch"}}
     export_note = ("the graph is the encoder and the CTC branch (decoding.name greedy or beam); the attention "
                    "decoder is not exported, so attention and joint CTC/attention decoding need the PyTorch checkpoint")
     commands = ("transcribe", "noise-eval")
     usage = "`avtoolkit transcribe` (a hybrid CTC/attention model, e.g. recipes/grid_audio_hybrid.yaml)"
 
     def __init__(self, vocabulary: Sequence[str], loss: Mapping[str, Any] | None = None) -> None:
+        import torchmetrics
+
         super().__init__(vocabulary, loss)
+        self.zero_infinity = bool(self.settings.zero_infinity)
+        self.vocab = CharVocab(self.vocabulary)
+        self.wer = nn.ModuleDict({s: torchmetrics.text.WordErrorRate() for s in STAGES})
+        self.cer = nn.ModuleDict({s: torchmetrics.text.CharErrorRate() for s in STAGES})
         self.ctc_weight = float(self.settings.ctc_weight)
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ValueError(f"loss.ctc_weight must be within [0, 1], got {self.ctc_weight}")
         self.label_smoothing = float(self.settings.label_smoothing)
         #: the test-time decoder ``outputs -> texts``; ``None``: greedy attention
-        self.test_decoder: Callable[[Mapping[str, Tensor]], list[str]] | None = None  # type: ignore[assignment]
+        self.test_decoder: Callable[[Mapping[str, Tensor]], list[str]] | None = None
+
+    def ctc_loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
+        """The CTC branch's loss, as the ``ctc`` objective computes it (blank 0, mean over the batch)."""
+        return F.ctc_loss(out["log_probs"].float().transpose(0, 1), batch["targets"], out["lengths"],
+                          batch["target_lengths"], blank=0, reduction="mean", zero_infinity=self.zero_infinity)
 
     def attention_loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
         """The decoder's label-smoothed cross-entropy (teacher forced), per token."""
@@ -76,7 +89,7 @@ class Hybrid(CTC):
 
     def loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
         w = self.ctc_weight
-        ctc = super().loss(out, batch) if w > 0 else None
+        ctc = self.ctc_loss(out, batch) if w > 0 else None
         att = self.attention_loss(out, batch) if w < 1 else None
         if ctc is None:
             return att  # type: ignore[return-value]
@@ -90,6 +103,8 @@ class Hybrid(CTC):
         if decoder is None:
             decoder = self.build_decoder({"name": "attention"}, self.vocabulary, self.model)
         scored = decoder.decode(out) if hasattr(decoder, "decode") else [(t, float("nan")) for t in decoder(out)]
+        from avtoolkit.objectives.ctc import references  # a sibling, loaded by the registry before any call
+
         hyps = [t for t, _ in scored]
         refs = references(batch, self.vocab)
         self.wer[stage].update(hyps, refs)
@@ -110,7 +125,10 @@ class Hybrid(CTC):
         """
         name = section(DecodingConfig, dict(decoding or {})).name
         if name not in ATTENTION_DECODERS:
-            return super().build_decoder(decoding, vocabulary, model)
+            from avtoolkit.decoding.ctc_search import build_decoder
+
+            ctc_decoder = build_decoder(decoding, vocabulary)
+            return lambda out: ctc_decoder(out["log_probs"], out["lengths"])
         head = getattr(model, "head", None)
         if not hasattr(head, "decoder_step"):
             from avtoolkit.errors import UsageError

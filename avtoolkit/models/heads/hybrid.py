@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.models.contract import Head, lengths_to_mask
-from avtoolkit.models.heads.ctc import CTCHead
 from avtoolkit.registry.kinds import HEADS
 
 #: the decoder's start and end token: the CTC blank, which is never a target character.
@@ -66,6 +65,10 @@ class HybridCTCAttentionHead(Head):
 
     def __init__(self, input_dim: int, vocab_size: int = len(CHARACTERS), dropout: float = 0.0, layers: int = 2,
                  heads: int = 4, dim: int = 256, ff_dim: int = 1024, decoder_dropout: float = 0.1) -> None:
+        # A sibling module, imported here: at module level it would be half-imported whenever the
+        # registry loads this folder from ctc.py's own registration.
+        from avtoolkit.models.heads.ctc import CTCHead
+
         super().__init__()
         self.ctc = CTCHead(input_dim, vocab_size=vocab_size, dropout=dropout)
         self.memory_proj = nn.Linear(input_dim, dim) if input_dim != dim else nn.Identity()
