@@ -35,7 +35,8 @@ def export_outputs(task: str | None) -> dict[str, dict[int, str]]:
     outputs = objective_class(task).outputs if task in OBJECTIVES else None
     if outputs is None:
         exporting = [n for n in OBJECTIVES.names() if objective_class(n).outputs is not None]
-        raise ValueError(f"export supports {' and '.join(exporting)} models; this model's task is {task!r}")
+        names = ", ".join(exporting[:-1]) + " and " + exporting[-1] if len(exporting) > 1 else "".join(exporting)
+        raise ValueError(f"export supports {names} models; this model's task is {task!r}")
     return {name: dict(axes) for name, axes in outputs.items()}
 
 
