@@ -61,7 +61,8 @@ def test_an_objective_without_a_monitor_is_refused_at_registration() -> None:
 
 
 @pytest.mark.parametrize(("task", "command", "needs", "use"), [
-    ("classification", "transcribe", "ctc", "`avtoolkit predict`"),
+    ("classification", "transcribe", "ctc or hybrid", "`avtoolkit predict`"),
+    ("hybrid", "predict", "classification", "`avtoolkit transcribe`"),
     ("ctc", "predict", "classification", "`avtoolkit transcribe`"),
     ("ctc", "noise-eval", None, None),
     ("None", "predict", "classification", "its own command"),
