@@ -9,21 +9,12 @@ import torch
 from torch import Tensor, nn
 
 from avtoolkit.data.text import CHARACTERS
+from avtoolkit.models.backends.transformer import sinusoidal_positions
 from avtoolkit.models.contract import Head, lengths_to_mask
 from avtoolkit.registry.kinds import HEADS
 
 #: the decoder's start and end token: the CTC blank, which is never a target character.
 SOS_EOS = 0
-
-
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
-    """Sinusoidal position encodings ``[length, dim]`` (Vaswani et al., 2017); no length limit."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    rate = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    enc = torch.zeros(length, dim, device=device)
-    enc[:, 0::2] = torch.sin(pos * rate)
-    enc[:, 1::2] = torch.cos(pos * rate[: dim // 2])
-    return enc
 
 
 @HEADS.register("hybrid_ctc_attention")
