@@ -33,6 +33,8 @@ def export(args: argparse.Namespace) -> int:
     report = export_checkpoint(args.checkpoint, args.output, audio=args.audio, video=args.video, atol=args.atol)
     print(f"wrote {report['output']} (inputs: {', '.join(report['modalities'])}); ONNX Runtime matches PyTorch "
           f"within {report['max_abs_diff']:.1e} on {', '.join(report['example'].values())}")
+    if report.get("note"):
+        print(f"note: {report['note']}")
     if args.int8:
         from avtoolkit.inference.deploy import quantize_export
         from avtoolkit.inference.quantize import int8_path

@@ -32,9 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", nargs="+", metavar="TYPE", help="noise types: babble, white (default: both)")
     p.add_argument("--snr", nargs="+", type=_snr, metavar="DB",
                    help="SNRs in dB, 'clean' for none (default: clean 10 5 0 -5 -10)")
-    p.add_argument("--decoder", nargs="+", choices=["greedy", "beam"],
-                   help="decoders to report (default: the recipe's decoding.name)")
-    p.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size for beam")
+    p.add_argument("--decoder", nargs="+", choices=["greedy", "beam", "attention", "joint"],
+                   help="decoders to report (default: the recipe's decoding.name; attention and joint: "
+                        "hybrid CTC/attention models)")
+    p.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size for beam and joint")
     p.add_argument("--lexicon", metavar="FILE",
                    help="lexicon file for beam (lines 'word w o r d |'), or 'grid' for GRID's 51 words")
     p.add_argument("--grammar", metavar="NAME",

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--manifest", help="audio_path|video_path|transcript file to transcribe and score")
     t.add_argument("--output", help="predictions file for --manifest (.jsonl, .csv or .tsv)")
     t.add_argument("--modalities", nargs="+", choices=["audio", "video"], help="with --manifest: inputs to use")
-    t.add_argument("--decoder", choices=["greedy", "beam"], help="override the recipe's decoding.name")
+    t.add_argument("--decoder", choices=["greedy", "beam", "attention", "joint"],
+                   help="override the recipe's decoding.name (attention, joint: hybrid CTC/attention models)")
     t.add_argument("--beam-size", type=int, help="override decoding.beam_size")
     t.add_argument("--lexicon", help="lexicon file for beam search")
     t.add_argument("--lm", help="KenLM language model for beam search")

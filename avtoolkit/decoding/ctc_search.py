@@ -181,4 +181,10 @@ def build_decoder(cfg: Mapping[str, Any] | None, tokens: Sequence[str]) -> Decod
             tokens, beam_size=int(c.beam_size), lexicon=c.lexicon, lm=c.lm,
             lm_weight=float(c.lm_weight), word_score=float(c.word_score), grammar=c.grammar,
         )
+    if name in ("attention", "joint"):
+        from avtoolkit.errors import UsageError
+
+        raise UsageError(f"decoding.name: {name!r} runs an attention decoder, which only a hybrid CTC/attention "
+                         "model has (head hybrid_ctc_attention, from its PyTorch checkpoint); decode this one "
+                         "with 'greedy' or 'beam'")
     raise ValueError(f"decoding.name: unknown decoder {name!r}; use 'greedy' or 'beam'")

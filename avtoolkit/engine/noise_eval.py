@@ -161,7 +161,7 @@ def _decoders(base: Any, overrides: list[str], decoders: Sequence[str] | None, b
     for name in names:
         extra = [] if name is None else [f"decoding.name={name}"]
         cfg = section(DecodingConfig, load_recipe(base, [*overrides, *extra]).get("decoding"))
-        if cfg.name == "beam":
+        if cfg.name in ("beam", "joint"):
             beams += 1
             extra += [f"decoding.beam_size={beam_size}"] if beam_size is not None else []
             extra += [f"decoding.lexicon={_quoted(str(lexicon))}"] if lexicon is not None else []
@@ -182,10 +182,10 @@ def _decoders(base: Any, overrides: list[str], decoders: Sequence[str] | None, b
 
 
 def _decoder_label(cfg: Any) -> str:
-    """``greedy``, ``beam 10``, ``beam 10 + lexicon grid (51 words)``, ``... + LM name``."""
-    if cfg.name != "beam":
+    """``greedy``, ``beam 10``, ``beam 10 + lexicon grid (51 words)``, ``... + LM name``, ``joint 10 (ctc 0.3)``."""
+    if cfg.name not in ("beam", "joint"):
         return str(cfg.name)
-    label = f"beam {cfg.beam_size}"
+    label = f"beam {cfg.beam_size}" if cfg.name == "beam" else f"joint {cfg.beam_size} (ctc {cfg.ctc_weight:g})"
     if cfg.lexicon:
         path = Path(cfg.lexicon)
         words = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()) if path.is_file() else "?"

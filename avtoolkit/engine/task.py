@@ -45,6 +45,7 @@ class AVTask(L.LightningModule):
         self.task: str = model.task  # type: ignore[assignment]
         #: the objective the head's task names: loss, metrics, predictions, test decoder
         self.objective = objective_class(self.task)(self.vocabulary, self.recipe.get("loss"))
+        self.objective.attach(self.model)  # decoders that run part of the model (attention) reach it
         trainer_cfg = section(TrainerConfig, self.recipe.get("trainer"))
         self.max_bad_steps = int(trainer_cfg.max_bad_steps)
         if trainer_cfg.channels_last:

@@ -25,6 +25,7 @@ from avtoolkit.inference.quantize import (
 )
 from avtoolkit.inference.runtime import OnnxModel
 from avtoolkit.inference.transcriber import Transcriber
+from avtoolkit.objectives import objective_class
 
 
 def recipe_manifest(recipe: Mapping[str, Any], splits: Sequence[str], purpose: str, option: str) -> Path:
@@ -80,7 +81,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathL
         atol: the largest allowed log-probability difference.
 
     Returns:
-        ``{"output", "max_abs_diff", "example", "modalities"}``.
+        ``{"output", "max_abs_diff", "example", "modalities", "note"}``; ``note`` says what the graph
+        leaves out (a hybrid model's attention decoder), empty when nothing.
 
     Raises:
         FileNotFoundError: no example can be found.
@@ -94,7 +96,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathL
         raise FileNotFoundError(f"the export example needs {missing} as well (the model reads {asr.modalities})")
     diff = export_onnx(asr.model, batch, output, asr.vocabulary, recipe=asr.recipe, atol=atol)
     return {"output": str(output), "max_abs_diff": diff, "modalities": used,
-            "example": {m: str(files[m]) for m in used}}
+            "example": {m: str(files[m]) for m in used}, "note": objective_class(asr.model.task).export_note}
 
 
 def _spread(items: Sequence[Any], count: int) -> list[Any]:

@@ -35,7 +35,8 @@ def export_outputs(task: str | None) -> dict[str, dict[int, str]]:
     outputs = objective_class(task).outputs if task in OBJECTIVES else None
     if outputs is None:
         exporting = [n for n in OBJECTIVES.names() if objective_class(n).outputs is not None]
-        raise ValueError(f"export supports {' and '.join(exporting)} models; this model's task is {task!r}")
+        names = ", ".join(exporting[:-1]) + " and " + exporting[-1] if len(exporting) > 1 else "".join(exporting)
+        raise ValueError(f"export supports {names} models; this model's task is {task!r}")
     return {name: dict(axes) for name, axes in outputs.items()}
 
 
@@ -149,7 +150,7 @@ def export_onnx(model: nn.Module, example: Mapping[str, Tensor], path: str | os.
     graph = BatchGraph(model, names, outputs).eval()  # the exporter restores the wrapper's mode, recursively
     path = trace_to_onnx(graph, tuple(example[n] for n in names), path, names, outputs, axes, opset)
     info = OnnxInfo(vocabulary=list(vocabulary), modalities=modalities, strides=strides,
-                    recipe=dict(recipe or {}), task=task)
+                    recipe=dict(recipe or {}), task=task, note=objective_class(task).export_note)
     proto = onnx.load(str(path))
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, info.to_json()

@@ -41,6 +41,7 @@ class OnnxInfo:
     strides: dict[str, float]  # input frames per fused frame, per modality
     recipe: dict[str, Any]
     task: str = "ctc"  # files written before classification export existed are CTC graphs
+    note: str = ""  # what the graph leaves out (the objective's export_note): a hybrid's attention decoder
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from avtoolkit.data.text import normalize_text
 from avtoolkit.errors import CheckpointError, UsageError
-from avtoolkit.decoding.ctc_search import build_decoder
+from avtoolkit.objectives import objective_class
 
 #: file kinds ``transcribe_manifest`` writes predictions as.
 OUTPUT_FORMATS = (".jsonl", ".csv", ".tsv")
@@ -122,7 +122,7 @@ def _warn_if_int8_can_saturate(path: str | os.PathLike[str], model: Any) -> None
 
 
 class Transcriber:
-    """Turns audio and/or video into text with a trained CTC model.
+    """Turns audio and/or video into text with a trained CTC (or hybrid CTC/attention) model.
 
     Use :meth:`from_checkpoint` (a run's ``best.ckpt``) or :meth:`from_onnx` (a file from
     ``avtoolkit export``); :meth:`load` picks by suffix. Either modality may be omitted
@@ -130,7 +130,8 @@ class Transcriber:
 
     Args:
         model: a callable ``batch -> {"log_probs", "lengths"}`` (an ``AVModel`` in eval
-            mode or an :class:`~avtoolkit.inference.runtime.OnnxModel`).
+            mode or an :class:`~avtoolkit.inference.runtime.OnnxModel`); its ``task`` (default
+            ``ctc``) names the objective that builds the decoder.
         vocabulary: the CTC tokens, blank first.
         modalities: the inputs the model reads.
         recipe: the resolved recipe (its ``data`` section gives crop size and method, its
@@ -160,7 +161,11 @@ class Transcriber:
         self.video_size = (size, size)
         self.crop_method = str(setting("crop_method"))
         self.decoding = {**(self.recipe.get("decoding") or {}), **(decoding or {})}
-        self.decoder = build_decoder(self.decoding, self.vocabulary)
+        # The model's objective builds the decoder: CTC reads log_probs alone, a hybrid model's
+        # attention and joint decoders also run its attention decoder.
+        task = str(getattr(model, "task", None) or "ctc")
+        #: ``model outputs -> texts``
+        self.decode = objective_class(task).build_decoder(self.decoding, self.vocabulary, model)
         self.device = torch.device(device)
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.log_mel = LogMel()
@@ -315,7 +320,7 @@ class Transcriber:
         start = time.perf_counter()
         with torch.inference_mode():
             out = self.model(batch)
-        texts = self.decoder(out["log_probs"], out["lengths"])
+            texts = self.decode(out)
         latency = (time.perf_counter() - start) * 1000 / len(items)
         results = []
         for it, text in zip(items, texts):

@@ -13,7 +13,7 @@ attributes without training anything.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 from torch import Tensor, nn
 
@@ -43,6 +43,7 @@ class Objective(nn.Module):
       ``plateau`` schedules watch (``("val/acc", "max")``).
     * ``outputs``: the model outputs an ONNX export returns, in the graph's order, each with its
       dynamic axes (``{"log_probs": {0: "batch"}}``); ``None``: models of it do not export.
+    * ``export_note``: what that graph leaves out, if anything (stored in its metadata).
     * ``commands``: the commands that accept its checkpoints (``("predict",)``), and ``usage``:
       how the error for another command points to the right one.
 
@@ -53,6 +54,8 @@ class Objective(nn.Module):
 
     monitor: ClassVar[tuple[str, str]]
     outputs: ClassVar[Mapping[str, Mapping[int, str]] | None] = None
+    #: what an ONNX export of its models leaves out, stored in the file and printed by ``export``
+    export_note: ClassVar[str] = ""
     commands: ClassVar[tuple[str, ...]] = ()
     usage: ClassVar[str] = "its own command"
 
@@ -87,6 +90,31 @@ class Objective(nn.Module):
 
     def prepare_test(self, decoding: Mapping[str, Any]) -> None:
         """Called before testing with the recipe's ``decoding`` section (CTC builds its decoder)."""
+
+    def attach(self, model: nn.Module) -> None:
+        """Gives the objective the model it scores, for decoders that run part of it (an attention decoder).
+
+        Kept out of the module tree: the objective's state (and a checkpoint) never holds the model twice.
+        """
+        self.__dict__["_scored_model"] = model
+
+    @property
+    def model(self) -> nn.Module | None:
+        """The model given to :meth:`attach`, or ``None``."""
+        return self.__dict__.get("_scored_model")
+
+    @classmethod
+    def build_decoder(cls, decoding: Mapping[str, Any] | None, vocabulary: Sequence[str],
+                      model: Any = None) -> Callable[[Mapping[str, Tensor]], list[str]]:
+        """The decoder ``model outputs -> texts`` that ``decoding`` names, for models of this objective.
+
+        Used by :class:`~avtoolkit.inference.Transcriber`; only objectives whose commands
+        transcribe have one.
+
+        Raises:
+            NotImplementedError: this objective does not decode to text.
+        """
+        raise NotImplementedError(f"{cls.__name__} models are not decoded to text")
 
 
 def example_id(batch: Mapping[str, Any], i: int) -> str:

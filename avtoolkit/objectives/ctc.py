@@ -81,6 +81,15 @@ class CTC(Objective):
                              "score": round(s, 6) if math.isfinite(s) else s})
         return [Logged("wer", self.wer[stage], prog_bar=True), Logged("cer", self.cer[stage])]
 
+    @classmethod
+    def build_decoder(cls, decoding: Mapping[str, Any] | None, vocabulary: Sequence[str],
+                      model: Any = None) -> Callable[[Mapping[str, Tensor]], list[str]]:
+        """The CTC decoder ``decoding`` names (:func:`~avtoolkit.decoding.ctc_search.build_decoder`) over ``log_probs``."""
+        from avtoolkit.decoding.ctc_search import build_decoder
+
+        decoder = build_decoder(decoding, vocabulary)
+        return lambda out: decoder(out["log_probs"], out["lengths"])
+
     def prepare_test(self, decoding: Mapping[str, Any]) -> None:
         decoding = dict(decoding or {})
         if section(DecodingConfig, decoding).name != "greedy" and self.test_decoder is None:

@@ -66,6 +66,14 @@ BOUNDS: dict[str, tuple[float, bool]] = {
     "loss.label_smoothing": (0.0, True),
     "loss.mixup_alpha": (0.0, True),
     "init.freeze_epochs": (0.0, True),
+    "loss.ctc_weight": (0.0, True),
+    "decoding.ctc_weight": (0.0, True),
+}
+
+#: settings with a highest allowed value (inclusive): ``section.key -> highest``.
+UPPER_BOUNDS: dict[str, float] = {
+    "loss.ctc_weight": 1.0,
+    "decoding.ctc_weight": 1.0,
 }
 
 
@@ -111,24 +119,35 @@ class EarlyStoppingConfig:
 
 @dataclass
 class LossConfig:
-    """Loss options: label smoothing and mixup (classification), ``zero_infinity`` (CTC)."""
+    """Loss options: label smoothing (classification, the attention decoder), mixup, ``zero_infinity`` (CTC).
+
+    ``ctc_weight`` is the hybrid objective's share of CTC: ``ctc_weight * CTC + (1 - ctc_weight) *
+    attention``. 0.3 is ESPnet's usual value (auto_avsr trains with 0.1).
+    """
 
     label_smoothing: float = 0.0
     mixup_alpha: float = 0.0
     zero_infinity: bool = True
+    ctc_weight: float = 0.3
 
 
 @dataclass
 class DecodingConfig:
-    """CTC decoding: ``greedy`` or ``beam`` (torchaudio / flashlight-text)."""
+    """Decoding: CTC ``greedy`` or ``beam`` (torchaudio / flashlight-text); for hybrid models also
+    ``attention`` (greedy attention decoding) and ``joint`` (joint CTC/attention beam search,
+    :mod:`avtoolkit.decoding.joint_search`, weighted by ``ctc_weight``, plus ``length_bonus`` per
+    character).
+    """
 
-    name: Literal["greedy", "beam"] = "greedy"
+    name: Literal["greedy", "beam", "attention", "joint"] = "greedy"
     beam_size: int = 5
     lexicon: str | None = None
     grammar: str | None = None
     lm: str | None = None
     lm_weight: float = 0.5
     word_score: float = 0.0
+    ctc_weight: float = 0.3
+    length_bonus: float = 0.0
 
 
 @dataclass

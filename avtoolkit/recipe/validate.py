@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.loader import Recipe, load_recipe
-from avtoolkit.recipe.schema import BOUNDS, LIST_SECTIONS, SCALARS, SECTIONS, TOP_LEVEL
+from avtoolkit.recipe.schema import BOUNDS, LIST_SECTIONS, SCALARS, SECTIONS, TOP_LEVEL, UPPER_BOUNDS
 from avtoolkit.registry import RegistryError, registry_for
 from avtoolkit.registry.describe import INJECTED_ARGS
 from avtoolkit.registry.suggest import did_you_mean
@@ -43,11 +43,15 @@ def _count_problem(path: str, value: Any, where: str | None) -> Problem | None:
 
 
 def _bound_problem(path: str, value: Any, where: str | None, bound: str | None = None) -> Problem | None:
-    """A problem when a setting listed in ``BOUNDS`` (under ``bound``, default ``path``) is out of its range."""
+    """A problem when a setting listed in ``BOUNDS`` or ``UPPER_BOUNDS`` (under ``bound``, default ``path``) is
+    out of its range."""
     bound = bound or path
     if bound not in BOUNDS or not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     lowest, allowed = BOUNDS[bound]
+    highest = UPPER_BOUNDS.get(bound)
+    if highest is not None and value > highest:
+        return Problem(path, f"must be within [{lowest:g}, {highest:g}], got {value!r}", where)
     if value > lowest or (allowed and value == lowest):
         return None
     return Problem(path, f"must be {'at least' if allowed else 'greater than'} {lowest:g}, got {value!r}", where)

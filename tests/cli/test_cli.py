@@ -58,7 +58,7 @@ def test_list_components_lists_the_objectives_the_head_tasks_name(capsys):
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0] == "objectives:"
-    assert [ln.split()[0] for ln in lines[1:] if not ln.startswith(" " * 10)] == ["classification", "ctc"]
+    assert [ln.split()[0] for ln in lines[1:] if not ln.startswith(" " * 10)] == ["classification", "ctc", "hybrid"]
     assert "top-5 accuracy" in out and "WER and CER" in out
 
 

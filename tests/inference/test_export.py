@@ -106,7 +106,7 @@ def test_the_graph_outputs_come_from_the_objective_and_a_task_without_them_is_re
         monitor = ("val/loss", "min")
 
     with OBJECTIVES.temporary("no_export", NoExport):
-        with pytest.raises(ValueError, match=r"export supports classification and ctc models; this model's task is 'no_export'"):
+        with pytest.raises(ValueError, match=r"export supports classification, ctc and hybrid models; this model's task is 'no_export'"):
             export_outputs("no_export")
     with pytest.raises(ValueError, match="this model's task is 'seq2seq'"):
         export_outputs("seq2seq")

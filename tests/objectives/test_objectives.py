@@ -13,24 +13,25 @@ from avtoolkit.registry import OBJECTIVES, RegistryError, registry_for
 
 
 def test_the_built_in_objectives_are_the_head_tasks() -> None:
-    assert OBJECTIVES.names() == ["classification", "ctc"]
+    assert OBJECTIVES.names() == ["classification", "ctc", "hybrid"]
     assert registry_for("objective") is OBJECTIVES
     from avtoolkit.models.heads.ctc import CTCHead
+    from avtoolkit.models.heads.hybrid import HybridCTCAttentionHead
     from avtoolkit.models.heads.word_classifier import WordClassifier
 
-    assert {CTCHead.task, WordClassifier.task} <= set(OBJECTIVES.names())
+    assert {CTCHead.task, WordClassifier.task, HybridCTCAttentionHead.task} == set(OBJECTIVES.names())
 
 
 def test_an_unknown_task_names_the_registered_objectives() -> None:
     with pytest.raises(ValueError) as err:
         objective_class("seq2seq")
     message = str(err.value)
-    assert "'seq2seq'" in message and "classification, ctc" in message
+    assert "'seq2seq'" in message and "classification, ctc, hybrid" in message
     assert "avtoolkit list-components --kind objective" in message
 
 
-class _Hybrid(Objective):
-    """A stand-in third objective."""
+class _Transducer(Objective):
+    """A stand-in fourth objective."""
 
     monitor = ("val/wer", "min")
     commands = ("transcribe",)
@@ -40,14 +41,14 @@ class _Hybrid(Objective):
 
 
 def test_a_new_objective_is_known_to_the_unknown_task_message_and_to_the_commands() -> None:
-    with OBJECTIVES.temporary("hybrid", _Hybrid):
-        assert objective_class("hybrid") is _Hybrid
-        with pytest.raises(ValueError, match="classification, ctc, hybrid"):
+    with OBJECTIVES.temporary("transducer", _Transducer):
+        assert objective_class("transducer") is _Transducer
+        with pytest.raises(ValueError, match="classification, ctc, hybrid, transducer"):
             objective_class("seq2seq")
-        assert accepts("hybrid", "transcribe") and not accepts("hybrid", "predict")
-        with pytest.raises(CheckpointError, match="this needs a ctc or hybrid model"):
+        assert accepts("transducer", "transcribe") and not accepts("transducer", "predict")
+        with pytest.raises(CheckpointError, match="this needs a ctc or hybrid or transducer model"):
             check_command("x.ckpt", "classification", "transcribe")
-    assert "hybrid" not in OBJECTIVES
+    assert "transducer" not in OBJECTIVES
 
 
 def test_an_objective_without_a_monitor_is_refused_at_registration() -> None:
@@ -60,7 +61,8 @@ def test_an_objective_without_a_monitor_is_refused_at_registration() -> None:
 
 
 @pytest.mark.parametrize(("task", "command", "needs", "use"), [
-    ("classification", "transcribe", "ctc", "`avtoolkit predict`"),
+    ("classification", "transcribe", "ctc or hybrid", "`avtoolkit predict`"),
+    ("hybrid", "predict", "classification", "`avtoolkit transcribe`"),
     ("ctc", "predict", "classification", "`avtoolkit transcribe`"),
     ("ctc", "noise-eval", None, None),
     ("None", "predict", "classification", "its own command"),

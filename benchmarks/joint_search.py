@@ -1,0 +1,93 @@
+"""Greedy CTC against joint CTC/attention beam search on one CPU thread (issue 21: beam 10, 3 s, <= 0.1 s).
+
+    python benchmarks/joint_search.py [--recipe grid_audio_hybrid] [--seconds 3] [--beam 10] [--runs 5]
+
+A random-weight model of the recipe's size (speed does not depend on the weights) on a clip of
+``--seconds`` of audio (100 log-mel frames a second). The encoder forward is timed alone, then
+each decoder on its outputs. A random decoder rarely ends a sentence, so joint search is timed
+twice: until it ends by itself (at most one character per encoder frame) and capped at 30
+characters, the length of a GRID sentence ("place green in a one soon" is 25), which is what a
+trained model emits.
+
+Measured on the shared 2-core development machine (``lscpu``: AMD EPYC, 2 CPUs; other jobs
+running, load average about 3), one thread, grid_audio_hybrid (1.12M parameters; 300 audio frames
+give 150 encoder frames), ``--runs 5``:
+
+| what | median ms |
+| --- | --- |
+| encoder + CTC forward | 15.8 |
+| greedy CTC (decoding only) | 0.0 |
+| joint beam 10, 30 characters (decoding only) | 714.6 |
+| joint beam 10, until it ends (random decoder, <= 150 characters) | 6377.1 |
+
+So issue 21's target (0.1 s) is missed by about 7x. Per step (10 hypotheses): the decoder
+call about 20 ms (it recomputes the whole prefix, and cross-attention's keys and values of the
+150 memory frames, every step) and the CTC prefix pass about 10 ms (float64, all 29 tokens x 150
+frames). What would close the gap: caching the decoder's self-attention states and the memory's
+projected keys/values (incremental decoding), and scoring CTC in float32 on a pre-beam of the
+attention's best tokens, as ESPnet's partial scoring does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._timing import time_calls  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    from avtoolkit import build_model
+    from avtoolkit.data.text import CHARACTERS
+    from avtoolkit.decoding.ctc_search import GreedyDecoder
+    from avtoolkit.decoding.joint_search import joint_beam_search
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--recipe", default="recipes/grid_audio_hybrid.yaml")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--beam", type=int, default=10)
+    p.add_argument("--runs", type=int, default=5)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_model(args.recipe).eval()
+    frames = int(round(args.seconds * 100))
+    batch = {"audio": torch.randn(1, frames, 40), "audio_lengths": torch.tensor([frames])}
+    with torch.inference_mode():
+        out = model(batch)
+    n = int(out["lengths"][0])
+    lp, memory = out["log_probs"][0, :n], out["memory"][:, :n]
+    greedy = GreedyDecoder(CHARACTERS)
+
+    def step(prefixes: torch.Tensor) -> torch.Tensor:
+        return model.head.decoder_step(memory, prefixes)
+
+    def joint(cap: int | None) -> None:
+        with torch.inference_mode():
+            joint_beam_search(lp, step, beam_size=args.beam, ctc_weight=0.3, max_length=cap)
+
+    def forward() -> None:
+        with torch.inference_mode():
+            model(batch)
+
+    rows = [("encoder + CTC forward", time_calls(forward, args.runs, warmup=1)),
+            ("greedy CTC (decoding only)", time_calls(lambda: greedy(out["log_probs"], out["lengths"]), args.runs)),
+            (f"joint beam {args.beam}, 30 characters (decoding only)", time_calls(lambda: joint(30), args.runs, 1)),
+            (f"joint beam {args.beam}, until it ends (random decoder, <= {n} characters)",
+             time_calls(lambda: joint(None), max(1, args.runs // 2), 1))]
+    print(f"{args.recipe}: {args.seconds:g} s clip ({frames} audio frames, {n} encoder frames), 1 CPU thread, "
+          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    print("| what | median ms | min ms |\n| --- | --- | --- |")
+    for name, times in rows:
+        print(f"| {name} | {1000 * statistics.median(times):.1f} | {1000 * min(times):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
