@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping, Sequence
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from avtoolkit.data.text import CharVocab
-from avtoolkit.objectives.base import STAGES, Logged, Objective, example_id
+from avtoolkit.objectives._transcripts import TranscriptObjective, greedy_ctc
+from avtoolkit.objectives.base import Logged
 from avtoolkit.recipe.schema import DecodingConfig, section
 from avtoolkit.registry.kinds import OBJECTIVES
 
 
-def greedy_ctc(log_probs: Tensor, lengths: Tensor, vocab: CharVocab) -> tuple[list[str], list[float]]:
-    """Best-path CTC transcripts and each path's mean log-probability per frame.
-
-    The texts come from the same :class:`~avtoolkit.decoding.ctc_search.GreedyDecoder` that
-    test-time greedy decoding uses, so validation and test WER read transcripts alike.
-    """
-    from avtoolkit.decoding.ctc_search import GreedyDecoder
-
-    texts = GreedyDecoder(vocab.tokens)(log_probs, lengths)
-    best = log_probs.max(dim=-1).values
-    scores = [float(best[b, : int(n)].mean()) if int(n) > 0 else float("-inf") for b, n in enumerate(lengths)]
-    return texts, scores
-
-
-def references(batch: Mapping[str, Any], vocab: CharVocab) -> list[str]:
-    """The batch's transcripts: its ``texts``, else its ``targets`` spelled back."""
-    if batch.get("texts") is not None:
-        return [str(t) for t in batch["texts"]]
-    targets, lengths = batch["targets"], batch["target_lengths"]
-    return [vocab.decode(targets[b, : int(lengths[b])].tolist()) for b in range(targets.shape[0])]
-
-
 @OBJECTIVES.register("ctc")
-class CTC(Objective):
+class CTC(TranscriptObjective):
     """CTC loss on log_probs [B, T, V] (blank 0); WER and CER of greedy decoding, of the recipe's decoder at test.
 
     Reads ``batch["targets"]`` and ``target_lengths``; ``loss.zero_infinity`` of the recipe
@@ -51,20 +27,12 @@ class CTC(Objective):
     usage = "`avtoolkit transcribe` (a CTC model, e.g. recipes/avasr.yaml)"
 
     def __init__(self, vocabulary: Sequence[str], loss: Mapping[str, Any] | None = None) -> None:
-        import torchmetrics
-
         super().__init__(vocabulary, loss)
-        self.zero_infinity = bool(self.settings.zero_infinity)
-        self.vocab = CharVocab(self.vocabulary)
         #: the test-time decoder ``(log_probs, lengths) -> texts``; ``None``: greedy
         self.test_decoder: Callable[[Tensor, Tensor], list[str]] | None = None
-        self.wer = nn.ModuleDict({s: torchmetrics.text.WordErrorRate() for s in STAGES})
-        self.cer = nn.ModuleDict({s: torchmetrics.text.CharErrorRate() for s in STAGES})
 
     def loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
-        log_probs = out["log_probs"].float().transpose(0, 1)  # CTC wants [T, B, V]
-        return F.ctc_loss(log_probs, batch["targets"], out["lengths"], batch["target_lengths"],
-                          blank=0, reduction="mean", zero_infinity=self.zero_infinity)
+        return self.ctc_loss(out, batch)
 
     def evaluate(self, out: Mapping[str, Tensor], batch: Mapping[str, Any], stage: str,
                  rows: list[dict[str, Any]] | None = None) -> list[Logged]:
@@ -72,14 +40,7 @@ class CTC(Objective):
         hyps, scores = greedy_ctc(log_probs.float(), out["lengths"], self.vocab)
         if stage == "test" and self.test_decoder is not None:
             hyps = self.test_decoder(log_probs.float().cpu(), out["lengths"].cpu())
-        refs = references(batch, self.vocab)
-        self.wer[stage].update(hyps, refs)
-        self.cer[stage].update(hyps, refs)
-        if rows is not None:
-            for i, (h, r, s) in enumerate(zip(hyps, refs, scores)):
-                rows.append({"id": example_id(batch, i), "reference": r, "prediction": h,
-                             "score": round(s, 6) if math.isfinite(s) else s})
-        return [Logged("wer", self.wer[stage], prog_bar=True), Logged("cer", self.cer[stage])]
+        return self.score_transcripts(batch, stage, hyps, scores, rows)
 
     @classmethod
     def build_decoder(cls, decoding: Mapping[str, Any] | None, vocabulary: Sequence[str],

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from avtoolkit.data.text import CharVocab
-from avtoolkit.objectives.base import STAGES, Logged, Objective, example_id
+from avtoolkit.objectives._transcripts import TranscriptObjective
+from avtoolkit.objectives.base import Logged
 from avtoolkit.recipe.schema import DecodingConfig, section
 from avtoolkit.registry.kinds import OBJECTIVES
 
@@ -42,7 +40,7 @@ def smoothed_attention_loss(log_probs: Tensor, targets: Tensor, smoothing: float
 
 
 @OBJECTIVES.register("hybrid")
-class Hybrid(Objective):
+class Hybrid(TranscriptObjective):
     """``ctc_weight * CTC + (1 - ctc_weight) * attention cross-entropy``; WER/CER of greedy attention decoding.
 
     Reads ``batch["targets"]`` and ``target_lengths``; ``loss.ctc_weight`` (default 0.3),
@@ -62,24 +60,13 @@ class Hybrid(Objective):
     usage = "`avtoolkit transcribe` (a hybrid CTC/attention model, e.g. recipes/grid_audio_hybrid.yaml)"
 
     def __init__(self, vocabulary: Sequence[str], loss: Mapping[str, Any] | None = None) -> None:
-        import torchmetrics
-
         super().__init__(vocabulary, loss)
-        self.zero_infinity = bool(self.settings.zero_infinity)
-        self.vocab = CharVocab(self.vocabulary)
-        self.wer = nn.ModuleDict({s: torchmetrics.text.WordErrorRate() for s in STAGES})
-        self.cer = nn.ModuleDict({s: torchmetrics.text.CharErrorRate() for s in STAGES})
         self.ctc_weight = float(self.settings.ctc_weight)
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ValueError(f"loss.ctc_weight must be within [0, 1], got {self.ctc_weight}")
         self.label_smoothing = float(self.settings.label_smoothing)
         #: the test-time decoder ``outputs -> texts``; ``None``: greedy attention
         self.test_decoder: Callable[[Mapping[str, Tensor]], list[str]] | None = None
-
-    def ctc_loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
-        """The CTC branch's loss, as the ``ctc`` objective computes it (blank 0, mean over the batch)."""
-        return F.ctc_loss(out["log_probs"].float().transpose(0, 1), batch["targets"], out["lengths"],
-                          batch["target_lengths"], blank=0, reduction="mean", zero_infinity=self.zero_infinity)
 
     def attention_loss(self, out: Mapping[str, Tensor], batch: Mapping[str, Any]) -> Tensor:
         """The decoder's label-smoothed cross-entropy (teacher forced), per token."""
@@ -103,17 +90,7 @@ class Hybrid(Objective):
         if decoder is None:
             decoder = self.build_decoder({"name": "attention"}, self.vocabulary, self.model)
         scored = decoder.decode(out) if hasattr(decoder, "decode") else [(t, float("nan")) for t in decoder(out)]
-        from avtoolkit.objectives.ctc import references  # a sibling, loaded by the registry before any call
-
-        hyps = [t for t, _ in scored]
-        refs = references(batch, self.vocab)
-        self.wer[stage].update(hyps, refs)
-        self.cer[stage].update(hyps, refs)
-        if rows is not None:
-            for i, ((h, s), r) in enumerate(zip(scored, refs)):
-                rows.append({"id": example_id(batch, i), "reference": r, "prediction": h,
-                             "score": round(s, 6) if math.isfinite(s) else s})
-        return [Logged("wer", self.wer[stage], prog_bar=True), Logged("cer", self.cer[stage])]
+        return self.score_transcripts(batch, stage, [t for t, _ in scored], [sc for _, sc in scored], rows)
 
     @classmethod
     def build_decoder(cls, decoding: Mapping[str, Any] | None, vocabulary: Sequence[str],

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from avtoolkit.data.text import CHARACTERS, CharVocab
 from avtoolkit.objectives import objective_class
-from avtoolkit.objectives.ctc import CTC, greedy_ctc, references
+from avtoolkit.objectives._transcripts import greedy_ctc, references
+from avtoolkit.objectives.ctc import CTC
 
 
 def _spell(text: str, frames_per_char: int = 2) -> list[int]:
