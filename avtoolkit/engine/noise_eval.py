@@ -11,16 +11,16 @@ does not hear the audio, so it is evaluated once and repeated across noises and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 from avtoolkit.errors import UsageError
+from avtoolkit.quiet import quieter
 
 #: input combinations by name, in the order tables and plots show them.
 INPUTS: dict[str, tuple[str, ...]] = {"audio-only": ("audio",), "video-only": ("video",),
@@ -199,18 +199,6 @@ def _decoder_label(cfg: Any) -> str:
     return label
 
 
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Without Lightning's "GPU available: ..." lines, printed by every one of the many Trainers."""
-    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides: list[str] | None = None,
                inputs: Sequence[str] | None = None, noises: Sequence[str] | None = None,
                snrs: Sequence[float | None] = SNRS, decoders: Sequence[str] | None = None,
@@ -302,7 +290,8 @@ def noise_eval(checkpoint: str | os.PathLike[str], recipe: Any = None, overrides
                              noises=noises, snrs=[snr_label(s) for s in snr_values], inputs=names)
     scores: dict[tuple[str, str, str | None, float | None], dict[str, float]] = {}
     for i, (key, extra) in enumerate(plan.items(), 1):
-        with _quiet_lightning():
+        # without Lightning's "GPU available: ..." lines, printed by every one of the many Trainers
+        with quieter("lightning.pytorch.utilities.rank_zero", logging.WARNING):
             metrics = evaluate(base, checkpoint, "test", overrides=list(extra), loaded=loaded)
         scores[key] = {"wer": float(metrics["test/wer"]), "cer": float(metrics["test/cer"])}
         if progress:

@@ -49,12 +49,13 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from avtoolkit.atomic import atomic_write
 from avtoolkit.errors import AvtoolkitError
+from avtoolkit.quiet import quieter
 
 #: metadata key saying how a graph was quantised (absent on fp32 graphs).
 QUANT_META_KEY = "avtoolkit.quantization"
@@ -121,22 +122,6 @@ def u8s8_pair_bound(proto: Any) -> dict[str, Any]:
     return {"weight_range": None if low is None else [low, high], "max_pair_sum": bound,
             "activation_types": sorted(activation_types),
             "saturation_free": bound <= INT16_MAX and activation_types <= {"UINT8"}}
-
-
-@contextlib.contextmanager
-def _quiet_quantizer() -> Iterator[None]:
-    """Silences the quantiser's per-tensor warnings (it logs one for every integer tensor it skips).
-
-    It lowers the root logger for the whole process while quantising (not thread-safe; the
-    quantiser itself is not meant to run concurrently either).
-    """
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
 
 
 class _Calibration:
@@ -222,7 +207,7 @@ def quantize_onnx_int8(source: str | os.PathLike[str], output: str | os.PathLike
     # in onnxruntime 1.31 it discards each full chunk's ranges instead of merging them.)
     reader = _Calibration(itertools.chain([first], feeds), names)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp, _quiet_quantizer():
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp, quieter(None, logging.ERROR):  # its per-tensor warnings, on the root logger
         pre, quantized = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         _preprocess(source, pre)
         # reduce_range applies to weights only: activations keep all 8 bits (their ranges are
