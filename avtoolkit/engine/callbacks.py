@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_only
 
+from avtoolkit.atomic import atomic_write
 from avtoolkit.errors import TrainingDivergedError, UsageError
 
 log = logging.getLogger("avtoolkit.engine")
@@ -23,9 +24,11 @@ class EpochSeeder(L.Callback):
     """Reseeds every RNG from ``seed + epoch`` before each training epoch draws randomness.
 
     Lightning does not save RNG states in checkpoints, so without this a resumed run
-    would shuffle and drop out differently from one that never stopped. Seeding at the
-    end of epoch ``e`` (for ``e + 1``) and again at the start of ``fit`` (after the sanity
-    check, for the restored epoch) makes epoch ``e`` draw the same numbers either way.
+    would shuffle, augment and drop out differently from one that never stopped. Seeding at
+    the start of every training epoch, followed by exactly one creation of the train iterator
+    (which draws the sampler's and the loader workers' seeds), makes epoch ``e`` draw the same
+    numbers either way, with loader workers too. (It also reseeds at the start of ``fit``,
+    after the sanity check and at the end of each epoch, for what runs outside the epochs.)
     """
 
     def __init__(self, seed: int) -> None:
@@ -48,6 +51,23 @@ class EpochSeeder(L.Callback):
     def on_sanity_check_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reseed(trainer)
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning (2.6) creates the train iterator a varying number of times before an epoch's
+        # first batch: in `FitLoop.setup_data` (once or twice after a restore, depending on the
+        # epoch it saved at) and again in `_TrainingEpochLoop.on_run_start`, except in epoch 0 and
+        # the first epoch of a resumed fit. Each creation draws a base seed from the global RNG
+        # (the loader workers' seeds; a new single-process iterator too), so a resumed epoch
+        # shuffled, augmented and seeded its workers differently from a run that never stopped.
+        # Reseed here, then make sure exactly one iterator is created after it: ours where the
+        # epoch loop will not make one, else the epoch loop's.
+        self.next_epoch = trainer.current_epoch
+        self._reseed(trainer)
+        _drop_persistent_workers(trainer.train_dataloader)
+        loop = trainer.fit_loop
+        fetcher = getattr(loop, "_data_fetcher", None)
+        if fetcher is not None and (trainer.current_epoch == 0 or loop.is_resuming or loop.epoch_loop.restarting):
+            iter(fetcher)
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.next_epoch = trainer.current_epoch + 1
         self._reseed(trainer)
@@ -57,6 +77,20 @@ class EpochSeeder(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.next_epoch = state_dict.get("next_epoch")
+
+
+def _drop_persistent_workers(loaders: Any) -> None:
+    """Shuts down the worker processes a ``persistent_workers`` loader keeps, so its next ``iter()``
+    starts new ones seeded from the global RNG as it is now (a kept pool keeps the seeds it was
+    started with, drawn before the epoch's reseed)."""
+    found = loaders.values() if isinstance(loaders, dict) else loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    for loader in found:
+        iterator = getattr(loader, "_iterator", None)
+        if isinstance(loader, torch.utils.data.DataLoader) and iterator is not None:
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            loader._iterator = None
 
 
 def first_non_finite(module: torch.nn.Module) -> str | None:
@@ -241,8 +275,8 @@ def append_csv_row(path: Path, row: dict[str, Any]) -> None:
     if new or not path.is_file():
         fields += new
         rows.append(row)
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
+        with atomic_write(path, "w") as f:  # a kill mid-rewrite keeps the old rows
+            writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\r\n")
             writer.writeheader()
             writer.writerows(rows)
     else:

@@ -32,8 +32,11 @@ def _dotted(recipe: Any, path: str) -> Any:
     return value
 
 
-def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
+def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> int:
     """Refuses a resume whose model or schedule-shaping settings differ from the checkpoint's.
+
+    Returns:
+        The number of epochs the checkpoint has finished (its ``epoch`` + 1).
 
     Raises:
         CheckpointError: the model's keys or shapes differ (each named).
@@ -44,9 +47,10 @@ def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
     if not diff.clean:
         raise CheckpointError(f"cannot resume from {ckpt_path}: the recipe's model differs from the "
                               f"checkpoint's:\n{diff.describe()}")
+    finished = int(checkpoint.get("epoch", -1)) + 1
     stored = (checkpoint.get(META_KEY) or {}).get("recipe")
     if not isinstance(stored, dict):
-        return  # not written by avtoolkit run; the model check above is all we can do
+        return finished  # not written by avtoolkit run; the model check above is all we can do
     new, old = rec.tree, stored
     changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in RESUME_FIXED
                if _dotted(old, k) != _dotted(new, k)]
@@ -54,6 +58,7 @@ def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> None:
         raise UsageError(f"cannot resume from {ckpt_path} with {'; '.join(changed)}: the run's optimizer and "
                          "learning-rate schedule were built for the old values. Drop the override(s), or start "
                          "a new run (--run-dir NEW) with pretrained.path set to this checkpoint")
+    return finished
 
 
 def check_optimizer(rec: Recipe, task: AVTask) -> None:

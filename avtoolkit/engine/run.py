@@ -34,9 +34,12 @@ from avtoolkit.engine.rundir import (
     check_run_dir,
     clear_run_dir,
     plot_curves,
+    remove_stale_temporaries,
     resolve_run_dir,
     results_table,
     run_logging,
+    truncate_metrics,
+    write_manifest,
     write_results,
 )
 from avtoolkit.engine.runlock import RunLock
@@ -174,8 +177,9 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         torch.set_num_threads(threads)
     L.seed_everything(seed, workers=True, verbose=False)
     model = assemble(rec["model"])
+    finished_epochs: int | None = None
     if ckpt_path is not None:
-        check_resume(ckpt_path, rec, model)
+        finished_epochs = check_resume(ckpt_path, rec, model)
     pretrained = _load_pretrained(rec, model) if ckpt_path is None else None
     # `init` parts after `pretrained`, so they replace it where both give a part; a resumed run's
     # checkpoint holds them already (and their files may be gone).
@@ -192,15 +196,26 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         out.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     previous_env = os.environ.get(RUN_DIR_ENV)
+    stale: list[Path] = []
+    dropped = 0
     try:
         if is_zero:
             check_run_dir(out, resume is not None, overwrite)  # again, now under the lock
             if overwrite:
                 clear_run_dir(out)
+            # Under the lock no live writer owns a temporary: these were left by a killed run.
+            stale = remove_stale_temporaries(out)
+            dropped = truncate_metrics(out / "metrics.csv", finished_epochs) if finished_epochs is not None else 0
             (out / "checkpoints").mkdir(exist_ok=True)
-            (out / "recipe.yaml").write_text(rec.to_yaml(), encoding="utf-8")
+            write_manifest(out, rec.to_yaml())
         os.environ[RUN_DIR_ENV] = str(out.resolve())  # processes Lightning launches for DDP inherit it
         with run_logging(out / "training.log" if is_zero else None):
+            if is_zero and stale:
+                log.info("removed %d temporary file(s) left by a killed run: %s", len(stale),
+                         ", ".join(str(p.relative_to(out)) for p in stale))
+            if is_zero and dropped:
+                log.info("metrics.csv: dropped %d row(s) of epochs after %d, which the resumed checkpoint does not "
+                         "hold (they are trained again)", dropped, finished_epochs)
             try:
                 extra = [FreezeParts(frozen)] if frozen else []
                 return _fit_and_test(rec, resolved.datamodule, task, pretrained, parts, out, ckpt_path, seed,

@@ -58,6 +58,7 @@ class TrainerConfig:
 #: settings whose range is narrower than their type: ``section.key -> (lowest, lowest allowed?)``.
 BOUNDS: dict[str, tuple[float, bool]] = {
     "trainer.threads": (1.0, True),
+    "trainer.max_epochs": (1.0, True),
     "optim.lr": (0.0, False),
     "optim.weight_decay": (0.0, True),
     "optim.momentum": (0.0, True),

@@ -262,6 +262,21 @@ def _check_model(model: Any, recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the first part of a run folder's name (``runs/<name>-<timestamp>``), or ``None``.
+
+    Examples:
+        >>> _name_problem("lrw-base") is None
+        True
+        >>> _name_problem("../../elsewhere/escaped")
+        "must be one folder-name component (no path separator, no leading '..'), got '../../elsewhere/escaped'"
+    """
+    if (not name.strip() or "/" in name or "\\" in name or name in (".", "..") or name.startswith("..")
+            or any(ord(c) < 32 for c in name)):
+        return f"must be one folder-name component (no path separator, no leading '..'), got {name!r}"
+    return None
+
+
 def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool = True) -> list[Problem]:
     """Every problem in ``recipe`` (an empty list when it is valid); ``check_data=False`` leaves
     the ``data`` section's dataset unchecked (see :func:`validate_recipe`)."""
@@ -274,6 +289,8 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
     for key, annotation in SCALARS.items():
         if key in data and data[key] is not None and not _type_ok(data[key], annotation):
             problems.append(_type_problem(key, data[key], annotation, recipe.where(key)))
+    if isinstance(data.get("name"), str) and (bad := _name_problem(data["name"])):
+        problems.append(Problem("name", bad, recipe.where("name")))
     if "model" not in data:
         problems.append(Problem("model", "missing: the model section (encoders, fusion, backends, head)"))
     else:

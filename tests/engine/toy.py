@@ -124,6 +124,35 @@ class ToySpelling(_ToyData):
         return {"id": ident, "text": text, "targets": ids, "video": video}
 
 
+class _Augmented(torch.utils.data.Dataset):
+    """Adds fresh noise to every frame each time an item is read, drawn from the global RNG of the
+    process reading it (a loader worker's, seeded by torch and Lightning), as noise augmentation does."""
+
+    def __init__(self, items: list[dict[str, Any]], amount: float) -> None:
+        self.items, self.amount = items, amount
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.items[i])
+        item["video"] = item["video"] + self.amount * torch.randn(item["video"].shape)
+        return item
+
+
+class ToyAugmentedWords(ToyWords):
+    """``toy_words`` whose training items get random noise when read, by ``workers`` loader processes."""
+
+    def __init__(self, batch_size: int = 8, sizes: list[int] = [48, 16, 16], seed: int = 0, noise: float = 0.5,
+                 workers: int = 0, augment: float = 1.0) -> None:
+        super().__init__(batch_size, sizes, seed, noise)
+        self.workers, self.augment = workers, augment
+
+    def train_dataloader(self) -> DataLoader:  # as the shipped datamodules build theirs
+        return DataLoader(_Augmented(self.splits["train"], self.augment), batch_size=self.batch_size, shuffle=True,
+                          collate_fn=_collate, num_workers=self.workers, persistent_workers=self.workers > 0)
+
+
 class StopAfter(L.Callback):
     """Ends fit after ``epochs`` epochs, as an interruption would (last.ckpt already written)."""
 
@@ -136,7 +165,7 @@ class StopAfter(L.Callback):
 
 
 TOY = {("encoder", "toy_frames"): ToyFrames, ("dataset", "toy_words"): ToyWords,
-       ("dataset", "toy_spelling"): ToySpelling}
+       ("dataset", "toy_spelling"): ToySpelling, ("dataset", "toy_augmented_words"): ToyAugmentedWords}
 
 
 @contextlib.contextmanager

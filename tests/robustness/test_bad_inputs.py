@@ -59,6 +59,23 @@ CASES = [
          ["{tmp}/words", "not empty", "--resume", "--overwrite"]),
     Case("overwrite-a-folder-that-is-no-run", ["run", "{tmp}/recipe.yaml", "--run-dir", "{tmp}/notes", "--overwrite"],
          ["{tmp}/notes", "not a run directory"]),
+    # A user's own project folder: their recipe, a README, data; it was deleted and the recipe replaced.
+    Case("overwrite-a-users-project-folder",
+         ["run", "{tmp}/proj/recipe.yaml", "--run-dir", "{tmp}/proj", "--overwrite"],
+         ["{tmp}/proj", "not a run directory", "README.txt", "data/", "recipe.yaml"]),
+    # A real run, plus a file and a checkpoint of the user's: --overwrite deletes only a run's files.
+    Case("overwrite-a-run-holding-other-files",
+         ["run", "{tmp}/recipe.yaml", "--run-dir", "{tmp}/words-plus", "--overwrite"],
+         ["{tmp}/words-plus", "no run wrote", "notes.txt", "checkpoints/mine.pt"]),
+    Case("overwrite-a-run-whose-recipe-was-edited",
+         ["run", "{tmp}/recipe.yaml", "--run-dir", "{tmp}/words-edited", "--overwrite"],
+         ["{tmp}/words-edited", "recipe.yaml (not the one the run wrote)"]),
+    # runs/<name>-<timestamp> with name ../../../elsewhere/escaped wrote a run outside runs/ (the
+    # test runs from {tmp}/cwd/a/b, so the escape would land in {tmp}/cwd/elsewhere).
+    Case("recipe-name-escapes-runs", ["run", "{tmp}/recipe.yaml", "name=../../../elsewhere/escaped"],
+         ["name", "one folder-name component", "../../../elsewhere/escaped"]),
+    Case("zero-epochs", ["run", "{tmp}/recipe.yaml", "trainer.max_epochs=0", "--run-dir", "{tmp}/new"],
+         ["trainer.max_epochs", "at least 1, got 0"]),
     Case("resume-and-overwrite", ["run", "--resume", "{tmp}/words", "--overwrite"], ["--resume", "--overwrite"]),
     Case("resume-elsewhere", ["run", "--resume", "{tmp}/words", "--run-dir", "{tmp}/other"], ["--run-dir"]),
     Case("resume-a-folder-without-checkpoint", ["run", "--resume", "{tmp}/notes"], ["{tmp}/notes", "last.ckpt"]),
@@ -105,6 +122,17 @@ def workspace(tmp_path: Path, words_run: Path, ctc_run: Path) -> Path:
     # statistics) is NaN, as after an overflow. The loss is skipped, the statistics are not.
     diverging["model"]["encoders"]["video"].update(norm=True, nan_after_steps=3)
     (tmp_path / "diverge.yaml").write_text(yaml.safe_dump(diverging))
+    (tmp_path / "proj" / "data").mkdir(parents=True)
+    shutil.copy(tmp_path / "recipe.yaml", tmp_path / "proj" / "recipe.yaml")
+    (tmp_path / "proj" / "README.txt").write_text("my project\n")
+    (tmp_path / "proj" / "data" / "notes.txt").write_text("where the clips came from\n")
+    shutil.copytree(words_run, tmp_path / "words-plus")
+    (tmp_path / "words-plus" / "notes.txt").write_text("what I tried\n")
+    shutil.copy(words_run / "checkpoints" / "best.ckpt", tmp_path / "words-plus" / "checkpoints" / "mine.pt")
+    shutil.copytree(words_run, tmp_path / "words-edited")
+    with (tmp_path / "words-edited" / "recipe.yaml").open("a") as fh:
+        fh.write("# my edit\n")
+    (tmp_path / "cwd" / "a" / "b").mkdir(parents=True)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("my notes\n")
     (tmp_path / "notes.ckpt").write_text("hello\nthis is text\n")
@@ -119,7 +147,10 @@ def workspace(tmp_path: Path, words_run: Path, ctc_run: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_gives_one_message_exit_2_and_changes_nothing(case: Case, workspace: Path, toy_components, capsys):
+def test_bad_input_gives_one_message_exit_2_and_changes_nothing(case: Case, workspace: Path, toy_components, capsys,
+                                                                monkeypatch):
+    monkeypatch.chdir(workspace / "cwd" / "a" / "b")  # where a default runs/<name>-<timestamp> would go
+
     def fill(s: str) -> str:
         return s.replace("{tmp}", str(workspace))
 
@@ -159,10 +190,12 @@ def test_a_diverged_run_keeps_only_finite_checkpoints(workspace: Path, toy_compo
 
 def test_overwrite_replaces_a_finished_run(workspace: Path, toy_components, capsys):
     old = read_checkpoint(workspace / "words/checkpoints/last.ckpt")["state_dict"]
-    (workspace / "words" / "stray.txt").write_text("from the old run")
+    (workspace / "words" / "checkpoints" / ".last.ckpt.abc123.tmp").write_bytes(b"")  # a kill mid-save
+    (workspace / "words" / "metrics.csv").write_text("epoch,val/loss\r\n1,9\r\n2,9\r\n")
     assert main(["run", str(workspace / "recipe.yaml"), "trainer.max_epochs=1", "optim.lr=0.05",
                  "--run-dir", str(workspace / "words"), "--overwrite"]) == 0
-    assert not (workspace / "words" / "stray.txt").exists()
+    assert not (workspace / "words" / "checkpoints" / ".last.ckpt.abc123.tmp").exists()
+    assert sorted(p.name for p in (workspace / "words" / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert not (workspace / "words" / LOCK_NAME).exists()
     new = read_checkpoint(workspace / "words/checkpoints/last.ckpt")["state_dict"]
     assert not torch.equal(new["model.head.classifier.weight"], old["model.head.classifier.weight"])
