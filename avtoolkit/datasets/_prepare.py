@@ -10,11 +10,14 @@ Private to the corpus folders (``lrw/prepare.py``, ``grid/prepare.py``); the reg
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 from typing import Any, Callable, Iterator, Sequence
 
 from avtoolkit.store import ClipStore, PrepareReport
+
+log = logging.getLogger(__name__)
 
 
 def _init_worker() -> None:
@@ -109,9 +112,12 @@ def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
     """
     tasks = []
     for key, name, payload in clips:
-        if store.contains(key):
+        damage = store.damage(key) if store.contains(key) else "not stored"
+        if damage is None:
             report.skipped += 1
         else:
+            if damage != "not stored":
+                log.warning("%s: the cached clip is damaged (%s); preparing it again", store.where(key), damage)
             tasks.append((convert, store, key, name, payload))
     for name, reason in convert_all(_convert_one, tasks, workers=workers, desc=desc, progress=progress,
                                     chunksize=chunksize):

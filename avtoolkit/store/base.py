@@ -56,6 +56,15 @@ class ClipStore(abc.ABC):
     def where(self, key: str) -> str:
         """Where ``key`` is stored, for messages (a file path, a shard and member name)."""
 
+    def damage(self, key: str) -> str | None:
+        """Why the stored ``key`` cannot be whole (cheap: no decoding), or ``None`` when it looks whole.
+
+        ``prepare`` asks before it skips a clip as "already cached", so a truncated or empty file
+        left by a killed run is prepared again instead of failing the run that reads it. This
+        default only asks :meth:`contains`.
+        """
+        return None if self.contains(key) else "not stored"
+
     def is_valid(self, key: str) -> bool:
         """Whether ``key`` is stored and its arrays can be read (decodes them)."""
         try:

@@ -1,0 +1,47 @@
+"""``prepare`` into a cache a killed run left damaged (issue 24, section 3): a truncated or empty
+``.npz`` used to count as "already cached" and the run that read it died with a traceback. The
+cache's directory of each clip is checked (cheaply, nothing decompressed) and such clips are
+prepared again, with a warning naming the file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from avtoolkit.datasets.lrw import build_roi_cache, cache_path, list_clips
+from avtoolkit.store import NpzClipStore
+from synthetic_lrw import write_synthetic_lrw
+
+
+def test_a_truncated_or_empty_cached_clip_is_prepared_again(tmp_path: Path, caplog):
+    root = write_synthetic_lrw(tmp_path / "lipread_mp4", ("ABOUT",), {"train": 3, "val": 0, "test": 0}, frames=8)
+    cache = tmp_path / "cache"
+    first = build_roi_cache(root, cache, words_list=["ABOUT"], splits=["train"], workers=1, progress=False, sheets=0)
+    assert first.prepared == 3
+    clips = list_clips(root, "train", ["ABOUT"])
+    whole, truncated, empty = (cache_path(cache, c) for c in clips)
+    data = truncated.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    empty.write_bytes(b"")
+    with caplog.at_level(logging.WARNING):
+        again = build_roi_cache(root, cache, words_list=["ABOUT"], splits=["train"], workers=1, progress=False,
+                                sheets=0)
+    assert (again.prepared, again.skipped, again.failed) == (2, 1, [])
+    assert str(truncated) in caplog.text and str(empty) in caplog.text and "preparing it again" in caplog.text
+    assert str(whole) not in caplog.text
+    for path in (truncated, empty):
+        with np.load(path) as clip:
+            assert clip["rois"].shape[0] == 8
+
+
+def test_the_store_tells_a_damaged_clip_without_decoding_it(tmp_path: Path):
+    store = NpzClipStore(tmp_path)
+    store.write("a", {"rois": np.zeros((4, 2, 2), np.uint8)})
+    assert store.damage("a") is None
+    assert store.damage("missing") == "not stored"
+    store.write("other", {"labels": np.zeros(3)})
+    assert "no 'rois' array" in store.damage("other")
+    store.path("a").write_bytes(store.path("a").read_bytes()[:40])
+    assert store.damage("a").startswith("unreadable (BadZipFile")
