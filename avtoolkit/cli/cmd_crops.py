@@ -34,7 +34,12 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--size must be >= 8, --frames >= 1 and --scale > 0")
     output_file(args.out, "--out", (".png",))
     landmarks = load_landmarks(args.landmarks) if args.landmarks else None
-    out = clip_contact_sheet(args.video, args.out, size=(args.size, args.size), landmarks=landmarks,
-                             frames=args.frames, scale=args.scale)
+    try:
+        out = clip_contact_sheet(args.video, args.out, size=(args.size, args.size), landmarks=landmarks,
+                                 frames=args.frames, scale=args.scale)
+    except UsageError as exc:
+        if args.landmarks:
+            exc.add_note(f"the landmarks are --landmarks {args.landmarks}")
+        raise
     print(f"wrote {out}")
     return 0

@@ -108,6 +108,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.save(folder / "flat.npy", crops.reshape(25, -1))
     np.savez(folder / "labels.npz", labels=np.arange(5), rois=crops)
     np.savez(folder / "nothing.npz", labels=np.arange(5), weights=np.ones((3, 3)))
+    write_wav(folder / "one.wav", 1 / 16000)  # a single sample
+    (folder / "lexicon.bin").write_bytes(bytes(range(256)) * 4)
+    np.save(folder / "nan_landmarks.npy", np.full((75, 68, 2), np.nan))
+    np.save(folder / "short_landmarks.npy", np.full((3, 68, 2), 30.0))
     (folder / "folder.csv").mkdir()  # folders named like the files a command writes
     (folder / "folder.png").mkdir()
     (folder / "folder.onnx").mkdir()
@@ -134,6 +138,9 @@ REFUSED = [
     ("empty-reference", ["--audio", "{m}/tone.wav", "--reference", ""], ["--reference", "empty"]),
     ("reference-with-digits", ["--audio", "{m}/tone.wav", "--reference", "place f 2 now"],
      ["--reference", "'2'", "spell digits"]),
+    ("one-sample-wav", ["--audio", "{m}/one.wav"], ["{m}/one.wav", "1 samples", "too short"]),
+    ("binary-lexicon", ["--audio", "{m}/tone.wav", "--decoder", "beam", "--lexicon", "{m}/lexicon.bin"],
+     ["{m}/lexicon.bin", "not UTF-8"]),
     ("modalities-video-without-video", ["--audio", "{m}/tone.wav", "--modalities", "video"],
      ["--modalities video", "--video"]),
     ("output-is-an-existing-folder", ["--manifest", "{m}/list.txt", "--output", "{m}/folder.csv"],
@@ -261,6 +268,14 @@ CLI_VALUES = [
     ("noise-eval-out-a-file", ["noise-eval", "--checkpoint", "{m}/tone.wav", "--out", "{m}/tone.wav"],
      ["--out", "{m}/tone.wav", "existing file"]),
     ("demo-data-out-a-file", ["demo-data", "{m}/tone.wav", "--size", "tiny"], ["OUT", "{m}/tone.wav", "existing file"]),
+    ("predict-device-banana", ["predict", "{m}/full.mp4", "--checkpoint", "best.ckpt", "--device", "banana"],
+     ["--device banana", "not a device"]),
+    ("predict-device-cuda-7", ["predict", "{m}/full.mp4", "--checkpoint", "best.ckpt", "--device", "cuda:7"],
+     ["--device cuda:7", "this machine has"]),
+    ("crops-nan-landmarks", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.png", "--landmarks",
+                             "{m}/nan_landmarks.npy"], ["{m}/nan_landmarks.npy", "every point is NaN"]),
+    ("crops-too-few-landmarks", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.png", "--landmarks",
+                                 "{m}/short_landmarks.npy"], ["{m}/short_landmarks.npy", "T=75", "(3, 68, 2)"]),
     ("demo-data-seed-negative", ["demo-data", "{m}/demo", "--seed", "-1"], ["--seed", "'-1'"]),
 ]
 
