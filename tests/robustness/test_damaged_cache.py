@@ -45,3 +45,53 @@ def test_the_store_tells_a_damaged_clip_without_decoding_it(tmp_path: Path):
     assert "no 'rois' array" in store.damage("other")
     store.path("a").write_bytes(store.path("a").read_bytes()[:40])
     assert store.damage("a").startswith("unreadable (BadZipFile")
+
+
+def _read_only(monkeypatch, folder: Path) -> None:
+    """Makes ``folder`` behave as a read-only mount (the tests run as root, whom chmod does not stop):
+    ``os.access(..., W_OK)`` says no and every atomic write into it fails."""
+    import os
+
+    import avtoolkit.store.npz as npz
+    import avtoolkit.store.report as report
+
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs):  # noqa: ANN001
+        if mode & os.W_OK and Path(path).resolve().is_relative_to(folder.resolve()):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def refuse(path, *args, **kwargs):  # noqa: ANN001
+        raise PermissionError(30, "Read-only file system", str(path))
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(npz, "atomic_write", refuse)
+    monkeypatch.setattr(report, "atomic_write", refuse)
+
+
+def test_a_read_only_cache_is_used_as_it_is(tmp_path: Path, monkeypatch, capsys, caplog):
+    from avtoolkit.cli.main import main
+
+    root = write_synthetic_lrw(tmp_path / "lipread_mp4", ("ABOUT",), {"train": 2, "val": 1, "test": 1}, frames=8)
+    cache = tmp_path / "cache"
+    argv = ["prepare", "lrw_effv2t", f"data.root={root}", f"data.cache_dir={cache}", "data.words_list=[ABOUT]",
+            "--workers", "1"]
+    assert main(argv) == 0
+    before = {p: p.read_bytes() for p in sorted(cache.rglob("*")) if p.is_file()}
+    _read_only(monkeypatch, cache)
+    assert main(argv) == 0, capsys.readouterr().err  # fully prepared: nothing to write, nothing written
+    assert "Traceback" not in capsys.readouterr().err
+
+    # One clip missing from the read-only cache: left out with a warning, not a PermissionError.
+    victim = next(p for p in before if p.suffix == ".npz")
+    monkeypatch.undo()
+    victim.unlink()
+    _read_only(monkeypatch, cache)
+    with caplog.at_level(logging.WARNING):
+        code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err, err  # 1: one clip is not prepared
+    assert f"{cache} is read-only" in caplog.text, caplog.text
+    assert {p: p.read_bytes() for p in sorted(cache.rglob("*")) if p.is_file()} == {
+        p: b for p, b in before.items() if p != victim}
