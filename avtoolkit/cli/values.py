@@ -55,34 +55,31 @@ def finite_float(text: str) -> float:
     return value
 
 
+def _float_from(text: str, lowest: float, inclusive: bool) -> float:
+    value = finite_float(text)
+    if value < lowest or (value == lowest and not inclusive):
+        raise argparse.ArgumentTypeError(f"must be a number {'at least' if inclusive else 'greater than'} "
+                                         f"{lowest:g}, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
-    """A finite number > 0 (``--scale``).
+    """A finite number > 0 (``--scale``); :func:`nonnegative_float` allows 0.
 
     Examples:
         >>> positive_float("0")
         Traceback (most recent call last):
         ...
         argparse.ArgumentTypeError: must be a number greater than 0, got '0'
+        >>> nonnegative_float("0")
+        0.0
     """
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text!r}")
-    return value
+    return _float_from(text, 0.0, inclusive=False)
 
 
 def nonnegative_float(text: str) -> float:
-    """A finite number >= 0 (``--atol``, ``--max-cer-increase``).
-
-    Examples:
-        >>> nonnegative_float("-1")
-        Traceback (most recent call last):
-        ...
-        argparse.ArgumentTypeError: must be a number at least 0, got '-1'
-    """
-    value = finite_float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number at least 0, got {text!r}")
-    return value
+    """A finite number >= 0 (``--atol``, ``--max-cer-increase``)."""
+    return _float_from(text, 0.0, inclusive=True)
 
 
 def output_file(path: str, option: str, suffixes: tuple[str, ...] = ()) -> Path:

@@ -6,6 +6,7 @@ message naming the key (and file), no traceback, nothing written."""
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,16 +16,10 @@ import pytest
 
 from avtoolkit.cli.main import main
 
-GOOD = """\
-name: tiny
-model:
-  encoders:
-    audio: {name: audio_cnn, channels: [4, 4, 4], hidden_dim: 16}
-  backends:
-    - {name: tcn, channels: 16, layers: 1}
-  head: {name: ctc}
-data: {name: manifest, noise_prob: 0.5, noise_snr_db: [-5, 20]}
-"""
+sys.path.insert(0, str(Path(__file__).parent))
+from test_recipes import GOOD as RECIPE  # noqa: E402  (the valid tiny recipe of the recipe-mistake rows)
+
+GOOD = RECIPE.replace("optim:\n  lr: 0.001\n", "") + "data: {name: manifest, noise_prob: 0.5, noise_snr_db: [-5, 20]}\n"
 
 
 def billion_laughs(levels: int = 9, fanout: int = 9) -> str:
