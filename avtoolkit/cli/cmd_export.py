@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from avtoolkit.cli.values import nonnegative_float, output_file, positive_int
+from avtoolkit.cli.values import finite_float, nonnegative_float, output_file, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="utterances to calibrate on, spread over the manifest (default: 32)")
     q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
     q.add_argument("--eval-size", type=positive_int, default=100, help="first utterances to score (default: 100)")
-    q.add_argument("--max-cer-increase", type=nonnegative_float, default=5.0, metavar="POINTS",
+    q.add_argument("--max-cer-increase", type=finite_float, default=5.0, metavar="POINTS",
                    help="refuse (and delete) the int8 graph if it costs more CER points than this (default: 5)")
     e.set_defaults(handler=export)
 

@@ -78,7 +78,7 @@ def positive_float(text: str) -> float:
 
 
 def nonnegative_float(text: str) -> float:
-    """A finite number >= 0 (``--atol``, ``--max-cer-increase``)."""
+    """A finite number >= 0 (``--atol``)."""
     return _float_from(text, 0.0, inclusive=True)
 
 
