@@ -368,7 +368,13 @@ def mouth_rois(
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # truncated or foreign file: crop again and overwrite it
     rois = _crop_file(video_path, cropper, landmarks)
-    store.write(cached, {"rois": rois})
+    try:
+        store.write(cached, {"rois": rois})
+    except PermissionError as exc:  # a shared read-only cache: use the crops without keeping them
+        import logging
+
+        logging.getLogger(__name__).warning("%s: cannot keep the mouth crops there (%s); cropping on each read",
+                                            cache_dir, exc.strerror or exc)
     return rois
 
 

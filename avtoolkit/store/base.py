@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -64,6 +65,14 @@ class ClipStore(abc.ABC):
         default only asks :meth:`contains`.
         """
         return None if self.contains(key) else "not stored"
+
+    def usable(self, key: str) -> bool:
+        """Whether a training run may read ``key``: stored, and, where ``prepare`` cannot have just
+        prepared a damaged file again (a read-only store), looking whole (:meth:`damage`)."""
+        if not self.contains(key):
+            return False
+        root = getattr(self, "root", None)
+        return root is None or os.access(root, os.W_OK) or self.damage(key) is None
 
     def is_valid(self, key: str) -> bool:
         """Whether ``key`` is stored and its arrays can be read (decodes them)."""

@@ -95,3 +95,13 @@ def test_a_read_only_cache_is_used_as_it_is(tmp_path: Path, monkeypatch, capsys,
     assert f"{cache} is read-only" in caplog.text, caplog.text
     assert {p: p.read_bytes() for p in sorted(cache.rglob("*")) if p.is_file()} == {
         p: b for p, b in before.items() if p != victim}
+
+
+def test_a_damaged_clip_of_a_read_only_cache_is_not_read(tmp_path: Path, monkeypatch):
+    store = NpzClipStore(tmp_path / "cache")
+    store.write("whole", {"rois": np.zeros((4, 2, 2), np.uint8)})
+    store.write("cut", {"rois": np.zeros((4, 2, 2), np.uint8)})
+    store.path("cut").write_bytes(store.path("cut").read_bytes()[:30])
+    assert store.usable("cut")  # writable: prepare has just prepared any damaged clip again
+    _read_only(monkeypatch, tmp_path / "cache")
+    assert store.usable("whole") and not store.usable("cut") and not store.usable("missing")
