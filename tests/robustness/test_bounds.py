@@ -109,3 +109,8 @@ def test_the_largest_seed_wraps_round_when_an_epoch_is_added():
     seeder = EpochSeeder(2**32 - 1)
     seeder._reseed(SimpleNamespace(current_epoch=1))  # seed 2**32 would be refused by numpy
     assert np.random.get_state()[1][0] == np.random.RandomState(0).get_state()[1][0]
+
+
+def test_summary_of_a_clip_shorter_than_one_video_frame_is_a_table(capsys):
+    assert main(["summary", "grid_audio", "--audio-frames", "1"]) == 0  # was a reshape RuntimeError
+    assert "total" in capsys.readouterr().out
