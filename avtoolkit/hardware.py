@@ -71,3 +71,39 @@ def native_bf16_cuda() -> bool:
     import torch
 
     return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
+
+
+def check_device(text: str, option: str = "--device") -> str:
+    """``text`` when it names a device this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Raises:
+        UsageError: not a device name, or a device this machine lacks (no GPU, too few GPUs).
+
+    Examples:
+        >>> check_device("cpu")
+        'cpu'
+        >>> check_device("banana")
+        Traceback (most recent call last):
+        ...
+        avtoolkit.errors.UsageError: --device banana: not a device; give cpu, cuda, cuda:N or mps
+    """
+    import torch
+
+    from avtoolkit.errors import UsageError
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"{option} {text}: not a device; give cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"{option} {text}: this machine has no CUDA GPU that torch can use; give cpu")
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"{option} {text}: this machine has {count} CUDA GPU{'s' if count > 1 else ''} "
+                             f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"{option} {text}: MPS is not available on this machine; give cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"{option} {text}: not a device this command runs on; give cpu, cuda, cuda:N or mps")
+    return text

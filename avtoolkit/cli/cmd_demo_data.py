@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from avtoolkit.cli.values import positive_int
+from avtoolkit.cli.values import output_folder, positive_int, seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,13 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", help="output folder")
     p.add_argument("--size", default="small", choices=["tiny", "small", "medium"], help="corpus size (default: small)")
-    p.add_argument("--seed", type=int, default=0, help="corpus seed (same seed, same files)")
+    p.add_argument("--seed", type=seed, default=0, help="corpus seed (same seed, same files)")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.set_defaults(handler=demo_data)
 
 
 def demo_data(args: argparse.Namespace) -> int:
     from avtoolkit.demo import generate_corpus
+
+    output_folder(args.out, "OUT")
 
     summary = generate_corpus(args.out, size=args.size, seed=args.seed, workers=args.workers, progress=True)
     counts = summary["counts"]

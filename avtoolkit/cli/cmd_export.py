@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from avtoolkit.cli.values import positive_int
+from avtoolkit.cli.values import finite_float, nonnegative_float, output_file, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--output", required=True, help="the .onnx file to write")
     e.add_argument("--audio", help="example audio for the check (default: the recipe's first test utterance)")
     e.add_argument("--video", help="example video for the check")
-    e.add_argument("--atol", type=float, default=1e-4, help="largest allowed log-prob difference")
+    e.add_argument("--atol", type=nonnegative_float, default=1e-4, help="largest allowed log-prob difference")
     q = e.add_argument_group("int8", "also write OUTPUT's int8 twin (OUTPUT.int8.onnx), calibrated on real "
                                      "utterances, and score both graphs so the accuracy cost is stated")
     q.add_argument("--int8", action="store_true", help="write and score the int8 graph too")
@@ -22,13 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="utterances to calibrate on, spread over the manifest (default: 32)")
     q.add_argument("--eval", help="manifest to score both graphs on (default: the recipe's data.test)")
     q.add_argument("--eval-size", type=positive_int, default=100, help="first utterances to score (default: 100)")
-    q.add_argument("--max-cer-increase", type=float, default=5.0, metavar="POINTS",
+    q.add_argument("--max-cer-increase", type=finite_float, default=5.0, metavar="POINTS",
                    help="refuse (and delete) the int8 graph if it costs more CER points than this (default: 5)")
     e.set_defaults(handler=export)
 
 
 def export(args: argparse.Namespace) -> int:
     from avtoolkit.inference.deploy import export_checkpoint
+
+    output_file(args.output, "--output")
 
     report = export_checkpoint(args.checkpoint, args.output, audio=args.audio, video=args.video, atol=args.atol)
     print(f"wrote {report['output']} (inputs: {', '.join(report['modalities'])}); ONNX Runtime matches PyTorch "

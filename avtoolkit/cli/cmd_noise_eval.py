@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from avtoolkit.cli.values import positive_int
+from avtoolkit.cli.values import output_folder, positive_int
 
 
 def _snr(text: str) -> float | None:
@@ -49,6 +49,8 @@ def noise_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from avtoolkit.engine.noise_eval import SNRS, noise_eval as run, write_noise_report
+
+    output_folder(args.out, "--out")
 
     result = run(args.checkpoint, args.recipe, args.overrides, inputs=args.modalities, noises=args.noise,
                  snrs=SNRS if args.snr is None else args.snr, decoders=args.decoder, beam_size=args.beam_size,

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from avtoolkit.cli.values import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="speech to text from audio and/or video with a trained CTC model",
@@ -13,14 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(--manifest, writes predictions and prints WER/CER).")
     t.add_argument("--checkpoint", required=True, help="a run's best.ckpt, or an .onnx file from `avtoolkit export`")
     t.add_argument("--audio", help="audio or video file whose audio track to use")
-    t.add_argument("--video", help="video file (mouth found by face detection) or .npy mouth crops")
+    t.add_argument("--video", help="video file or .npy mouth crops; a video's mouth is cut as the checkpoint's "
+                                   "recipe says (data.crop_method: 'fixed' cuts a fixed box of the frame and "
+                                   "looks for no face; 'face' and 'landmarks' detect one)")
     t.add_argument("--reference", help="expected transcript: adds WER and CER")
     t.add_argument("--manifest", help="audio_path|video_path|transcript file to transcribe and score")
     t.add_argument("--output", help="predictions file for --manifest (.jsonl, .csv or .tsv)")
-    t.add_argument("--modalities", nargs="+", choices=["audio", "video"], help="with --manifest: inputs to use")
+    t.add_argument("--modalities", nargs="+", choices=["audio", "video"],
+                   help="inputs to use (of --manifest's, or of --audio/--video: each must then be given)")
     t.add_argument("--decoder", choices=["greedy", "beam", "attention", "joint"],
                    help="override the recipe's decoding.name (attention, joint: hybrid CTC/attention models)")
-    t.add_argument("--beam-size", type=int, help="override decoding.beam_size")
+    t.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size")
     t.add_argument("--lexicon", help="lexicon file for beam search")
     t.add_argument("--lm", help="KenLM language model for beam search")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -37,6 +42,9 @@ def transcribe(args: argparse.Namespace) -> int:
             print("avtoolkit transcribe: give --manifest or --audio/--video, not both", file=sys.stderr)
             return 2
         if args.output:
+            from avtoolkit.cli.values import output_file
+
+            output_file(args.output, "--output")
             check_output(args.output)
         asr = Transcriber.load(args.checkpoint, decoding=decoding)
         summary = asr.transcribe_manifest(args.manifest, args.output, modalities=args.modalities)
@@ -52,8 +60,23 @@ def transcribe(args: argparse.Namespace) -> int:
         return 2
     if args.reference is not None:
         check_reference(args.reference, "--reference")
+    audio, video = args.audio, args.video
+    if args.modalities:
+        from avtoolkit.errors import UsageError
+
+        for modality in args.modalities:
+            if getattr(args, modality) is None:
+                raise UsageError(f"--modalities {' '.join(args.modalities)}: give --{modality} too")
+        audio = audio if "audio" in args.modalities else None
+        video = video if "video" in args.modalities else None
     asr = Transcriber.load(args.checkpoint, decoding=decoding)
-    result = asr.transcribe(audio=args.audio, video=args.video, reference=args.reference)
+    if video is not None and not str(video).lower().endswith((".npy", ".npz")) and asr.crop_method == "fixed":
+        import logging
+
+        logging.getLogger("avtoolkit.transcribe").warning(
+            "%s: the checkpoint's recipe cuts the mouth as a fixed box of the frame (data.crop_method: fixed) "
+            "and looks for no face: the video must be framed like its training clips", video)
+    result = asr.transcribe(audio=audio, video=video, reference=args.reference)
     if args.json:
         print(json.dumps(result.as_dict()))
     else:

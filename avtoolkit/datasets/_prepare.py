@@ -10,11 +10,14 @@ Private to the corpus folders (``lrw/prepare.py``, ``grid/prepare.py``); the reg
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 from typing import Any, Callable, Iterator, Sequence
 
 from avtoolkit.store import ClipStore, PrepareReport
+
+log = logging.getLogger(__name__)
 
 
 def _init_worker() -> None:
@@ -109,15 +112,26 @@ def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
     """
     tasks = []
     for key, name, payload in clips:
-        if store.contains(key):
+        damage = store.damage(key) if store.contains(key) else "not stored"
+        if damage is None:
             report.skipped += 1
         else:
+            if damage != "not stored":
+                log.warning("%s: the cached clip is damaged (%s); preparing it again", store.where(key), damage)
             tasks.append((convert, store, key, name, payload))
+    root = getattr(store, "root", None)
+    if tasks and root is not None and not os.access(root, os.W_OK):
+        # A shared read-only cache is usable as it is: what it lacks is left out, not a traceback.
+        log.warning("%s is read-only: %d clip(s) it lacks or holds damaged are left out (prepare them where "
+                    "the cache can be written, or set another cache folder)", root, len(tasks))
+        report.failed += [(name, f"not prepared: the cache {root} is read-only") for _, _, _, name, _ in tasks]
+        tasks = []
     for name, reason in convert_all(_convert_one, tasks, workers=workers, desc=desc, progress=progress,
                                     chunksize=chunksize):
         if reason is None:
             report.prepared += 1
         else:
             report.failed.append((name, reason))
-    report.write(header)
+    if root is None or os.access(root, os.W_OK):
+        report.write(header)
     return [t[4] for t in tasks]

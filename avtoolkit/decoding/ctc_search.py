@@ -88,6 +88,10 @@ class BeamSearchDecoder:
         for key, path in (("decoding.lexicon", lexicon), ("decoding.lm", lm)):
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(f"{key}: no such file: {path}")
+        if lexicon is not None:
+            from avtoolkit.decoding.lexicon import check_lexicon
+
+            check_lexicon(lexicon, [_SIL if t == " " else t for t in tokens])
         grammar_lm = None
         if grammar is not None:
             from avtoolkit.decoding.grammar import grammar_slots, slot_grammar_lm

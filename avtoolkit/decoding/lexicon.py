@@ -91,3 +91,42 @@ def lexicon_file(lexicon: str | os.PathLike[str], folder: str | os.PathLike[str]
         raise UsageError(f"--lexicon {lexicon}: no such file, and not a built-in word list "
                          f"({', '.join(LEXICONS)})")
     return write_lexicon(words, Path(folder) / f"{lexicon}_lexicon.txt", tokens)
+
+
+def check_lexicon(path: str | os.PathLike[str], tokens: Sequence[str], key: str = "decoding.lexicon") -> Path:
+    """``path`` when it reads as a lexicon of ``tokens`` (UTF-8 text, each line a word and its spelling),
+    before flashlight-text is given it (it stops on a bad line with a bare ``RuntimeError``).
+
+    Raises:
+        UsageError: naming ``key``, the file and the first bad line.
+
+    Examples:
+        >>> import tempfile
+        >>> bad = Path(tempfile.mkdtemp()) / "lex.txt"
+        >>> _ = bad.write_bytes(bytes([0x80, 0xff, 0x00]))
+        >>> check_lexicon(bad, CHARACTERS)
+        Traceback (most recent call last):
+        ...
+        avtoolkit.errors.UsageError: decoding.lexicon .../lex.txt: not UTF-8 text (byte 0); is it a lexicon (lines 'word w o r d |')?
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{key} {path}: not UTF-8 text (byte {exc.start}); is it a lexicon "
+                         f"(lines 'word w o r d {SEPARATOR}')?") from None
+    known = {SEPARATOR, *tokens}
+    words = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        unknown = sorted(set(fields[1:]) - known)
+        if len(fields) < 2 or "\x00" in line or unknown:
+            why = (f"tokens {unknown[:5]} are not the model's" if unknown and len(fields) >= 2
+                   else f"expected a word and its spelling, like 'blue b l u e {SEPARATOR}'")
+            raise UsageError(f"{key} {path}:{number}: {why}, got {line[:60]!r}")
+        words += 1
+    if not words:
+        raise UsageError(f"{key} {path}: holds no words (lines 'word w o r d {SEPARATOR}')")
+    return path

@@ -43,7 +43,8 @@ class EpochSeeder(L.Callback):
 
     def _reseed(self, trainer: L.Trainer) -> None:
         epoch = self.next_epoch if self.next_epoch is not None else trainer.current_epoch
-        L.seed_everything(self.seed + epoch, workers=True, verbose=False)
+        # seeds are within [0, 2**32 - 1] (validated): the last one plus an epoch wraps round.
+        L.seed_everything((self.seed + epoch) % 2**32, workers=True, verbose=False)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reseed(trainer)

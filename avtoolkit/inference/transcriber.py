@@ -211,6 +211,7 @@ class Transcriber:
     # -- inputs -----------------------------------------------------------------------
     def audio_features(self, audio: Any) -> Tensor:
         """Log-mel ``[T, 40]`` from a media path or a 16 kHz waveform."""
+        source = str(audio) if isinstance(audio, (str, os.PathLike)) else "audio waveform"
         if isinstance(audio, (str, os.PathLike)):
             from avtoolkit.data.media import read_audio
 
@@ -218,6 +219,10 @@ class Transcriber:
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not isinstance(audio, Tensor) else audio)
         if wave.dim() != 1:
             raise UsageError(f"audio waveform must be mono [samples], got shape {tuple(wave.shape)}")
+        if wave.shape[0] <= self.log_mel.win_length // 2:
+            raise UsageError(f"{source}: {wave.shape[0]} samples ({wave.shape[0] / 16000 * 1000:.2f} ms) is too "
+                             f"short to transcribe; it needs more than {self.log_mel.win_length // 2} "
+                             f"({self.log_mel.win_length // 2 / 16:.1f} ms at 16 kHz)")
         return self.log_mel(wave.float())
 
     def video_features(self, video: Any) -> Tensor:

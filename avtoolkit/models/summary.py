@@ -171,5 +171,5 @@ def summarize_recipe(recipe: Any, overrides: list[str] | None = None, frames: in
     names.update({f"model.backends.{i}": s["name"] for i, s in enumerate(model_cfg.get("backends") or [])})
     names["model.head"] = model_cfg["head"]["name"]
     if frames is None:
-        frames = audio_frames * 25 // 100 if "audio" in model.encoders else 29
+        frames = max(1, audio_frames * 25 // 100) if "audio" in model.encoders else 29
     return summarize_model(model, dummy_batch(model, frames, size, audio_frames), names)

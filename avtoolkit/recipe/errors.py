@@ -23,7 +23,7 @@ class Problem:
 
     def __str__(self) -> str:
         prefix = f"{self.where}: " if self.where else ""
-        return f"{prefix}{self.path}: {self.message}"
+        return f"{prefix}{self.path}: {self.message}" if self.path else f"{prefix}{self.message}"
 
 
 class RecipeError(AvtoolkitError, ValueError):

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from avtoolkit.recipe.bounded_yaml import safe_load_bounded
 from avtoolkit.recipe.errors import Problem, RecipeError
 from avtoolkit.recipe.overrides import apply_overrides
 from avtoolkit.recipe.shipped import resolve_recipe, shipped_path
@@ -121,8 +122,9 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
     except UnicodeDecodeError as exc:
         raise RecipeError(f"{path}: not UTF-8 text (byte {exc.start}); is it a recipe?") from None
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = safe_load_bounded(text)
+    except ValueError as exc:
+        raise RecipeError([Problem("", f"refused: {exc}", str(path))], str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from avtoolkit.recipe.bounded_yaml import safe_load_bounded
 from avtoolkit.recipe.errors import RecipeError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$|^\d+$")
@@ -39,9 +40,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key.strip() or any(not _KEY.match(p) for p in parts):
         raise RecipeError(f"override '{text}': malformed key '{key}' (dotted names or list indices)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = safe_load_bounded(raw)[0] if raw.strip() else ""
+    except ValueError as exc:
+        raise RecipeError(f"override '{text[:80]}': refused: the value {exc}") from None
     except yaml.YAMLError as exc:
-        raise RecipeError(f"override '{text}': value is not valid YAML ({exc.__class__.__name__})") from exc
+        problem = getattr(exc, "problem", None)
+        detail = f"{exc.__class__.__name__}: {problem}" if problem else exc.__class__.__name__
+        raise RecipeError(f"override '{text[:80]}': value is not valid YAML ({detail})") from None
     # YAML 1.1 reads an unquoted 1e-3 as a string (it wants a dot); users mean a float.
     # A quoted '1e-3' stays a string: quoting is how a user asks for one.
     if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(raw.strip()):

@@ -69,12 +69,27 @@ BOUNDS: dict[str, tuple[float, bool]] = {
     "init.freeze_epochs": (0.0, True),
     "loss.ctc_weight": (0.0, True),
     "decoding.ctc_weight": (0.0, True),
+    "decoding.beam_size": (1.0, True),
+    "batch_size": (1.0, True),
+    "ema.decay": (0.0, True),
+    "early_stopping.patience": (0.0, True),
+    "schedule.patience": (0.0, True),
+    "schedule.factor": (0.0, False),
+    "trainer.max_epochs": (0.0, True),
+    "trainer.accumulate_grad_batches": (1.0, True),
+    "trainer.max_bad_steps": (0.0, True),
 }
 
 #: settings with a highest allowed value (inclusive): ``section.key -> highest``.
 UPPER_BOUNDS: dict[str, float] = {
     "loss.ctc_weight": 1.0,
     "decoding.ctc_weight": 1.0,
+    "decoding.beam_size": 10_000.0,
+    "batch_size": 1_000_000.0,
+    "ema.decay": 1.0,
+    "schedule.factor": 1.0,
+    "trainer.max_epochs": 1_000_000.0,
+    "trainer.threads": 4096.0,
 }
 
 

@@ -31,15 +31,55 @@ COUNT_NAME = re.compile(r"(^|_)(layers|heads|channels|ch|dim|dims|hidden|size|si
                         r"|^(num|n)_")
 
 
+#: the largest count an argument may hold. No component needs a million layers, channels or
+#: classes; ``layers: 1e29`` would otherwise validate and then build (or ``summary``) forever.
+MAX_COUNT = 1_000_000
+
+#: an argument named like a probability or a dropout rate (``noise_prob``, ``dropout``, ``p``,
+#: ``modality_dropout``) must lie in [0, 1].
+PROBABILITY_NAME = re.compile(r"(^|_)(prob|probability|dropout|p)$")
+
+#: an argument named like an SNR range (``noise_snr_db``): a number, or an ordered ``[low, high]`` pair.
+RANGE_NAME = re.compile(r"(^|_)snr_db$")
+
+#: a seed: what numpy's and torch's generators take.
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _count_problem(path: str, value: Any, where: str | None) -> Problem | None:
-    """A problem when ``value`` at a count-named key holds a whole number below 1."""
+    """A problem when ``value`` at a count-named key holds a whole number below 1 or above :data:`MAX_COUNT`."""
     if not COUNT_NAME.search(path.rsplit(".", 1)[-1]):
         return None
     values = value if isinstance(value, (list, tuple)) else [value]
-    bad = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v < 1]
-    if not bad:
-        return None
-    return Problem(path, f"counts something, so must be at least 1, got {value!r}", where)
+    numbers = [v for v in values if _is_number(v)]
+    if any(isinstance(v, int) and v < 1 for v in numbers):
+        return Problem(path, f"counts something, so must be at least 1, got {value!r}", where)
+    if any(not v <= MAX_COUNT for v in numbers):  # `not <=`: NaN too
+        return Problem(path, f"counts something, so must be at most {MAX_COUNT:,}, got {value!r}", where)
+    return None
+
+
+def _argument_problem(path: str, value: Any, where: str | None) -> Problem | None:
+    """Ranges every component argument of a kind keeps, whatever the component (plugins too): counts
+    (:func:`_count_problem`), probabilities in [0, 1], seeds in :data:`SEED_RANGE`, SNR ranges ordered."""
+    name = path.rsplit(".", 1)[-1]
+    if (count := _count_problem(path, value, where)) is not None:
+        return count
+    if PROBABILITY_NAME.search(name) and _is_number(value) and not 0 <= value <= 1:
+        return Problem(path, f"is a probability, so must be within [0, 1], got {value!r}", where)
+    if name == "seed" and _is_number(value) and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        return Problem(path, f"must be a whole number within [0, 2**32 - 1], got {value!r}", where)
+    if RANGE_NAME.search(name) and isinstance(value, (list, tuple)):
+        if len(value) != 2 or not all(_is_number(v) and v == v for v in value):
+            return Problem(path, f"must be a number or a [low, high] pair of numbers, got {value!r}", where)
+        if value[0] > value[1]:
+            return Problem(path, f"is a [low, high] range, so low must not exceed high, got {value!r} "
+                           f"(did you mean {[value[1], value[0]]!r}?)", where)
+    return None
 
 
 def _bound_problem(path: str, value: Any, where: str | None, bound: str | None = None) -> Problem | None:
@@ -50,6 +90,8 @@ def _bound_problem(path: str, value: Any, where: str | None, bound: str | None =
         return None
     lowest, allowed = BOUNDS[bound]
     highest = UPPER_BOUNDS.get(bound)
+    if value != value:
+        return Problem(path, f"must be a number, got {value!r}", where)
     if highest is not None and value > highest:
         return Problem(path, f"must be within [{lowest:g}, {highest:g}], got {value!r}", where)
     if value > lowest or (allowed and value == lowest):
@@ -147,8 +189,8 @@ def check_component(kind: str, spec: Any, path: str, recipe: Recipe | None = Non
             problems.append(Problem(key_path, "unexpected argument" + _suggest(key, named), where(key_path)))
         elif key in hints and not _type_ok(value, hints[key]):
             problems.append(_type_problem(key_path, value, hints[key], where(key_path)))
-        elif (count := _count_problem(key_path, value, where(key_path))) is not None:
-            problems.append(count)
+        elif (bad := _argument_problem(key_path, value, where(key_path))) is not None:
+            problems.append(bad)
     for pname, p in params.items():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or pname in injected:
             continue
@@ -180,7 +222,7 @@ def _check_section(key: str, value: Any, schema: type, recipe: Recipe, bounds: s
         elif not _type_ok(v, hints[k]):
             problems.append(_type_problem(path, v, hints[k], recipe.where(path)))
         elif (bad := _bound_problem(path, v, recipe.where(path), f"{bounds or key}.{k}")
-              or _count_problem(path, v, recipe.where(path))):
+              or _argument_problem(path, v, recipe.where(path))):
             problems.append(bad)
     for name, f in fields.items():
         if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -289,6 +331,9 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
     for key, annotation in SCALARS.items():
         if key in data and data[key] is not None and not _type_ok(data[key], annotation):
             problems.append(_type_problem(key, data[key], annotation, recipe.where(key)))
+        elif key in data and (bad := _bound_problem(key, data[key], recipe.where(key))
+                              or _argument_problem(key, data[key], recipe.where(key))):
+            problems.append(bad)
     if isinstance(data.get("name"), str) and (bad := _name_problem(data["name"])):
         problems.append(Problem("name", bad, recipe.where("name")))
     if "model" not in data:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avtoolkit.errors import UsageError
 from avtoolkit.roi.mean_face import apply_matrices, crop_matrices, fill_missing, warp_crops
 
 
@@ -41,11 +42,12 @@ class AlignedCrops:
 
 
 def check_landmarks(landmarks, num_frames: int, source) -> np.ndarray:
-    """``landmarks`` as float ``[T, 68, 2]``; a ValueError naming ``source`` otherwise."""
+    """``landmarks`` as float ``[T, 68, 2]``; a UsageError (a ValueError) naming ``source`` otherwise."""
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (num_frames, 68, 2):
         where = f" for {source}" if source is not None else ""
-        raise ValueError(f"landmarks must have shape [T={num_frames}, 68, 2]{where}, got {points.shape}")
+        raise UsageError(f"landmarks must have shape [T={num_frames}, 68, 2]{where} (one row of 68 points per "
+                         f"frame), got {points.shape}")
     return points
 
 

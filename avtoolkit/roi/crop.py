@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 
 from avtoolkit.data.media import MediaError, read_video
+from avtoolkit.errors import UsageError
 from avtoolkit.store import NpzClipStore
 
 Method = Literal["fixed", "face", "landmarks"]
@@ -247,9 +248,8 @@ class MouthCropper:
             raise ValueError(f"method='landmarks' with align=False needs landmarks [T, 68, 2]{where}")
         points = np.asarray(landmarks, dtype=np.float64)
         if points.shape != (num_frames, 68, 2):
-            raise ValueError(
-                f"landmarks must have shape [T={num_frames}, 68, 2]{where}, got {points.shape}"
-            )
+            raise UsageError(f"landmarks must have shape [T={num_frames}, 68, 2]{where} (one row of 68 points "
+                             f"per frame), got {points.shape}")
         mouth = points[:, _MOUTH_POINTS]
         valid = ~np.isnan(mouth).any(axis=(1, 2))
         if not valid.any():
@@ -368,7 +368,13 @@ def mouth_rois(
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # truncated or foreign file: crop again and overwrite it
     rois = _crop_file(video_path, cropper, landmarks)
-    store.write(cached, {"rois": rois})
+    try:
+        store.write(cached, {"rois": rois})
+    except PermissionError as exc:  # a shared read-only cache: use the crops without keeping them
+        import logging
+
+        logging.getLogger(__name__).warning("%s: cannot keep the mouth crops there (%s); cropping on each read",
+                                            cache_dir, exc.strerror or exc)
     return rois
 
 

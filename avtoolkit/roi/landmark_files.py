@@ -60,6 +60,10 @@ def load_landmarks(path: str | os.PathLike[str]) -> np.ndarray:
         raise MediaError(path, f"cannot read landmarks: {exc}") from exc
     if points.ndim != 3 or points.shape[1:] != (68, 2):
         raise MediaError(path, f"landmarks must be [T, 68, 2], got {tuple(points.shape)}")
+    if np.isinf(points).any():
+        raise MediaError(path, "holds infinite coordinates; a missing point is NaN")
+    if len(points) == 0 or np.isnan(points).all():
+        raise MediaError(path, f"holds no landmarks: {'no frames' if len(points) == 0 else 'every point is NaN'}")
     return points
 
 

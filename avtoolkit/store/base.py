@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import os
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -55,6 +56,23 @@ class ClipStore(abc.ABC):
     @abc.abstractmethod
     def where(self, key: str) -> str:
         """Where ``key`` is stored, for messages (a file path, a shard and member name)."""
+
+    def damage(self, key: str) -> str | None:
+        """Why the stored ``key`` cannot be whole (cheap: no decoding), or ``None`` when it looks whole.
+
+        ``prepare`` asks before it skips a clip as "already cached", so a truncated or empty file
+        left by a killed run is prepared again instead of failing the run that reads it. This
+        default only asks :meth:`contains`.
+        """
+        return None if self.contains(key) else "not stored"
+
+    def usable(self, key: str) -> bool:
+        """Whether a training run may read ``key``: stored, and, where ``prepare`` cannot have just
+        prepared a damaged file again (a read-only store), looking whole (:meth:`damage`)."""
+        if not self.contains(key):
+            return False
+        root = getattr(self, "root", None)
+        return root is None or os.access(root, os.W_OK) or self.damage(key) is None
 
     def is_valid(self, key: str) -> bool:
         """Whether ``key`` is stored and its arrays can be read (decodes them)."""

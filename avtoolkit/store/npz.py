@@ -83,6 +83,24 @@ class NpzClipStore(ClipStore):
     def contains(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def damage(self, key: str) -> str | None:
+        """Why ``<key>.npz`` is not whole: missing, empty, not a zip archive (a truncated one loses its
+        central directory, which comes last), or without the length array's ``.npy`` header; read
+        from the archive's directory and that one header, nothing decompressed."""
+        path = self.path(key)
+        try:
+            if path.stat().st_size == 0:
+                return "empty file"
+            with zipfile.ZipFile(path) as zf:
+                if self.length_array + ".npy" not in zf.namelist():
+                    return f"no {self.length_array!r} array"
+            self._length(key)
+        except FileNotFoundError:
+            return "not stored"
+        except Exception as exc:  # zipfile.BadZipFile, a cut .npy header, ...
+            return f"unreadable ({exc.__class__.__name__}: {exc})"
+        return None
+
     def keys(self) -> list[str]:
         if not self.root.is_dir():
             return []

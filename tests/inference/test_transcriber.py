@@ -138,14 +138,14 @@ def test_an_int8_graph_with_8_bit_weights_warns_on_a_cpu_without_vnni(grid: dict
 
     import onnx
 
-    from avtoolkit.engine import precision
+    from avtoolkit import hardware
     from avtoolkit.inference.quantize import QUANT_META_KEY
 
     onnx_path = tmp_path / "tiny.onnx"
     assert cli(["export", "--checkpoint", str(untrained), "--output", str(onnx_path), "--int8",
                 "--calibration-size", "2", "--eval-size", "1"]) == 0
     int8 = tmp_path / "tiny.int8.onnx"
-    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "fma"}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # today's 7-bit graph: no warning even without VNNI
         Transcriber.from_onnx(int8)
@@ -158,7 +158,7 @@ def test_an_int8_graph_with_8_bit_weights_warns_on_a_cpu_without_vnni(grid: dict
     onnx.save(proto, str(old))
     with pytest.warns(RuntimeWarning, match="int8 graph with 8-bit weights .* this CPU has no VNNI"):
         Transcriber.from_onnx(old)
-    monkeypatch.setattr(precision, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "avx512_vnni"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda cpuinfo=None: frozenset({"avx2", "avx512_vnni"}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # exact where VNNI accumulates in int32
         Transcriber.from_onnx(old)

@@ -108,6 +108,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.save(folder / "flat.npy", crops.reshape(25, -1))
     np.savez(folder / "labels.npz", labels=np.arange(5), rois=crops)
     np.savez(folder / "nothing.npz", labels=np.arange(5), weights=np.ones((3, 3)))
+    write_wav(folder / "one.wav", 1 / 16000)  # a single sample
+    (folder / "lexicon.bin").write_bytes(bytes(range(256)) * 4)
+    np.save(folder / "nan_landmarks.npy", np.full((75, 68, 2), np.nan))
+    np.save(folder / "short_landmarks.npy", np.full((3, 68, 2), 30.0))
+    (folder / "folder.csv").mkdir()  # folders named like the files a command writes
+    (folder / "folder.png").mkdir()
+    (folder / "folder.onnx").mkdir()
     return folder
 
 
@@ -131,6 +138,13 @@ REFUSED = [
     ("empty-reference", ["--audio", "{m}/tone.wav", "--reference", ""], ["--reference", "empty"]),
     ("reference-with-digits", ["--audio", "{m}/tone.wav", "--reference", "place f 2 now"],
      ["--reference", "'2'", "spell digits"]),
+    ("one-sample-wav", ["--audio", "{m}/one.wav"], ["{m}/one.wav", "1 samples", "too short"]),
+    ("binary-lexicon", ["--audio", "{m}/tone.wav", "--decoder", "beam", "--lexicon", "{m}/lexicon.bin"],
+     ["{m}/lexicon.bin", "not UTF-8"]),
+    ("modalities-video-without-video", ["--audio", "{m}/tone.wav", "--modalities", "video"],
+     ["--modalities video", "--video"]),
+    ("output-is-an-existing-folder", ["--manifest", "{m}/list.txt", "--output", "{m}/folder.csv"],
+     ["--output", "{m}/folder.csv", "existing folder"]),
     ("output-of-unknown-format", ["--manifest", "{m}/list.txt", "--output", "{m}/preds.xlsx"],
      ["{m}/preds.xlsx", ".jsonl", ".tsv", ".csv"]),
 ]
@@ -237,15 +251,36 @@ def test_transcribe_json_is_valid_json(av_checkpoint: Path, media: Path, capsys)
 
 
 CLI_VALUES = [
-    (["predict", "clip.mp4", "--checkpoint", "best.ckpt", "--top", "0"], ["--top", "'0'"]),
-    (["demo-data", "{m}/demo", "--workers", "-1"], ["--workers", "'-1'"]),
-    (["prepare", "lrw", "--workers", "0"], ["--workers", "'0'"]),
-    (["eval", "--checkpoint", "{m}/tone.wav", "--save-predictions", "{m}/x.xlsx"], ["{m}/x.xlsx", ".csv"]),
+    ("predict-top-0", ["predict", "clip.mp4", "--checkpoint", "best.ckpt", "--top", "0"], ["--top", "'0'"]),
+    ("demo-data-workers", ["demo-data", "{m}/demo", "--workers", "-1"], ["--workers", "'-1'"]),
+    ("prepare-workers", ["prepare", "lrw", "--workers", "0"], ["--workers", "'0'"]),
+    ("eval-xlsx", ["eval", "--checkpoint", "{m}/tone.wav", "--save-predictions", "{m}/x.xlsx"], ["{m}/x.xlsx", ".csv"]),
+    ("transcribe-beam-size-0", ["transcribe", "--checkpoint", "best.ckpt", "--audio", "{m}/tone.wav",
+                                "--beam-size", "0"], ["--beam-size", "'0'"]),
+    ("crops-scale-nan", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.png", "--scale", "nan"], ["--scale", "'nan'"]),
+    ("crops-out-jpg", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.jpg"], ["--out", "{m}/sheet.jpg", "*.png"]),
+    ("crops-out-folder", ["crops", "{m}/full.mp4", "--out", "{m}/folder.png"], ["--out", "{m}/folder.png", "folder"]),
+    ("summary-frames-0", ["summary", "grid_audio", "--frames", "0"], ["--frames", "'0'"]),
+    ("export-atol-negative", ["export", "--checkpoint", "best.ckpt", "--output", "{m}/m.onnx", "--atol", "-1"],
+     ["--atol", "'-1'"]),
+    ("export-output-folder", ["export", "--checkpoint", "{m}/tone.wav", "--output", "{m}/folder.onnx"],
+     ["--output", "{m}/folder.onnx", "existing folder"]),
+    ("noise-eval-out-a-file", ["noise-eval", "--checkpoint", "{m}/tone.wav", "--out", "{m}/tone.wav"],
+     ["--out", "{m}/tone.wav", "existing file"]),
+    ("demo-data-out-a-file", ["demo-data", "{m}/tone.wav", "--size", "tiny"], ["OUT", "{m}/tone.wav", "existing file"]),
+    ("predict-device-banana", ["predict", "{m}/full.mp4", "--checkpoint", "best.ckpt", "--device", "banana"],
+     ["--device banana", "not a device"]),
+    ("predict-device-cuda-7", ["predict", "{m}/full.mp4", "--checkpoint", "best.ckpt", "--device", "cuda:7"],
+     ["--device cuda:7", "this machine has"]),
+    ("crops-nan-landmarks", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.png", "--landmarks",
+                             "{m}/nan_landmarks.npy"], ["{m}/nan_landmarks.npy", "every point is NaN"]),
+    ("crops-too-few-landmarks", ["crops", "{m}/full.mp4", "--out", "{m}/sheet.png", "--landmarks",
+                                 "{m}/short_landmarks.npy"], ["{m}/short_landmarks.npy", "T=75", "(3, 68, 2)"]),
+    ("demo-data-seed-negative", ["demo-data", "{m}/demo", "--seed", "-1"], ["--seed", "'-1'"]),
 ]
 
 
-@pytest.mark.parametrize("argv,names", CLI_VALUES, ids=["predict-top-0", "demo-data-workers", "prepare-workers",
-                                                        "eval-xlsx"])
+@pytest.mark.parametrize("argv,names", [c[1:] for c in CLI_VALUES], ids=[c[0] for c in CLI_VALUES])
 def test_out_of_range_option_values_are_refused(argv, names, media: Path, capsys):
     before = snapshot(media)
     code, out, err = run([a.replace("{m}", str(media)) for a in argv], capsys)
@@ -254,3 +289,24 @@ def test_out_of_range_option_values_are_refused(argv, names, media: Path, capsys
     for name in names:
         assert name.replace("{m}", str(media)) in err, err
     assert snapshot(media) == before
+
+
+def test_modalities_choose_among_the_inputs_given(av_checkpoint: Path, media: Path, capsys):
+    code, out, err = run(["transcribe", "--checkpoint", str(av_checkpoint), "--audio", str(media / "tone.wav"),
+                          "--video", str(media / "crops.npy"), "--modalities", "video", "--json"], capsys)
+    assert code == 0, err
+    import json
+
+    assert json.loads(out)["modalities"] == ["video"]  # not answered from the audio
+
+
+def test_a_fixed_crop_checkpoint_says_it_looks_for_no_face(av_checkpoint: Path, media: Path, capsys, caplog):
+    with caplog.at_level(logging.WARNING):
+        code, _, err = run(["transcribe", "--checkpoint", str(av_checkpoint), "--video", str(media / "full.mp4")],
+                           capsys)
+    assert code == 0, err
+    assert "data.crop_method: fixed" in caplog.text and "no face" in caplog.text, caplog.text
+    with pytest.raises(SystemExit):
+        main(["transcribe", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "found by face detection" not in helptext and "data.crop_method" in helptext

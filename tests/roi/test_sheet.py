@@ -53,7 +53,7 @@ def test_crops_command_with_a_landmark_file_needs_no_detector(tmp_path, capsys):
 
     sys.path.insert(0, str(Path(__file__).parent))
     try:
-        from test_align import canonical_face, place, similarity
+        from test_mean_face import canonical_face, place, similarity
     finally:
         sys.path.pop(0)
     sys.path.insert(0, str(Path(__file__).parents[1] / "data"))

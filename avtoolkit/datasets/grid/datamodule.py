@@ -216,7 +216,7 @@ class GridDataModule(AVDataModule):
         store = clip_store(folder)
         by_split = self.split_clips()
         for split, clips in by_split.items():
-            ready = [c for c in clips if store.contains(c.key)]
+            ready = [c for c in clips if store.usable(c.key)]
             if len(ready) < len(clips):
                 warnings.warn(f"GRID {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared and "
                               f"are left out; reasons in {folder / REPORT_NAME}", stacklevel=2)

@@ -90,7 +90,7 @@ class LRWDataModule(AVDataModule):
                 continue
             clips = list_clips(self.root, split, self.vocabulary)
             store = NpzClipStore(self.cache_dir)
-            ready = [c for c in clips if store.contains(clip_key(c))]
+            ready = [c for c in clips if store.usable(clip_key(c))]
             if len(ready) < len(clips):
                 warnings.warn(f"LRW {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared "
                               f"and are left out; see {self.cache_dir / REPORT_NAME} or run `avtoolkit prepare`",
