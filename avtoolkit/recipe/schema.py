@@ -75,7 +75,6 @@ BOUNDS: dict[str, tuple[float, bool]] = {
     "early_stopping.patience": (0.0, True),
     "schedule.patience": (0.0, True),
     "schedule.factor": (0.0, False),
-    "trainer.max_epochs": (0.0, True),
     "trainer.accumulate_grad_batches": (1.0, True),
     "trainer.max_bad_steps": (0.0, True),
 }
