@@ -109,7 +109,8 @@ def test_prepare_and_run_reach_80_percent_on_a_tiny_lrw_tree_and_predict_reads_t
         assert sorted(words) == ["ABOUT", "BLACK", "CHILD", "DOING"]  # top 4 of 4 words: the whole vocabulary
         assert sum(probs) == pytest.approx(1.0, abs=1e-4) and probs == sorted(probs, reverse=True)
         right.append(words[0] == clip.parent.parent.name)
-    assert sum(right) / len(clips) >= 0.9, f"predict top-1 {sum(right)}/{len(clips)}, test/acc {metrics['test/acc']}"
+    # the same bar as the test split's: `predict` reads the raw clips the dataset prepared
+    assert sum(right) / len(clips) >= 0.8 - 1e-6, f"predict top-1 {sum(right)}/{len(clips)}, test/acc {metrics['test/acc']}"
     clip = clips[right.index(True)]
     capsys.readouterr()
     assert main(["predict", "--checkpoint", str(best), str(clip), "--top", "2", "--crop", "fixed"]) == 0
