@@ -28,8 +28,8 @@ def _init_worker() -> None:
 
 
 def convert_all(convert: Callable[[Any], Any], tasks: Sequence[Any], *, workers: int | None, desc: str,
-                progress: bool, chunksize: int = 4) -> Iterator[Any]:
-    """Yields ``convert(task)`` for every task, in completion order, on up to ``workers`` processes.
+                progress: bool, chunksize: int = 4, ordered: bool = False) -> Iterator[Any]:
+    """Yields ``convert(task)`` for every task, in completion order (``ordered``: task order), on up to ``workers`` processes.
 
     Args:
         convert: a module-level function (it is pickled to the workers).
@@ -38,6 +38,7 @@ def convert_all(convert: Callable[[Any], Any], tasks: Sequence[Any], *, workers:
         desc: the progress bar's label (``"prepare LRW"``).
         progress: show a tqdm bar.
         chunksize: tasks sent to a worker at a time.
+        ordered: yield in task order (a sharded store's shards then hold the same clips on every run).
 
     Examples:
         >>> sorted(convert_all(abs, [-2, 1], workers=1, desc="demo", progress=False))
@@ -56,7 +57,7 @@ def convert_all(convert: Callable[[Any], Any], tasks: Sequence[Any], *, workers:
             # have run can deadlock (seen as a hang in cv2.setNumThreads inside the test suite).
             # Each worker pays one import of the caller's module, negligible beside a corpus.
             pool = mp.get_context("spawn").Pool(workers, initializer=_init_worker)
-            results = pool.imap_unordered(convert, tasks, chunksize=chunksize)
+            results = (pool.imap if ordered else pool.imap_unordered)(convert, tasks, chunksize=chunksize)
         for result in results:
             yield result
             bar.update()
@@ -82,15 +83,21 @@ def failure_reason(exc: BaseException) -> str:
     return text.replace("\t", " ").replace("\n", " ")
 
 
-def _convert_one(task: tuple[Callable[[Any], tuple[dict, dict]], ClipStore, str, str, Any]) -> tuple[str, str | None]:
-    """Converts and stores one clip; returns ``(report name, None)`` or ``(report name, reason)``."""
+def _convert_one(task: tuple[Callable[[Any], tuple[dict, dict]], ClipStore, str, str, Any]) -> tuple[str, str | None, Any]:
+    """Converts and stores one clip; returns ``(report name, None or the reason it failed, encoded sample)``.
+
+    A store with one writer (``single_writer``: tar shards) gets the clip back encoded, to append
+    in the parent process; any other is written here, in the worker.
+    """
     convert, store, key, name, payload = task
     try:
         arrays, meta = convert(payload)
+        if getattr(store, "single_writer", False):
+            return name, None, store.encode(arrays, meta)
         store.write(key, arrays, meta)
     except Exception as exc:  # one bad clip must not stop the other 500k; it is reported
-        return name, failure_reason(exc)
-    return name, None
+        return name, failure_reason(exc), None
+    return name, None, None
 
 
 def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
@@ -126,12 +133,20 @@ def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
                     "the cache can be written, or set another cache folder)", root, len(tasks))
         report.failed += [(name, f"not prepared: the cache {root} is read-only") for _, _, _, name, _ in tasks]
         tasks = []
-    for name, reason in convert_all(_convert_one, tasks, workers=workers, desc=desc, progress=progress,
-                                    chunksize=chunksize):
-        if reason is None:
-            report.prepared += 1
-        else:
-            report.failed.append((name, reason))
+    single = getattr(store, "single_writer", False)
+    keys = {name: key for _, _, key, name, _ in tasks}
+    try:
+        for name, reason, encoded in convert_all(_convert_one, tasks, workers=workers, desc=desc,
+                                                 progress=progress, chunksize=chunksize, ordered=single):
+            if reason is None and encoded is not None:
+                store.write_encoded(keys[name], encoded)
+            if reason is None:
+                report.prepared += 1
+            else:
+                report.failed.append((name, reason))
+    finally:
+        if single:
+            store.close()  # the last shard is finished even when a bad input stops the run
     if root is None or os.access(root, os.W_OK):
         report.write(header)
     return [t[4] for t in tasks]

@@ -1,0 +1,236 @@
+"""``ShardStream``: batches streamed from a :class:`~avtoolkit.store.ShardClipStore`, each sample once per epoch.
+
+The whole epoch is planned from ``index.json`` alone (keys and lengths; nothing decoded), the
+same way on every rank and loader worker:
+
+1. the shards in a seeded order (``seed + epoch``), their samples one after another;
+2. that sequence cut into ``world_size`` contiguous ranges whose sizes differ by at most one
+   (rank ``r`` reads range ``r``: a few neighbouring shards, seeking to its samples);
+3. a shuffle buffer of ``buffer`` samples over the rank's range (seeded by epoch and rank);
+4. batches of ``batch_size`` samples, or, with ``max_frames``, buckets: each window of
+   ``buffer`` shuffled samples is sorted by length and cut into batches of at most
+   ``max_frames`` frames in total (auto_avsr's ``max_frames``), the batches then shuffled;
+5. under DDP, ranks left with fewer batches split their largest ones until every rank has the
+   same count (DDP needs equal step counts; every sample is still seen once).
+
+Loader worker ``w`` of ``W`` decodes the rank's batches ``k + w, k + w + W, ...``; a
+``DataLoader`` (``batch_size=None``) takes batches from its workers in turn, so the rank sees
+its plan in order. ``k`` is the number of batches already consumed this epoch
+(:meth:`ShardStream.load_state_dict`), which makes a resumed epoch continue exactly where the
+stopped one was: the plan does not depend on ``k``, and every sample's augmentation is seeded
+by ``(seed, epoch, its place in the epoch)``, not by the worker that decodes it.
+
+Private to the corpus folders; the registry skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from avtoolkit.store.base import Clip
+from avtoolkit.store.shards import ShardClipStore, _open, read_sample
+
+Sample = dict[str, Any]  # {"key", "length", "members", "shard", "place"}
+
+
+def distributed_rank() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: from ``torch.distributed`` when it is set up, else torchrun's
+    ``RANK``/``WORLD_SIZE``, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def plan_epoch(shards: Sequence[Mapping[str, Any]], epoch: int, rank: int, world_size: int, *,
+               batch_size: int | None = None, max_frames: int | None = None, shuffle: bool = True,
+               buffer: int = 256, seed: int = 0, even_batches: bool = True) -> list[list[Sample]]:
+    """The batches rank ``rank`` of ``world_size`` reads in ``epoch`` (see the module's docstring).
+
+    Examples:
+        >>> shards = [{"name": f"s{i}", "samples": [{"key": f"k{i}{j}", "length": j + 1, "members": {}}
+        ...            for j in range(3)]} for i in range(2)]
+        >>> [[s["key"] for s in b] for b in plan_epoch(shards, 0, 0, 2, batch_size=2, shuffle=False)]
+        [['k00', 'k01'], ['k02']]
+        >>> [[s["key"] for s in b] for b in plan_epoch(shards, 0, 1, 2, batch_size=2, shuffle=False)]
+        [['k10', 'k11'], ['k12']]
+    """
+    if (batch_size is None) == (max_frames is None):
+        raise ValueError("give exactly one of batch_size and max_frames")
+    plans = [_plan_rank(shards, epoch, r, world_size, batch_size, max_frames, shuffle, buffer, seed)
+             for r in (range(world_size) if even_batches and world_size > 1 else [rank])]
+    if len(plans) == 1:
+        return plans[0]
+    most = max(len(p) for p in plans)
+    mine = plans[rank]
+    while len(mine) < most:
+        i = max(range(len(mine)), key=lambda j: (len(mine[j]), -j))
+        if len(mine[i]) < 2:
+            raise ValueError(f"rank {rank} has {len(mine)} samples, fewer than the {most} batches another "
+                             f"rank has: use fewer ranks or smaller batches")
+        half = len(mine[i]) // 2
+        mine[i:i + 1] = [mine[i][:half], mine[i][half:]]
+    return mine
+
+
+def _plan_rank(shards: Sequence[Mapping[str, Any]], epoch: int, rank: int, world_size: int,
+               batch_size: int | None, max_frames: int | None, shuffle: bool, buffer: int,
+               seed: int) -> list[list[Sample]]:
+    order = list(range(len(shards)))
+    if shuffle:
+        random.Random(f"{seed}/{epoch}/shards").shuffle(order)
+    stream = [s | {"shard": shards[i]["name"]} for i in order for s in shards[i]["samples"]]
+    for place, sample in enumerate(stream):
+        sample["place"] = place
+    start, stop = rank * len(stream) // world_size, (rank + 1) * len(stream) // world_size
+    mine = stream[start:stop]
+    rng = random.Random(f"{seed}/{epoch}/{rank}/buffer")
+    if shuffle and buffer > 1:
+        mine = _shuffle_buffer(mine, buffer, rng)
+    if max_frames is None:
+        return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+    batches: list[list[Sample]] = []
+    for w in range(0, len(mine), max(buffer, 1)):
+        window = sorted(mine[w:w + max(buffer, 1)], key=lambda s: (s["length"], s["place"]))
+        bucket: list[list[Sample]] = []
+        for sample in window:
+            if bucket and sum(s["length"] for s in bucket[-1]) + sample["length"] <= max_frames:
+                bucket[-1].append(sample)
+            else:
+                bucket.append([sample])  # a clip longer than max_frames goes alone
+        if shuffle:
+            rng.shuffle(bucket)
+        batches += bucket
+    return batches
+
+
+def _shuffle_buffer(items: list[Sample], size: int, rng: random.Random) -> list[Sample]:
+    """WebDataset's shuffle: keep ``size`` items, emit a random one as each new one arrives."""
+    out, held = [], []
+    for item in items:
+        held.append(item)
+        if len(held) >= size:
+            i = rng.randrange(len(held))
+            held[i], held[-1] = held[-1], held[i]
+            out.append(held.pop())
+    rng.shuffle(held)
+    return out + held
+
+
+class ShardStream(IterableDataset):
+    """An epoch's batches of one split's shards, for a ``DataLoader(stream, batch_size=None)``.
+
+    Args:
+        store: the split's shards (with ``index.json``), or their folder or URL.
+        make_item: ``(clip, key, train) -> item dict`` (the corpus's dataset item from the
+            decoded arrays; its torch/NumPy randomness is seeded per sample).
+        collate: items -> batch dict (:func:`avtoolkit.data.contract.collate`).
+        batch_size: samples per batch, or
+        max_frames: most frames per batch, summed over its clips (bucketed by length).
+        shuffle: shuffle shards, samples (buffer) and batches; reseeded every epoch.
+        buffer: shuffle-buffer size in samples (also the bucketing window).
+        seed: the run's seed.
+        rank, world_size: this process's place (default: :func:`distributed_rank` at iteration).
+        names: the arrays to decode (default: all).
+        train: passed to ``make_item``.
+
+    Examples:
+        >>> import tempfile
+        >>> store = ShardClipStore(tempfile.mkdtemp(), shard_size=2)
+        >>> for i in range(5):
+        ...     store.write(f"c{i}", {"rois": np.full((3, 4, 4), i, np.uint8)})
+        >>> store.close(); _ = store.write_index()
+        >>> stream = ShardStream(store, lambda clip, key, train: int(clip.arrays["rois"][0, 0, 0]), list,
+        ...                      batch_size=2, shuffle=False)
+        >>> list(stream)
+        [[0, 1], [2, 3], [4]]
+    """
+
+    def __init__(self, store: ShardClipStore | str | os.PathLike[str],
+                 make_item: Callable[[Clip, str, bool], Any], collate: Callable[[list[Any]], Any], *,
+                 batch_size: int | None = None, max_frames: int | None = None, shuffle: bool = False,
+                 buffer: int = 256, seed: int = 0, rank: int | None = None, world_size: int | None = None,
+                 names: Sequence[str] | None = None, train: bool = False) -> None:
+        self.store = store if isinstance(store, ShardClipStore) else ShardClipStore(store)
+        index = self.store.read_index()
+        if index is None:
+            raise FileNotFoundError(f"{self.store.location}: no index.json; finish the preparation with "
+                                    f"`avtoolkit prepare RECIPE --format shards --index`")
+        self.shards = index["shards"]
+        self.samples = int(index["samples"])
+        self.make_item, self.collate = make_item, collate
+        self.options = {"batch_size": batch_size, "max_frames": max_frames, "shuffle": shuffle,
+                        "buffer": buffer, "seed": seed}
+        self.rank, self.world_size = rank, world_size
+        self.names = names
+        self.train = train
+        self.epoch = 0
+        self.start_batch = 0
+
+    def place(self) -> tuple[int, int]:
+        """``(rank, world size)`` this stream plans for."""
+        rank, world = distributed_rank()
+        return (rank if self.rank is None else self.rank), (world if self.world_size is None else self.world_size)
+
+    def plan(self, epoch: int | None = None) -> list[list[Sample]]:
+        """This rank's batches of ``epoch`` (default: the current one)."""
+        rank, world = self.place()
+        return plan_epoch(self.shards, self.epoch if epoch is None else epoch, rank, world, **self.options)
+
+    def __len__(self) -> int:
+        return len(self.plan()) - self.start_batch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts ``epoch`` from its first batch."""
+        self.epoch, self.start_batch = int(epoch), 0
+
+    def state_dict(self) -> dict[str, int]:
+        """Where the epoch is, given the batches the consumer has taken (save it with them)."""
+        return {"epoch": self.epoch, "start_batch": self.start_batch}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Continues epoch ``state["epoch"]`` after ``state["batches"]`` consumed batches
+        (or ``start_batch``, as :meth:`state_dict` writes it)."""
+        self.epoch = int(state["epoch"])
+        self.start_batch = int(state.get("batches", state.get("start_batch", 0)))
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
+        batches = self.plan()
+        handles: dict[str, Any] = {}
+        try:
+            for position in range(self.start_batch + worker, len(batches), workers):
+                items = []
+                for sample in batches[position]:
+                    # the sample's place in the epoch seeds its augmentation, whoever decodes it
+                    seed = np.random.SeedSequence([self.options["seed"], self.epoch, sample["place"]])
+                    state = seed.generate_state(2)
+                    torch.manual_seed(int(state[0]))
+                    np.random.seed(int(state[1]))
+                    random.seed(int(state[1]))
+                    if sample["shard"] not in handles:
+                        handles[sample["shard"]] = _open(self.store.location, sample["shard"])
+                    try:
+                        clip = read_sample(handles[sample["shard"]], sample, self.names)
+                    except Exception as exc:
+                        exc.add_note(f"while reading {self.store.location}/{sample['shard']}:{sample['key']}")
+                        raise
+                    items.append(self.make_item(clip, sample["key"], self.train))
+                yield self.collate(items)
+        finally:
+            for fh in handles.values():
+                fh.close()
+
+
+def stream_loader(stream: ShardStream, workers: int) -> DataLoader:
+    """The ``DataLoader`` of a :class:`ShardStream`: batches come whole from the stream, workers in turn.
+
+    Not ``persistent_workers``: each epoch's iterator starts workers that plan that epoch.
+    """
+    return DataLoader(stream, batch_size=None, num_workers=workers, in_order=True)
