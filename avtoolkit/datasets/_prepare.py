@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 from typing import Any, Callable, Iterator, Sequence
 
+from avtoolkit.errors import UsageError
 from avtoolkit.store import ClipStore, PrepareReport
 
 log = logging.getLogger(__name__)
@@ -150,3 +151,79 @@ def prepare_clips(store: ClipStore, clips: Sequence[tuple[str, str, Any]],
     if root is None or os.access(root, os.W_OK):
         report.write(header)
     return [t[4] for t in tasks]
+
+
+def _convert_with_meta(args: tuple[Callable[[Any], tuple[dict, dict]], Any, dict]) -> tuple[dict, dict]:
+    """``convert(payload)`` with the corpus's metadata (transcript, label) added to what it returns."""
+    convert, payload, meta = args
+    arrays, own = convert(payload)
+    return arrays, {**meta, **own}
+
+
+def prepare_shards(folder: str | os.PathLike[str], clips_by_split: dict[str, Sequence[tuple[str, str, Any, dict]]],
+                   convert: Callable[[Any], tuple[dict, dict]], *, header: str, part: tuple[int, int] = (1, 1),
+                   shard_size: int = 1000, quality: int = 95, index_only: bool = False, workers: int | None = None,
+                   desc: str, progress: bool, chunksize: int = 4,
+                   layout_problems: Sequence[tuple[str, str]] = ()) -> PrepareReport:
+    """Prepares every split into ``<folder>/<split>/`` tar shards (:class:`~avtoolkit.store.ShardClipStore`).
+
+    Args:
+        folder: the shard root; a split's shards and ``index.json`` go to ``<folder>/<split>``.
+        clips_by_split: split -> ``(store key, report name, convert's argument, metadata)`` per clip.
+        convert: as for :func:`prepare_clips`.
+        header: the report's first line.
+        part: ``(I, N)``: prepare only part ``I`` of ``N`` of every split's clips (sorted by key),
+            into shards named for the part; ``(1, 1)`` prepares everything and writes the index.
+        shard_size, quality: see :class:`~avtoolkit.store.ShardClipStore`.
+        index_only: prepare nothing; write each split's ``index.json`` from the parts' shards.
+        layout_problems: clips the layout reader left out, copied into the report (part 1 only).
+
+    Returns:
+        The run's :class:`~avtoolkit.store.PrepareReport`, written to
+        ``<folder>/prepare_report.tsv`` (``prepare_report.partIIIofNNN.tsv`` for a part).
+
+    Raises:
+        UsageError: ``index_only`` while a part has not finished.
+    """
+    from pathlib import Path
+
+    from avtoolkit.store import REPORT_NAME, ShardClipStore
+
+    folder = Path(folder)
+    if index_only:
+        stores = [ShardClipStore(folder / split) for split in clips_by_split]
+        missing = {s.location: s.missing_parts() for s in stores if s.missing_parts()}
+        if missing:  # checked for every split before any index is written
+            raise UsageError("; ".join(f"{where}: part(s) {', '.join(m)} have not finished" for where, m in missing.items())
+                             + "; run `avtoolkit prepare ... --format shards --part I/N` for them first")
+        for store in stores:
+            index = store.write_index()
+            log.info("%s: %d samples in %d shards", store.location, index["samples"], len(index["shards"]))
+        return PrepareReport(skipped=sum(len(s.keys()) for s in stores))
+    i, n = part
+    name = REPORT_NAME if part == (1, 1) else REPORT_NAME.replace(".tsv", f".part{i:03d}of{n:03d}.tsv")
+    total = PrepareReport(report_path=folder / name, failed=list(layout_problems) if i == 1 else [])
+    for split, clips in clips_by_split.items():
+        store = ShardClipStore(folder / split, shard_size=shard_size, quality=quality, part=part)
+        store.root.mkdir(parents=True, exist_ok=True)
+        mine = part_of(sorted(clips, key=lambda c: c[0]), part)
+        report = PrepareReport(report_path=store.root / name)
+        prepare_clips(store, [(key, rname, (convert, payload, meta)) for key, rname, payload, meta in mine],
+                      _convert_with_meta, report, header=header, workers=workers, desc=f"{desc} {split}",
+                      progress=progress, chunksize=chunksize)
+        total.prepared += report.prepared
+        total.skipped += report.skipped
+        total.failed += report.failed
+        if part == (1, 1):
+            store.write_index()
+        else:
+            store.write_part_done(len(report.failed))
+    total.write(header)
+    return total
+
+
+def part_of(items: Sequence[Any], part: tuple[int, int]) -> Sequence[Any]:
+    """Part ``I`` of ``N`` of ``items`` (:func:`avtoolkit.store.shards.part_slice`)."""
+    from avtoolkit.store.shards import part_slice
+
+    return part_slice(items, part)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from avtoolkit.errors import DatasetNotFoundError
 from avtoolkit.store.base import Clip
 from avtoolkit.store.shards import ShardClipStore, _open, read_sample
 
@@ -159,7 +160,7 @@ class ShardStream(IterableDataset):
         self.store = store if isinstance(store, ShardClipStore) else ShardClipStore(store)
         index = self.store.read_index()
         if index is None:
-            raise FileNotFoundError(f"{self.store.location}: no index.json; finish the preparation with "
+            raise DatasetNotFoundError(f"{self.store.location}: no index.json; finish the preparation with "
                                     f"`avtoolkit prepare RECIPE --format shards --index`")
         self.shards = index["shards"]
         self.samples = int(index["samples"])

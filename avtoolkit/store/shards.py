@@ -39,6 +39,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from avtoolkit.atomic import atomic_write
+from avtoolkit.errors import UsageError
 from avtoolkit.store.base import Clip, ClipStore
 
 INDEX_NAME = "index.json"
@@ -358,13 +359,14 @@ class ShardClipStore(ClipStore):
         """Merges the shards' sidecars into ``index.json`` (atomically) and returns it.
 
         Raises:
-            ValueError: a part of a ``--part I/N`` preparation has not finished, or two shards hold one key.
+            UsageError: a part of a ``--part I/N`` preparation has not finished.
+            ValueError: two shards hold one key.
         """
         if self.root is None:
             raise ValueError(f"{self.location}: the index is written where the shards were prepared")
         missing = self.missing_parts()
         if missing:
-            raise ValueError(f"{self.root}: part(s) {', '.join(missing)} have not finished; run "
+            raise UsageError(f"{self.root}: part(s) {', '.join(missing)} have not finished; run "
                              f"`avtoolkit prepare ... --part I/N` for them before writing the index")
         (self.root / INDEX_NAME).unlink(missing_ok=True)  # the listing comes from the sidecars
         shards = self.shards()

@@ -91,6 +91,10 @@ class GridDataModule(AVDataModule):
         flip: word mode: horizontal-flip probability in training.
         time_mask: word mode: most frames masked per training cut.
         seed: evaluation noise seed.
+        store_format: ``npz`` (one cached file per clip) or ``shards``: ``avtoolkit prepare
+            --format shards`` writes each split's tar shards to :attr:`shard_folder` (for
+            streaming to many GPUs; training from GRID shards is not wired yet, it reads ``npz``).
+        shard_size: ``shards``: samples per shard.
 
     Raises:
         GridNotFoundError: ``root`` is not a GRID tree.
@@ -129,6 +133,8 @@ class GridDataModule(AVDataModule):
         flip: float = 0.5,
         time_mask: int = 3,
         seed: int = 0,
+        store_format: Literal["npz", "shards"] = "npz",
+        shard_size: int = 1000,
     ) -> None:
         super().__init__()
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
@@ -166,6 +172,12 @@ class GridDataModule(AVDataModule):
         self.flip = flip
         self.time_mask = time_mask
         self.seed = seed
+        if store_format not in ("npz", "shards"):
+            raise ValueError(f"data.store_format: '{store_format}' is not one of npz, shards")
+        self.store_format, self.shard_size = store_format, shard_size
+        #: ``avtoolkit prepare --part I/N`` / ``--index`` set these before :meth:`prepare_data`.
+        self.prepare_part: tuple[int, int] = (1, 1)
+        self.prepare_index_only = False
         self.vocabulary = list(CHARACTERS) if mode == "sentence" else list(VOCABULARY)
         self._layout: LayoutReport | None = None
         self.clips: dict[str, list[GridClip]] = {}
@@ -199,7 +211,36 @@ class GridDataModule(AVDataModule):
             out[split] = sorted(sorted(out[split], key=lambda c: hash_unit(c.key))[: int(limit)], key=lambda c: c.key)
         return out
 
+    @property
+    def shard_folder(self) -> Path:
+        """``<folder>/shards_<hash of the split settings>``: its ``<split>/`` folders hold the shards
+        (the split a clip lands in depends on those settings, so they name the folder)."""
+        import hashlib
+        import json
+
+        settings = json.dumps([self.split_args, self.max_clips, self.speakers], sort_keys=True, default=str)
+        return self.folder / f"shards_{hashlib.sha1(settings.encode()).hexdigest()[:10]}"
+
+    def _prepare_shards(self) -> None:
+        from avtoolkit.datasets._prepare import prepare_shards
+        from avtoolkit.datasets.grid.prepare import convert_clip
+
+        layout = self.layout()
+        by_split = {split: [(c.key, c.key, (c, self.cropper_args),
+                             {"text": c.transcript, "speaker": c.speaker,
+                              "words": [[w.word, w.start_frame, w.end_frame] for w in c.words]})
+                            for c in clips] for split, clips in self.split_clips().items()}
+        report = prepare_shards(self.shard_folder, by_split, convert_clip, header="clip\treason",
+                                part=self.prepare_part, shard_size=self.shard_size,
+                                index_only=self.prepare_index_only, workers=self.prepare_workers,
+                                desc="prepare GRID", progress=True, layout_problems=layout.problems)
+        self.prepare_report = report
+        print(f"GRID shards in {self.shard_folder}: {layout.summary()}; {report}")
+
     def prepare_data(self) -> None:
+        if self.store_format == "shards":
+            self._prepare_shards()
+            return
         layout = self.layout()
         wanted = [c for clips in self.split_clips().values() for c in clips]
         report = prepare_grid(wanted, self.folder, self.cropper_args, layout.problems,
@@ -211,6 +252,11 @@ class GridDataModule(AVDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        if self.store_format == "shards":
+            from avtoolkit.errors import UsageError
+
+            raise UsageError("GRID trains from its npz cache: data.store_format=shards only prepares shards "
+                             f"(in {self.shard_folder}) for now; drop it to train")
         folder = self.folder
         self.failed = read_failed(folder)
         store = clip_store(folder)

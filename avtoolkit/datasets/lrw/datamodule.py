@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader
 
 from avtoolkit.data.contract import collate
 from avtoolkit.datasets.base import AVDataModule
-from avtoolkit.datasets.lrw.prepare import build_roi_cache, clip_key
-from avtoolkit.datasets.lrw.dataset import LRWClips
+from avtoolkit.datasets.lrw.prepare import build_roi_cache, clip_key, shard_folder
+from avtoolkit.datasets.lrw.dataset import LRWClips, LRWShardItems
 from avtoolkit.datasets.lrw.layout import LRW_HELP, SPLITS, LRWNotFoundError, find_words, list_clips, select_words
 from avtoolkit.registry.kinds import DATASETS
 from avtoolkit.store import REPORT_NAME, NpzClipStore, PrepareReport, beside, cache_folder
@@ -51,6 +51,14 @@ class LRWDataModule(AVDataModule):
         flip: horizontal-flip probability in training.
         time_mask: most frames masked per training clip (0: off).
         prepare_workers: processes for preparing (default: every core).
+        store_format: ``npz`` (one cached file per clip, read by index) or ``shards`` (tar
+            shards in ``<cache_dir>/shards/<split>``, streamed: each sample once per epoch
+            across every rank and loader worker, exact mid-epoch position; docs/distributed.md).
+        max_frames: ``shards``: batches of at most this many frames in total (bucketed by
+            length) instead of ``batch_size`` clips.
+        shuffle_buffer: ``shards``: shuffle-buffer size in samples (also the bucketing window).
+        shard_size: ``shards``: samples per shard when preparing.
+        seed: ``shards``: the seed of the per-epoch shard, buffer and augmentation draws.
 
     Raises:
         LRWNotFoundError: ``root`` is not an LRW tree (says where LRW comes from).
@@ -59,7 +67,9 @@ class LRWDataModule(AVDataModule):
     def __init__(self, root: str | None = None, words: int | None = None, words_list: list[str] | None = None,
                  batch_size: int = 32, workers: int = 4, crop_size: int = 88, cache_dir: str | None = None,
                  crop_method: Literal["fixed", "face", "landmarks"] = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
-                 flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None) -> None:
+                 flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None,
+                 store_format: Literal["npz", "shards"] = "npz", max_frames: int | None = None,
+                 shuffle_buffer: int = 256, shard_size: int = 1000, seed: int = 0) -> None:
         super().__init__()
         if root is None:
             raise LRWNotFoundError(f"data.root is not set. {LRW_HELP}")
@@ -76,15 +86,22 @@ class LRWDataModule(AVDataModule):
         self.flip = flip
         self.time_mask = time_mask
         self.prepare_workers = prepare_workers
+        if store_format not in ("npz", "shards"):
+            raise ValueError(f"data.store_format: '{store_format}' is not one of npz, shards")
+        self.store_format = store_format
+        self.max_frames, self.shuffle_buffer, self.shard_size, self.seed = max_frames, shuffle_buffer, shard_size, seed
         self.splits: dict[str, LRWClips] = {}
 
     def prepare_data(self) -> None:
         report = build_roi_cache(self.root, self.cache_dir, words_list=self.vocabulary, method=self.crop_method,
-                                 landmarks_dir=self.landmarks_dir, workers=self.prepare_workers)
+                                 landmarks_dir=self.landmarks_dir, workers=self.prepare_workers,
+                                 store_format=self.store_format, shard_size=self.shard_size)
         if report.prepared or report.failed:
             print(f"LRW: {report}")
 
     def setup(self, stage: str | None = None) -> None:
+        if self.store_format == "shards":
+            return  # streams are made per epoch, from the shards' index
         for split in SPLITS:
             if split in self.splits:
                 continue
@@ -99,6 +116,8 @@ class LRWDataModule(AVDataModule):
                                           crop_size=self.crop_size, flip=self.flip, time_mask=self.time_mask)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if self.store_format == "shards":
+            return self._stream_loader(split, shuffle)
         if split not in self.splits:
             self.setup()
         if not len(self.splits[split]):
@@ -110,8 +129,27 @@ class LRWDataModule(AVDataModule):
                           persistent_workers=self.workers > 0, drop_last=False)
 
 
+    def _stream_loader(self, split: str, shuffle: bool) -> DataLoader:
+        from avtoolkit.datasets._stream import ShardStream, stream_loader
+
+        folder = shard_folder(self.cache_dir) / split
+        if not (folder / "index.json").is_file():
+            raise LRWNotFoundError(f"LRW {split}: no shards in {folder}; run `avtoolkit prepare RECIPE` with "
+                                   f"data.store_format=shards (and `--index` after `--part I/N` runs)")
+        train = split == "train"
+        stream = ShardStream(folder, LRWShardItems(self.vocabulary, self.crop_size, self.flip, self.time_mask),
+                             functools.partial(collate, word_boundary=self.use_word_boundary),
+                             batch_size=None if self.max_frames else self.batch_size, max_frames=self.max_frames,
+                             shuffle=shuffle, buffer=self.shuffle_buffer, seed=self.seed, train=train,
+                             names=("rois", "duration"))
+        trainer = getattr(self, "trainer", None)
+        stream.set_epoch(trainer.current_epoch if trainer is not None and train else 0)
+        return stream_loader(stream, self.workers)
+
+
 def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, workers: int | None = None,
-                           progress: bool = True) -> PrepareReport:
+                           progress: bool = True, store_format: str | None = None, part: tuple[int, int] = (1, 1),
+                           index_only: bool = False) -> PrepareReport:
     """Caches the mouth ROIs of the LRW clips a recipe's ``data`` section selects (what
     ``avtoolkit prepare`` runs).
 
@@ -120,6 +158,8 @@ def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, w
         overrides: ``key.path=value`` strings (e.g. ``data.root=/data/lipread_mp4``).
         workers: processes (default: ``data.prepare_workers``, else every core).
         progress: show a progress bar.
+        store_format: ``npz`` or ``shards`` (default: the recipe's ``data.store_format``).
+        part, index_only: see :func:`~avtoolkit.datasets.lrw.prepare.build_roi_cache`.
 
     Raises:
         RecipeError: the recipe does not validate.
@@ -134,4 +174,6 @@ def build_recipe_roi_cache(recipe: object, overrides: list[str] | None = None, w
         raise ValueError(f"data.name is {loaded['data']['name']!r}: `avtoolkit prepare` prepares LRW recipes")
     dm = LRWDataModule(**data)
     return build_roi_cache(dm.root, dm.cache_dir, words_list=dm.vocabulary, method=dm.crop_method,
-                           landmarks_dir=dm.landmarks_dir, workers=workers or dm.prepare_workers, progress=progress)
+                           landmarks_dir=dm.landmarks_dir, workers=workers or dm.prepare_workers, progress=progress,
+                           store_format=store_format or dm.store_format, part=part, shard_size=dm.shard_size,
+                           index_only=index_only)

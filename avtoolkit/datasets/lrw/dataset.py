@@ -51,15 +51,38 @@ class LRWClips(Dataset):
         except Exception as exc:
             exc.add_note(f"(the prepared clip of {clip.video}; `avtoolkit prepare` writes it again)")
             raise
-        rois = torch.from_numpy(arrays["rois"])
-        duration = float(arrays["duration"])
-        if self.train:
-            rois = T.horizontal_flip(T.random_crop(rois, self.crop_size), self.flip)
-        else:
-            rois = T.center_crop(rois, self.crop_size)
-        video = T.normalise(rois)
-        if self.train:
-            video = T.time_mask(video, self.time_mask)
-        boundary = word_boundary(None if np.isnan(duration) else duration, len(video))
-        return {"video": video, "label": clip.label, "word_boundary": torch.from_numpy(boundary),
-                "id": clip.id, "text": clip.word}
+        return lrw_item(arrays, clip.label, clip.word, clip.id, self.train, self.crop_size, self.flip, self.time_mask)
+
+
+def lrw_item(arrays: dict[str, np.ndarray], label: int, word: str, clip_id: str, train: bool, crop_size: int = 88,
+             flip: float = 0.5, time_mask: int = 10) -> dict[str, Any]:
+    """A batch-dict item from a prepared clip's ``rois`` and ``duration`` (the cache's or a shard's)."""
+    rois = torch.from_numpy(np.ascontiguousarray(arrays["rois"]))
+    duration = float(arrays["duration"])
+    if train:
+        rois = T.horizontal_flip(T.random_crop(rois, crop_size), flip)
+    else:
+        rois = T.center_crop(rois, crop_size)
+    video = T.normalise(rois)
+    if train:
+        video = T.time_mask(video, time_mask)
+    boundary = word_boundary(None if np.isnan(duration) else duration, len(video))
+    return {"video": video, "label": label, "word_boundary": torch.from_numpy(boundary), "id": clip_id, "text": word}
+
+
+class LRWShardItems:
+    """``make_item`` of a :class:`~avtoolkit.datasets._stream.ShardStream` over LRW shards (picklable).
+
+    Args:
+        vocabulary: the words in label order.
+        crop_size, flip, time_mask: as :class:`LRWClips`.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], crop_size: int = 88, flip: float = 0.5, time_mask: int = 10) -> None:
+        self.labels = {w: i for i, w in enumerate(vocabulary)}
+        self.crop_size, self.flip, self.time_mask = crop_size, flip, time_mask
+
+    def __call__(self, clip: Any, key: str, train: bool) -> dict[str, Any]:
+        word = key.split("/")[0]
+        return lrw_item(clip.arrays, self.labels[word], word, key.rsplit("/", 1)[-1], train, self.crop_size,
+                        self.flip, self.time_mask)

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from avtoolkit.data.media import MediaError
-from avtoolkit.datasets._prepare import prepare_clips
+from avtoolkit.datasets._prepare import prepare_clips, prepare_shards
 from avtoolkit.datasets.lrw.layout import SPLITS, LRWClip, find_words, list_clips, read_duration, select_words
 from avtoolkit.store import REPORT_NAME, NpzClipStore, PrepareReport
 
@@ -25,6 +25,11 @@ from avtoolkit.store import REPORT_NAME, NpzClipStore, PrepareReport
 def clip_key(clip: LRWClip) -> str:
     """``WORD/SPLIT/WORD_00001``: the clip's key in the cache's :class:`~avtoolkit.store.NpzClipStore`."""
     return f"{clip.word}/{clip.split}/{clip.id}"
+
+
+def shard_folder(cache_dir: str | Path) -> Path:
+    """``<cache_dir>/shards``: the split folders of ``--format shards`` (``shards/train/index.json``)."""
+    return Path(cache_dir) / "shards"
 
 
 def cache_path(cache_dir: str | Path, clip: LRWClip) -> Path:
@@ -60,7 +65,9 @@ def convert_clip(args: tuple[LRWClip, dict, Path | None]) -> tuple[dict[str, np.
 def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | None = None,
                     words_list: Sequence[str] | None = None, splits: Sequence[str] = SPLITS,
                     method: str = "fixed", landmarks_dir: str | Path | None = None,
-                    workers: int | None = None, progress: bool = True, sheets: int = 3) -> PrepareReport:
+                    workers: int | None = None, progress: bool = True, sheets: int = 3,
+                    store_format: str = "npz", part: tuple[int, int] = (1, 1), shard_size: int = 1000,
+                    quality: int = 95, index_only: bool = False) -> PrepareReport:
     """Converts the LRW clips of the selected words into cached mouth ROIs.
 
     Args:
@@ -78,6 +85,10 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
         workers: processes (default: every core).
         progress: show a tqdm progress bar.
         sheets: contact sheets of this many newly prepared clips go to ``<cache_dir>/sheets``.
+        store_format: ``npz`` (one file per clip) or ``shards`` (``<cache_dir>/shards/<split>/``
+            tar shards with an ``index.json``; see :func:`~avtoolkit.datasets._prepare.prepare_shards`).
+        part, shard_size, quality, index_only: ``shards`` only: prepare part ``I`` of ``N``,
+            samples per shard, JPEG quality of the ROIs, or only write the index of finished parts.
 
     Returns:
         A :class:`~avtoolkit.store.PrepareReport`; failed clips are also written to ``prepare_report.tsv``.
@@ -91,6 +102,14 @@ def build_roi_cache(root: str | Path, cache_dir: str | Path, *, words: int | Non
     cropper_args = {"size": (96, 96), "method": method}
     lm_dir = Path(landmarks_dir) if landmarks_dir is not None else None
     report = PrepareReport(report_path=cache_dir / REPORT_NAME)
+    if store_format == "shards":
+        by_split = {split: [(clip_key(c), str(c.video), (c, cropper_args, lm_dir), {"text": c.word, "split": split})
+                            for c in list_clips(root, split, vocabulary)] for split in splits}
+        return prepare_shards(shard_folder(cache_dir), by_split, convert_clip, header="video\treason", part=part,
+                              shard_size=shard_size, quality=quality, index_only=index_only, workers=workers,
+                              desc="prepare LRW", progress=progress, chunksize=8)
+    if store_format != "npz":
+        raise ValueError(f"store format {store_format!r}: expected 'npz' or 'shards'")
     clips = [(clip_key(clip), str(clip.video), (clip, cropper_args, lm_dir))
              for split in splits for clip in list_clips(root, split, vocabulary)]
     done = prepare_clips(NpzClipStore(cache_dir), clips, convert_clip, report, header="video\treason",
