@@ -212,7 +212,8 @@ class ShardStream(IterableDataset):
                     # the sample's place in the epoch seeds its augmentation, whoever decodes it
                     seed = np.random.SeedSequence([self.options["seed"], self.epoch, sample["place"]])
                     state = seed.generate_state(2)
-                    torch.manual_seed(int(state[0]))
+                    # the CPU generator only: torch.manual_seed also queues CUDA seeding with a stack trace
+                    torch.default_generator.manual_seed(int(state[0]))
                     np.random.seed(int(state[1]))
                     random.seed(int(state[1]))
                     if sample["shard"] not in handles:
