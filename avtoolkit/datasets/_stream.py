@@ -1,17 +1,19 @@
 """``ShardStream``: batches streamed from a :class:`~avtoolkit.store.ShardClipStore`, each sample once per epoch.
 
 The whole epoch is planned from ``index.json`` alone (keys and lengths; nothing decoded), the
-same way on every rank and loader worker:
+same way on every rank and loader worker, and the same whatever the number of ranks:
 
 1. the shards in a seeded order (``seed + epoch``), their samples one after another;
-2. that sequence cut into ``world_size`` contiguous ranges whose sizes differ by at most one
-   (rank ``r`` reads range ``r``: a few neighbouring shards, seeking to its samples);
-3. a shuffle buffer of ``buffer`` samples over the rank's range (seeded by epoch and rank);
-4. batches of ``batch_size`` samples, or, with ``max_frames``, buckets: each window of
-   ``buffer`` shuffled samples is sorted by length and cut into batches of at most
-   ``max_frames`` frames in total (auto_avsr's ``max_frames``), the batches then shuffled;
-5. under DDP, ranks left with fewer batches split their largest ones until every rank has the
-   same count (DDP needs equal step counts; every sample is still seen once).
+2. a shuffle buffer of ``buffer`` samples over that sequence (WebDataset's ``shuffle``);
+3. global batches of ``batch_size x world_size`` samples or, with ``max_frames``, buckets:
+   each window of ``buffer`` shuffled samples is sorted by length and cut into batches of at
+   most ``max_frames x world_size`` frames in total (auto_avsr's ``max_frames`` per GPU), the
+   batches of a window then shuffled;
+4. rank ``r`` takes samples ``r, r + world_size, ...`` of each global batch: every sample once
+   per epoch, every rank the same number of steps (DDP needs that), and the global batch of
+   step ``k`` the same on 1 rank or 32 (one process with ``batch_size x 4`` steps through the
+   samples a 4-rank run does). Ranks read neighbouring samples of the same shards, seeking to
+   them (a local disk, a shared file system, or range requests on object storage).
 
 Loader worker ``w`` of ``W`` decodes the rank's batches ``k + w, k + w + W, ...``; a
 ``DataLoader`` (``batch_size=None``) takes batches from its workers in turn, so the rank sees
@@ -50,64 +52,63 @@ def distributed_rank() -> tuple[int, int]:
 
 def plan_epoch(shards: Sequence[Mapping[str, Any]], epoch: int, rank: int, world_size: int, *,
                batch_size: int | None = None, max_frames: int | None = None, shuffle: bool = True,
-               buffer: int = 256, seed: int = 0, even_batches: bool = True) -> list[list[Sample]]:
+               buffer: int = 256, seed: int = 0) -> list[list[Sample]]:
     """The batches rank ``rank`` of ``world_size`` reads in ``epoch`` (see the module's docstring).
+
+    ``batch_size`` and ``max_frames`` are per rank: the global batch holds ``world_size`` times
+    as much, and is the same whatever the world size, so a run on 4 ranks of batch 2 steps
+    through the same samples as one process of batch 8.
 
     Examples:
         >>> shards = [{"name": f"s{i}", "samples": [{"key": f"k{i}{j}", "length": j + 1, "members": {}}
         ...            for j in range(3)]} for i in range(2)]
         >>> [[s["key"] for s in b] for b in plan_epoch(shards, 0, 0, 2, batch_size=2, shuffle=False)]
-        [['k00', 'k01'], ['k02']]
+        [['k00', 'k02'], ['k11']]
         >>> [[s["key"] for s in b] for b in plan_epoch(shards, 0, 1, 2, batch_size=2, shuffle=False)]
-        [['k10', 'k11'], ['k12']]
+        [['k01', 'k10'], ['k12']]
+        >>> [[s["key"] for s in b] for b in plan_epoch(shards, 0, 0, 1, batch_size=4, shuffle=False)]
+        [['k00', 'k01', 'k02', 'k10'], ['k11', 'k12']]
     """
     if (batch_size is None) == (max_frames is None):
         raise ValueError("give exactly one of batch_size and max_frames")
-    plans = [_plan_rank(shards, epoch, r, world_size, batch_size, max_frames, shuffle, buffer, seed)
-             for r in (range(world_size) if even_batches and world_size > 1 else [rank])]
-    if len(plans) == 1:
-        return plans[0]
-    most = max(len(p) for p in plans)
-    mine = plans[rank]
-    while len(mine) < most:
-        i = max(range(len(mine)), key=lambda j: (len(mine[j]), -j))
-        if len(mine[i]) < 2:
-            raise ValueError(f"rank {rank} has {len(mine)} samples, fewer than the {most} batches another "
-                             f"rank has: use fewer ranks or smaller batches")
-        half = len(mine[i]) // 2
-        mine[i:i + 1] = [mine[i][:half], mine[i][half:]]
-    return mine
-
-
-def _plan_rank(shards: Sequence[Mapping[str, Any]], epoch: int, rank: int, world_size: int,
-               batch_size: int | None, max_frames: int | None, shuffle: bool, buffer: int,
-               seed: int) -> list[list[Sample]]:
     order = list(range(len(shards)))
     if shuffle:
         random.Random(f"{seed}/{epoch}/shards").shuffle(order)
     stream = [s | {"shard": shards[i]["name"]} for i in order for s in shards[i]["samples"]]
     for place, sample in enumerate(stream):
         sample["place"] = place
-    start, stop = rank * len(stream) // world_size, (rank + 1) * len(stream) // world_size
-    mine = stream[start:stop]
-    rng = random.Random(f"{seed}/{epoch}/{rank}/buffer")
+    if len(stream) < world_size:
+        raise ValueError(f"{len(stream)} samples cannot feed {world_size} ranks")
+    rng = random.Random(f"{seed}/{epoch}/buffer")
     if shuffle and buffer > 1:
-        mine = _shuffle_buffer(mine, buffer, rng)
+        stream = _shuffle_buffer(stream, buffer, rng)
     if max_frames is None:
-        return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
-    batches: list[list[Sample]] = []
-    for w in range(0, len(mine), max(buffer, 1)):
-        window = sorted(mine[w:w + max(buffer, 1)], key=lambda s: (s["length"], s["place"]))
-        bucket: list[list[Sample]] = []
-        for sample in window:
-            if bucket and sum(s["length"] for s in bucket[-1]) + sample["length"] <= max_frames:
-                bucket[-1].append(sample)
-            else:
-                bucket.append([sample])  # a clip longer than max_frames goes alone
-        if shuffle:
-            rng.shuffle(bucket)
-        batches += bucket
-    return batches
+        size = batch_size * world_size
+        batches = [stream[i:i + size] for i in range(0, len(stream), size)]
+    else:
+        batches = []
+        for w in range(0, len(stream), max(buffer, 1)):
+            window = sorted(stream[w:w + max(buffer, 1)], key=lambda s: (s["length"], s["place"]))
+            bucket: list[list[Sample]] = []
+            for sample in window:
+                if bucket and sum(s["length"] for s in bucket[-1]) + sample["length"] <= max_frames * world_size:
+                    bucket[-1].append(sample)
+                else:
+                    bucket.append([sample])  # a clip longer than the budget goes alone (then merged below)
+            if shuffle:
+                rng.shuffle(bucket)
+            batches += bucket
+    # every rank needs a sample in every step (DDP steps together): a global batch of fewer
+    # samples than ranks joins its neighbour
+    merged: list[list[Sample]] = []
+    for batch in batches:
+        if merged and (len(batch) < world_size or len(merged[-1]) < world_size):
+            merged[-1] = merged[-1] + batch
+        else:
+            merged.append(batch)
+    # rank r takes every world_size-th sample of a global batch: equal counts (within one) and,
+    # in a length-sorted bucket, equal frame totals
+    return [batch[rank::world_size] for batch in merged]
 
 
 def _shuffle_buffer(items: list[Sample], size: int, rng: random.Random) -> list[Sample]:

@@ -57,18 +57,26 @@ def test_two_ranks_of_two_workers_see_every_sample_once_per_epoch(shards):
     assert seen != first  # reshuffled every epoch
 
 
-def test_max_frames_buckets_and_evens_out_the_ranks():
-    # 7 shards of lengths 10..60: buckets of at most 100 frames, the same batch count on 3 ranks
+def test_max_frames_buckets_and_global_batches_do_not_depend_on_the_world_size():
+    # 7 shards of 5 clips, lengths 10..60 frames
     shards = [{"name": f"s{i}", "samples": [{"key": f"k{i}_{j}", "length": 10 * (1 + (i + j) % 6), "members": {}}
                                             for j in range(5)]} for i in range(7)]
     plans = [plan_epoch(shards, 3, r, 3, max_frames=100, buffer=8, seed=1) for r in range(3)]
-    assert len({len(p) for p in plans}) == 1
+    assert len({len(p) for p in plans}) == 1  # DDP: the same step count on every rank
     flat = [s["key"] for p in plans for b in p for s in b]
     assert sorted(flat) == sorted(s["key"] for sh in shards for s in sh["samples"])
-    assert all(sum(s["length"] for s in b) <= 100 for p in plans for b in p)
-    unbucketed = plan_epoch(shards, 3, 0, 1, batch_size=4, buffer=8, seed=1)
+    totals = [sum(s["length"] for b in step for s in b) for step in zip(*plans)]
+    # 100 frames a rank; a window's last bucket of fewer clips than ranks joins its neighbour
+    assert sum(t <= 300 for t in totals) >= len(totals) - 5 and max(totals) <= 300 + 2 * 60
     padding = lambda plan: sum(len(b) * max(s["length"] for s in b) - sum(s["length"] for s in b) for b in plan)
+    unbucketed = plan_epoch(shards, 3, 0, 1, batch_size=4, buffer=8, seed=1)
     assert padding(plan_epoch(shards, 3, 0, 1, max_frames=100, buffer=8, seed=1)) < padding(unbucketed) / 2
+    # four ranks of 2 step through the global batches of one process of 8 (30 clips: 8, 8, 8, 6;
+    # a last global batch of fewer clips than ranks would join the one before on 4 ranks only)
+    one = plan_epoch(shards[:6], 5, 0, 1, batch_size=8, buffer=8, seed=2)
+    four = [plan_epoch(shards[:6], 5, r, 4, batch_size=2, buffer=8, seed=2) for r in range(4)]
+    assert [sorted(s["key"] for b in step for s in b) for step in zip(*four)] == \
+        [sorted(s["key"] for s in b) for b in one]
 
 
 RUN = """
