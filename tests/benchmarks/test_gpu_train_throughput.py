@@ -34,3 +34,12 @@ def test_cpu_smoke_mode_trains_a_ctc_recipe(tmp_path):
                  "--steps", "1", "--warmup", "0", "--infer-batches", "1", "--out", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert figures["task"] == "ctc" and figures["clips_per_s"] > 0 and figures["inference"][0]["batch"] == 1
+
+
+def test_cpu_smoke_mode_times_steps_streamed_from_shards(tiny_recipe, tmp_path, capsys):
+    out = tmp_path / "streamed.json"
+    assert main(["--recipe", str(tiny_recipe), "--device", "cpu", "--batch", "2", "--steps", "2", "--warmup", "0",
+                 "--infer-batches", "1", "--stream-workers", "1", "--stream-clips", "8", "--out", str(out)]) == 0
+    streamed = json.loads(out.read_text())["streamed"]
+    assert streamed["workers"] == 1 and streamed["steps"] == 2 and streamed["clips_per_s"] > 0
+    assert "streamed from shards, 1 loader workers" in capsys.readouterr().out

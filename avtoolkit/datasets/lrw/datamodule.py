@@ -59,6 +59,9 @@ class LRWDataModule(AVDataModule):
         shuffle_buffer: ``shards``: shuffle-buffer size in samples (also the bucketing window).
         shard_size: ``shards``: samples per shard when preparing.
         seed: ``shards``: the seed of the per-epoch shard, buffer and augmentation draws.
+        shards_dir: ``shards``: the folder (or ``s3://``/``gs://``/``https://`` URL, read
+            through fsspec) holding the ``train``/``val``/``test`` shard folders; default
+            ``<cache_dir>/shards``, where preparation writes them.
 
     Raises:
         LRWNotFoundError: ``root`` is not an LRW tree (says where LRW comes from).
@@ -69,7 +72,8 @@ class LRWDataModule(AVDataModule):
                  crop_method: Literal["fixed", "face", "landmarks"] = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
                  flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None,
                  store_format: Literal["npz", "shards"] = "npz", max_frames: int | None = None,
-                 shuffle_buffer: int = 256, shard_size: int = 1000, seed: int = 0) -> None:
+                 shuffle_buffer: int = 256, shard_size: int = 1000, seed: int = 0,
+                 shards_dir: str | None = None) -> None:
         super().__init__()
         if root is None:
             raise LRWNotFoundError(f"data.root is not set. {LRW_HELP}")
@@ -90,6 +94,7 @@ class LRWDataModule(AVDataModule):
             raise ValueError(f"data.store_format: '{store_format}' is not one of npz, shards")
         self.store_format = store_format
         self.max_frames, self.shuffle_buffer, self.shard_size, self.seed = max_frames, shuffle_buffer, shard_size, seed
+        self.shards_dir = shards_dir
         self.splits: dict[str, LRWClips] = {}
 
     def prepare_data(self) -> None:
@@ -131,11 +136,13 @@ class LRWDataModule(AVDataModule):
 
     def _stream_loader(self, split: str, shuffle: bool) -> DataLoader:
         from avtoolkit.datasets._stream import ShardStream, stream_loader
+        from avtoolkit.store import ShardClipStore
 
-        folder = shard_folder(self.cache_dir) / split
-        if not (folder / "index.json").is_file():
-            raise LRWNotFoundError(f"LRW {split}: no shards in {folder}; run `avtoolkit prepare RECIPE` with "
-                                   f"data.store_format=shards (and `--index` after `--part I/N` runs)")
+        base = self.shards_dir or str(shard_folder(self.cache_dir))
+        folder = ShardClipStore(f"{base.rstrip('/')}/{split}")
+        if folder.read_index() is None:
+            raise LRWNotFoundError(f"LRW {split}: no shards in {folder.location}; run `avtoolkit prepare RECIPE "
+                                   f"--format shards` (and `--index` after `--part I/N` runs)")
         train = split == "train"
         stream = ShardStream(folder, LRWShardItems(self.vocabulary, self.crop_size, self.flip, self.time_mask),
                              functools.partial(collate, word_boundary=self.use_word_boundary),
