@@ -94,8 +94,6 @@ def test_torchrun_two_nodes_of_two_match_one_process_with_the_global_batch(tmp_p
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point())
     print(f"largest weight difference, 2x2 torchrun vs one process: {worst:.3g}")
-    assert not torch.equal(a["model.head.fc.weight"] if "model.head.fc.weight" in a else next(iter(a.values())),
-                           torch.zeros(1))  # trained weights, compared below
     for key in a:
         if a[key].is_floating_point():
             # gloo's all-reduce sums in another order than one process's batch: float rounding only
