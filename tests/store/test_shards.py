@@ -65,6 +65,12 @@ def test_shards_are_webdataset_tars_with_their_listing(mouth_rois, tmp_path):
         assert names == ["s1/clip0.rois.jpgs", "s1/clip0.json", "s1/clip1.rois.jpgs", "s1/clip1.json"]
         assert json.load(tar.extractfile("s1/clip1.json")) == {"text": "t1"}
     assert ShardClipStore(tmp_path).lengths() == {f"s1/clip{i}": i + 3 for i in range(5)}
+    # shards copied without their sidecars (and index) are listed from their tar headers
+    for extra in [*tmp_path.glob("*.tar.json"), tmp_path / INDEX_NAME]:
+        extra.unlink()
+    rescanned = ShardClipStore(tmp_path)
+    assert rescanned.lengths() == {f"s1/clip{i}": i + 3 for i in range(5)}
+    assert rescanned.read("s1/clip3").meta == {"text": "t3"}
 
 
 def test_a_killed_write_loses_only_the_unfinished_shard_and_resumes(mouth_rois, tmp_path):
