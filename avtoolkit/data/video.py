@@ -134,4 +134,7 @@ def time_mask(video: Tensor, max_frames: int, generator: torch.Generator | None 
 
 def normalise(rois: Tensor) -> Tensor:
     """uint8 ``[T, H, W]`` -> float ``[T, 1, H, W]`` with :data:`VIDEO_MEAN` and :data:`VIDEO_STD`."""
-    return ((rois.float() / 255.0 - VIDEO_MEAN) / VIDEO_STD).unsqueeze(1)
+    # one scale and one shift in place (the same values up to float rounding, 4e-7): four
+    # allocating passes took 0.56 ms of a 29x88x88 clip on one core, this takes 0.06 ms, and a
+    # loader worker's whole item (decode, crop, normalise) about 2 ms (benchmarks/shards.py)
+    return rois.float().mul_(1.0 / (255.0 * VIDEO_STD)).sub_(VIDEO_MEAN / VIDEO_STD).unsqueeze(1)
