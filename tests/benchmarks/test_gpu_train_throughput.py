@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
@@ -36,6 +38,7 @@ def test_cpu_smoke_mode_trains_a_ctc_recipe(tmp_path):
     assert figures["task"] == "ctc" and figures["clips_per_s"] > 0 and figures["inference"][0]["batch"] == 1
 
 
+@pytest.mark.slow  # ~50 s on a loaded 2-core machine (model steps, then a loader worker's start)
 def test_cpu_smoke_mode_times_steps_streamed_from_shards(tiny_recipe, tmp_path, capsys):
     out = tmp_path / "streamed.json"
     assert main(["--recipe", str(tiny_recipe), "--device", "cpu", "--batch", "2", "--steps", "2", "--warmup", "0",
