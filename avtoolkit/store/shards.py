@@ -5,9 +5,9 @@ members side by side), so ``webdataset``, ``tar tvf`` and object-storage tools r
 
 - ``<key>.rois.jpgs``: the mouth ROIs, uint8 ``[T, H, W]``, each frame a baseline JPEG
   (OpenCV, quality 95 by default) behind a small header (:func:`encode_rois`). JPEG, not the
-  ``.npz`` deflate of the per-clip cache: an LRW clip's 29 96x96 crops take about 75 KB
-  instead of 170 KB, at a PSNR of 47-50 dB against the crops it was given (largest error 5-8
-  grey levels; ``benchmarks/shards.py`` measures both). ``quality=0`` stores PNG (lossless).
+  ``.npz`` deflate of the per-clip cache: 29 real 96x96 mouth crops take 71-85 KB instead of
+  131-179 KB, at a PSNR of 47-50 dB against the crops it was given (largest error 5-8 grey
+  levels; ``benchmarks/shards.py`` measures both). ``quality=0`` stores PNG (lossless).
 - ``<key>.<name>.npy``: every other array (16 kHz int16 ``audio``, LRW's ``duration``).
 - ``<key>.json``: the clip's metadata (transcript, label, source).
 
