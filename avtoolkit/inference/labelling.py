@@ -127,15 +127,17 @@ def label_clips(checkpoint: str | os.PathLike[str], clips: Sequence[tuple[str, P
 def _transcribe(asr: Any, chunk: Sequence[tuple[str, Path]], used: Sequence[str],
                 summary: LabelSummary) -> list[tuple[tuple[str, Path], str]]:
     """Transcripts of one batch; on a failure, clip by clip, so one unreadable clip costs only itself."""
+    from avtoolkit.data.text import normalize_text
+
     items = [{m: path for m in used} for _, path in chunk]
     try:
-        return list(zip(chunk, (r.transcript for r in asr.transcribe_batch(items))))
+        return list(zip(chunk, (normalize_text(r.transcript) for r in asr.transcribe_batch(items))))
     except Exception:
         pass  # found below, clip by clip
     out = []
     for clip, item in zip(chunk, items):
         try:
-            out.append((clip, asr.transcribe_batch([item])[0].transcript))
+            out.append((clip, normalize_text(asr.transcribe_batch([item])[0].transcript)))
         except Exception as exc:  # a broken clip among millions is reported, not fatal
             summary.failed.append((clip[0], f"{type(exc).__name__}: {exc}".replace("\t", " ").replace("\n", " ")))
     return out
