@@ -220,6 +220,8 @@ class SentenceCorpus(AVDataModule):
 
     corpus = "sentences"
     help = ""
+    #: contact sheets of this many newly prepared videos go to ``<cache folder>/sheets``.
+    sheets = 3
 
     def __init__(self, root: str | None, *, batch_size: int, workers: int, modalities: list[str], video_size: int,
                  roi_size: int, crop_method: str, cache_dir: str | None, prepare_workers: int | None,
@@ -285,9 +287,15 @@ class SentenceCorpus(AVDataModule):
         folder.mkdir(parents=True, exist_ok=True)
         report = PrepareReport(report_path=folder / REPORT_NAME, failed=list(layout.problems))
         clips = [c for split in SPLITS for c in layout.splits.get(split, [])]
-        prepare_clips(self.store(), [(c.key, c.key, (c, self.cropper_args)) for c in clips], convert_sentence,
-                      report, header="clip\treason", workers=self.prepare_workers, desc=f"prepare {self.corpus}",
-                      progress=True)
+        done = prepare_clips(self.store(), [(c.key, c.key, (c, self.cropper_args)) for c in clips],
+                             convert_sentence, report, header="clip\treason", workers=self.prepare_workers,
+                             desc=f"prepare {self.corpus}", progress=True)
+        if done and self.sheets > 0:  # a few crops as pictures beside the report, to check them by eye
+            from avtoolkit.roi.crop import MouthCropper
+            from avtoolkit.roi.sheet import write_sheets
+
+            videos = list(dict.fromkeys(clip.video for clip, _ in done))[: self.sheets]
+            write_sheets(videos, folder / "sheets", MouthCropper(**self.cropper_args))
         self.prepare_report = report
         if report.prepared or report.failed:
             print(f"{self.corpus}: {layout.summary()}; {report}")
