@@ -57,7 +57,7 @@ class SentenceClip:
 
     Attributes:
         key: the store key (``main/5535415699068794046/00001``; a segment of a long utterance
-            adds ``_s<k>``).
+            adds its window in milliseconds, ``_t1630-2850``).
         video: the ``.mp4`` (its audio track is the audio).
         transcript: normalised (:func:`~avtoolkit.data.text.normalize_text`).
         start, end: the window in seconds; ``None``: the whole clip.
@@ -104,7 +104,7 @@ def lrs_clips(key: str, video: Path, layout: CorpusLayout, max_seconds: float | 
     """The clips of one LRS2/LRS3 utterance (``video`` and the ``.txt`` beside it), problems noted in ``layout``.
 
     An utterance whose timed words span more than ``max_seconds`` is cut at word timings
-    (:func:`~avtoolkit.data.timed_words.segment_words`) into segments ``<key>_s<k>``; shorter
+    (:func:`~avtoolkit.data.timed_words.segment_words`) into segments ``<key>_t<start ms>-<end ms>``; shorter
     ones, and files without a timing table, stay whole.
     """
     txt = video.with_suffix(".txt")
@@ -117,7 +117,10 @@ def lrs_clips(key: str, video: Path, layout: CorpusLayout, max_seconds: float | 
         if max_seconds is None or not parsed.words or parsed.words[-1].end <= max_seconds:
             return [SentenceClip(key, video, text, source=str(txt))]
         segments = segment_words(parsed.words, max_seconds)
-        return [SentenceClip(f"{key}_s{k:02d}", video, check_transcript(seg.text, f"{txt} (segment {k})"),
+        # A segment's key is its window in milliseconds: the same window is the same content, so a
+        # cache prepared with another segment_seconds is never read as if it were cut this way (and
+        # the key has no dot, which sharded formats read as the start of a file extension).
+        return [SentenceClip(f"{key}_t{round(seg.start * 1000)}-{round(seg.end * 1000)}", video, check_transcript(seg.text, f"{txt} (segment {k})"),
                              seg.start, seg.end, f"{txt} (segment {k}: {seg.start:g}-{seg.end:g} s)")
                 for k, seg in enumerate(segments)]
     except (TranscriptError, ValueError) as exc:

@@ -60,7 +60,7 @@ def test_training_utterances_are_cut_at_word_timings_but_test_stays_whole(lrs3_r
     layout = read_lrs3(lrs3_root, segment_seconds=1.0, val_fraction=0.0)
     train = layout.splits["train"]
     assert train and all(c.start is not None and c.end - c.start <= 1.0 + 1e-9 for c in train)
-    whole = {c.key.rsplit("_s", 1)[0] for c in train}
+    whole = {c.key.rsplit("_t", 1)[0] for c in train}
     assert len(whole) == len(TRAINVAL) * 2 + 1 and len(train) > len(whole)
     test = layout.splits["test"]
     assert [(c.key, c.start) for c in test] == [("test/0Fi83BHQsMA/00002", None), ("test/0Fi83BHQsMA/00003", None)]
