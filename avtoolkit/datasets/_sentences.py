@@ -343,6 +343,22 @@ class SentenceCorpus(AVDataModule):
                        "cache_dir": str(self.folder)}
 
 
+def check_segment_seconds(value: float | None) -> float | None:
+    """``data.segment_seconds`` checked before any work: positive seconds or ``None``.
+
+    Examples:
+        >>> check_segment_seconds(0)
+        Traceback (most recent call last):
+        ...
+        avtoolkit.recipe.errors.RecipeError: recipe: data.segment_seconds: 0 is not positive; give seconds (auto_avsr uses 16 or 24) or null
+    """
+    from avtoolkit.recipe.errors import RecipeError
+
+    if value is not None and not value > 0:
+        raise RecipeError(f"data.segment_seconds: {value} is not positive; give seconds (auto_avsr uses 16 or 24) or null")
+    return value
+
+
 def common_args(local: Mapping[str, Any]) -> dict[str, Any]:
     """The :class:`SentenceCorpus` arguments out of a subclass's ``locals()``."""
     names = ("batch_size", "workers", "modalities", "video_size", "roi_size", "crop_method", "cache_dir",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from avtoolkit.datasets._sentences import CorpusLayout, SentenceCorpus, common_args
+from avtoolkit.datasets._sentences import CorpusLayout, SentenceCorpus, check_segment_seconds, common_args
 from avtoolkit.datasets.lrs2.layout import LRS2_HELP, read_lrs2
 from avtoolkit.registry.kinds import DATASETS
 
@@ -48,7 +48,7 @@ class LRS2DataModule(SentenceCorpus):
                  babble_talkers: int = 4, max_clips: dict[str, int] | None = None, seed: int = 0) -> None:
         super().__init__(root, **common_args(locals()))
         self.use_pretrain = use_pretrain
-        self.segment_seconds = segment_seconds
+        self.segment_seconds = check_segment_seconds(segment_seconds)
 
     def read_layout(self) -> CorpusLayout:
         return read_lrs2(self.root, self.use_pretrain, self.segment_seconds)

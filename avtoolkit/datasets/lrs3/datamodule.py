@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from avtoolkit.datasets._sentences import CorpusLayout, SentenceCorpus, common_args
+from avtoolkit.datasets._sentences import CorpusLayout, SentenceCorpus, check_segment_seconds, common_args
 from avtoolkit.datasets.lrs3.layout import LRS3_HELP, read_lrs3
 from avtoolkit.registry.kinds import DATASETS
 
@@ -50,7 +50,7 @@ class LRS3DataModule(SentenceCorpus):
                  babble_talkers: int = 4, max_clips: dict[str, int] | None = None, seed: int = 0) -> None:
         super().__init__(root, **common_args(locals()))
         self.use_pretrain = use_pretrain
-        self.segment_seconds = segment_seconds
+        self.segment_seconds = check_segment_seconds(segment_seconds)
         self.val_fraction = val_fraction
 
     def read_layout(self) -> CorpusLayout:

@@ -38,7 +38,9 @@ def read_lrs3(root: str | Path, use_pretrain: bool = True, segment_seconds: floa
     if not any((root / s).is_dir() for s in SUBSETS):
         raise DatasetNotFoundError(f"no LRS3 under {root} (no pretrain/, trainval/ or test/). {LRS3_HELP}")
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction: {val_fraction} is not in [0, 1)")
+        from avtoolkit.recipe.errors import RecipeError
+
+        raise RecipeError(f"data.val_fraction: {val_fraction} is not in [0, 1)")
     layout = CorpusLayout()
     for subset in SUBSETS:
         if subset == "pretrain" and not use_pretrain or not (root / subset).is_dir():

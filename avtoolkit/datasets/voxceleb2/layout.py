@@ -42,7 +42,9 @@ def find_videos(root: str | Path, subsets: Sequence[str] = SUBSETS) -> list[tupl
 def read_voxceleb2(root: str | Path, labels: Labels, val_fraction: float = 0.01) -> CorpusLayout:
     """VoxCeleb2's labelled clips by split (``dev`` minus held-out speakers, those speakers, ``test``)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction: {val_fraction} is not in [0, 1)")
+        from avtoolkit.recipe.errors import RecipeError
+
+        raise RecipeError(f"data.val_fraction: {val_fraction} is not in [0, 1)")
     layout = CorpusLayout(problems=[p for p in labels.problems])
     for key, video in find_videos(root):
         parts = key.split("/")  # <subset>/mp4/id<N>/<video id>/<n>

@@ -83,6 +83,9 @@ def test_not_lrs2_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetNotFoundError, match="no LRS2 under .*main/, pretrain/ and train.txt"):
         LRS2DataModule(root=str(tmp_path), **FAST).prepare_data()
+    with pytest.raises(ValueError, match="data.segment_seconds: -1 is not positive"):
+        LRS2DataModule(root=str(tmp_path), segment_seconds=-1, **FAST)
+    assert list(tmp_path.iterdir()) == []  # nothing written by a refused run
 
 
 def test_prepare_reports_the_broken_clip_and_batches_come_from_the_segments(lrs2_root: Path, tmp_path: Path) -> None:
