@@ -112,7 +112,7 @@ def split_long(spans: list[Span], max_s: float = 10.0, overlap_s: float = 1.0) -
 def _runs(mask: np.ndarray, step_s: float) -> list[Span]:
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [Span(round(a * step_s, 6), round(b * step_s, 6)) for a, b in zip(starts, ends)]
+    return [Span(round(float(a) * step_s, 6), round(float(b) * step_s, 6)) for a, b in zip(starts, ends)]
 
 
 def _bridge(spans: list[Span], min_pause_s: float) -> list[Span]:

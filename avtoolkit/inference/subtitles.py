@@ -43,7 +43,6 @@ def to_srt(cues: Sequence[Cue]) -> str:
         1
         00:00:01,500 --> 00:00:03,250
         bin blue
-        <BLANKLINE>
     """
     blocks = [f"{i}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{c.text or '...'}\n"
               for i, c in enumerate(cues, 1)]
@@ -60,7 +59,6 @@ def to_vtt(cues: Sequence[Cue]) -> str:
         1 video
         00:00:00.000 --> 00:00:01.000
         set white
-        <BLANKLINE>
     """
     blocks = [f"{i} {'+'.join(c.modalities)}\n{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{c.text or '...'}\n"
               for i, c in enumerate(cues, 1)]
