@@ -65,8 +65,9 @@ class Recording:
         return max(lengths)
 
     def face_found(self) -> np.ndarray:
-        """Per-frame bool: landmarks found."""
-        assert self.landmarks is not None
+        """Per-frame bool: landmarks found (all True when faces were not tracked)."""
+        if self.landmarks is None:
+            return np.ones(len(self.frames) if self.frames is not None else 0, bool)
         return ~np.isnan(self.landmarks).any(axis=(1, 2))
 
 
@@ -88,10 +89,21 @@ def read_recording(path: str | os.PathLike[str], *, need_video: bool, need_audio
             if audio is None:
                 raise
         else:
+            from avtoolkit.errors import MissingExtraError
             from avtoolkit.roi.detector import detect_landmarks
 
             frames = resample_to_25fps(frames, fps)
-            landmarks = detect_landmarks(frames)
+            try:
+                landmarks = detect_landmarks(frames)
+            except MissingExtraError:
+                if audio is None:
+                    raise  # silent video is cut by face tracks: nothing else to cut by
+                import logging
+
+                # With audio the voice cuts the utterances; the crop method finds the mouth itself.
+                logging.getLogger(__name__).warning("%s: no face tracking without the landmarks extra "
+                                                    "(pip install 'avtoolkit[landmarks]'); every segment "
+                                                    "is given its video", path)
     if audio is None and frames is None:
         raise MediaError(path, "neither an audio track nor video frames could be read")
     return Recording(audio, frames, landmarks)
