@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override the recipe's decoding.name (attention, joint: hybrid CTC/attention models)")
     t.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size")
     t.add_argument("--lexicon", help="lexicon file for beam search")
-    t.add_argument("--lm", help="KenLM language model for beam search")
+    t.add_argument("--lm", help="language model: KenLM for CTC beam search; a character LM .pt "
+                                "(avtoolkit.models.lm) for joint search")
+    t.add_argument("--lm-weight", type=float, help="override decoding.lm_weight (LM fusion weight)")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(handler=transcribe)
 
@@ -36,7 +38,7 @@ def transcribe(args: argparse.Namespace) -> int:
     from avtoolkit.inference.transcriber import Transcriber, check_output, check_reference
 
     decoding = {k: v for k, v in {"name": args.decoder, "beam_size": args.beam_size, "lexicon": args.lexicon,
-                                  "lm": args.lm}.items() if v is not None}
+                                  "lm": args.lm, "lm_weight": args.lm_weight}.items() if v is not None}
     if args.manifest:
         if args.audio or args.video:
             print("avtoolkit transcribe: give --manifest or --audio/--video, not both", file=sys.stderr)

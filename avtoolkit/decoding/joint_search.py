@@ -536,10 +536,24 @@ class JointDecoder:
         length_bonus: added per character.
         grammar: a built-in slot grammar (``grid``) to constrain the output to.
         lexicon: a lexicon file or built-in word list (``grid``) to constrain the output to.
+        lm: a character language model (:class:`~avtoolkit.models.lm.CharLSTMLM` or its saved
+            ``.pt``; any model with the incremental decoder-step interface), fused with ``lm_weight``.
+        lm_weight: weight of the LM's log-probabilities (shallow fusion; 0 turns it off).
     """
 
     def __init__(self, head: Any, tokens: Sequence[str], beam_size: int = 10, ctc_weight: float = 0.3,
-                 length_bonus: float = 0.0, grammar: str | None = None, lexicon: str | None = None) -> None:
+                 length_bonus: float = 0.0, grammar: str | None = None, lexicon: str | None = None,
+                 lm: Any = None, lm_weight: float = 0.0) -> None:
+        if isinstance(lm, (str, bytes)) or hasattr(lm, "__fspath__"):
+            from avtoolkit.models.lm import CharLSTMLM
+
+            lm = CharLSTMLM.load(lm)  # type: ignore[arg-type]
+        if lm is not None and not is_incremental(lm):
+            raise ValueError("decoding.lm: a joint search LM needs init_state/step_state/select_state")
+        lm_vocab = getattr(getattr(lm, "out", None), "out_features", None)
+        if lm_vocab is not None and lm_vocab != len(tokens):
+            raise ValueError(f"decoding.lm: the LM has {lm_vocab} tokens, the model {len(tokens)}")
+        self.lm, self.lm_weight = lm, float(lm_weight)
         self.head = head
         self.tokens = list(tokens)
         self.beam_size, self.ctc_weight, self.length_bonus = beam_size, ctc_weight, length_bonus
@@ -554,7 +568,9 @@ class JointDecoder:
                 hyps = joint_beam_search(out["log_probs"][b, :n].float().cpu(), _on_cpu(decoder_scorer(self.head, memory)),
                                          beam_size=self.beam_size,
                                          ctc_weight=self.ctc_weight, length_bonus=self.length_bonus,
-                                         constraint=self.constraint)
+                                         constraint=self.constraint,
+                                         lm=None if self.lm is None else _on_cpu(StateScorer(self.lm)),
+                                         lm_weight=self.lm_weight)
                 results.append((_tidy(tokens_text(hyps[0].tokens, self.tokens)), hyps[0].score) if hyps
                                else ("", _NEG))
         return results
@@ -614,7 +630,8 @@ def build_attention_decoder(cfg: Mapping[str, Any] | None, tokens: Sequence[str]
     c = section(DecodingConfig, dict(cfg or {}))
     if c.name == "joint":
         return JointDecoder(head, tokens, beam_size=int(c.beam_size), ctc_weight=float(c.ctc_weight),
-                            length_bonus=float(c.length_bonus), grammar=c.grammar, lexicon=c.lexicon)
+                            length_bonus=float(c.length_bonus), grammar=c.grammar, lexicon=c.lexicon,
+                            lm=c.lm, lm_weight=float(c.lm_weight) if c.lm else 0.0)
     if c.name == "attention":
         return AttentionGreedyDecoder(head, tokens)
     raise ValueError(f"decoding.name: {c.name!r} is a CTC decoder; the attention decoders are 'attention' and 'joint'")
