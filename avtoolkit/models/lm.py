@@ -107,11 +107,18 @@ class CharLSTMLM(nn.Module):
         """A model saved by :meth:`save`, in eval mode.
 
         Raises:
-            ValueError: the file is not a saved ``CharLSTMLM``.
+            UsageError: the file is missing or not a saved ``CharLSTMLM`` (exit code 2 from the CLI).
         """
-        blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        from avtoolkit.errors import UsageError
+
+        if not Path(path).is_file():
+            raise UsageError(f"decoding.lm: {path}: no such file (a character LM .pt from avtoolkit.models.lm)")
+        try:
+            blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise UsageError(f"decoding.lm: {path}: not a character LM saved by avtoolkit ({exc})") from exc
         if not isinstance(blob, dict) or blob.get("kind") != "char_lstm_lm":
-            raise ValueError(f"{path}: not a character LM saved by avtoolkit (CharLSTMLM.save)")
+            raise UsageError(f"decoding.lm: {path}: not a character LM saved by avtoolkit (CharLSTMLM.save)")
         lm = cls(**blob["config"])
         lm.load_state_dict(blob["state_dict"])
         return lm.eval()
@@ -166,3 +173,48 @@ def train_lm(texts: Sequence[str], tokens: Sequence[str], epochs: int = 10, dim:
             loss.backward()
             opt.step()
     return lm.eval()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m avtoolkit.models.lm TEXTS --out lm.pt``: train on a transcript file (one sentence a
+    line) or a folder of GRID ``.align`` files, print held-out perplexity, save."""
+    import argparse
+
+    from avtoolkit.data.text import CHARACTERS
+    from avtoolkit.errors import UsageError
+
+    p = argparse.ArgumentParser(description=main.__doc__.splitlines()[0] if main.__doc__ else None)
+    p.add_argument("texts", help="transcript file (one sentence a line) or a folder of GRID .align files")
+    p.add_argument("--out", required=True, help="where to save the LM (.pt)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--held-out", type=float, default=0.1, help="fraction of sentences (the last ones) kept for perplexity")
+    args = p.parse_args(argv)
+    src = Path(args.texts)
+    if src.is_dir():
+        texts = grid_transcripts(src)
+    elif src.is_file():
+        texts = [line for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        raise UsageError(f"{src}: no such transcript file or alignment folder")
+    if not texts:
+        raise UsageError(f"{src}: no sentences found")
+    cut = max(1, int(len(texts) * (1 - args.held_out))) if len(texts) > 1 else len(texts)
+    lm = train_lm(texts[:cut], CHARACTERS, epochs=args.epochs, dim=args.dim)
+    if texts[cut:]:
+        print(f"held-out perplexity: {lm.perplexity(texts[cut:]):.3f} ({len(texts) - cut} sentences)")
+    lm.save(args.out)
+    print(f"saved {args.out} ({cut} training sentences)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from avtoolkit.errors import UsageError
+
+    try:
+        raise SystemExit(main())
+    except UsageError as exc:  # bad input: one line and exit code 2, as the avtoolkit commands do
+        print(f"avtoolkit.models.lm: {exc}", file=sys.stderr)
+        raise SystemExit(2)
