@@ -88,3 +88,24 @@ def test_a_saved_lm_plugs_into_the_joint_decoder(tmp_path: Path) -> None:
     assert isinstance(text, str) and score != pytest.approx(plain[0].score)
     with pytest.raises(ValueError, match="tokens"):
         JointDecoder(head, CHARACTERS[:5], lm=lm, lm_weight=0.5)
+
+
+def test_the_transcriber_fuses_an_lm_file_the_decoding_section_names(tmp_path: Path) -> None:
+    from avtoolkit import build_model
+    from avtoolkit.errors import UsageError
+    from avtoolkit.inference.transcriber import Transcriber
+    from avtoolkit.recipe import load_recipe
+
+    small = ["model.encoders.audio={name: audio_cnn, channels: [8, 8, 8], hidden_dim: 32, time_subsampling: 1}",
+             "model.backends=[]", "model.head={name: hybrid_ctc_attention, layers: 1, heads: 2, dim: 32, ff_dim: 64}"]
+    torch.manual_seed(0)
+    recipe = load_recipe("recipes/grid_audio_hybrid.yaml", small).tree
+    model = build_model(recipe).eval()
+    train_lm(["bin blue at a one now"] * 4, CHARACTERS, epochs=2, dim=16).save(tmp_path / "lm.pt")
+    asr = Transcriber(model, CHARACTERS, ["audio"], recipe,
+                      decoding={"name": "joint", "lm": str(tmp_path / "lm.pt"), "lm_weight": 0.3})
+    assert isinstance(asr.decode, JointDecoder) and asr.decode.lm is not None and asr.decode.lm_weight == 0.3
+    text = asr.transcribe(audio=torch.randn(16000).numpy() * 0.1).transcript
+    assert text == "" or len(text.split()) == 6  # the recipe's grammar still holds
+    with pytest.raises(UsageError, match="decoding.lm"):
+        Transcriber(model, CHARACTERS, ["audio"], recipe, decoding={"name": "joint", "lm": str(tmp_path / "no.pt")})
