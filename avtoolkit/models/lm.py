@@ -16,8 +16,8 @@ Train with :func:`train_lm` on transcripts (one sentence a line, or GRID alignme
 
 Examples:
     >>> from avtoolkit.data.text import CHARACTERS
-    >>> lm = train_lm(["bin blue at a one now"] * 8, CHARACTERS, epochs=30, dim=32, seed=0)
-    >>> lm.perplexity(["bin blue at a one now"]) < lm.perplexity(["now one a at blue bin"])
+    >>> lm = train_lm(["bin blue"] * 4, CHARACTERS, epochs=20, dim=16, lr=1e-2, seed=0)
+    >>> lm.perplexity(["bin blue"]) < lm.perplexity(["blue bin"])
     True
 """
 
