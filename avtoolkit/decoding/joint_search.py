@@ -565,11 +565,11 @@ class JointDecoder:
         with torch.inference_mode():
             for b, n in enumerate(out["lengths"].tolist()):
                 memory = out["memory"][b : b + 1, :n]
-                hyps = joint_beam_search(out["log_probs"][b, :n].float().cpu(), _on_cpu(decoder_scorer(self.head, memory)),
+                hyps = joint_beam_search(out["log_probs"][b, :n].float().cpu(), _CPUScorer(decoder_scorer(self.head, memory)),
                                          beam_size=self.beam_size,
                                          ctc_weight=self.ctc_weight, length_bonus=self.length_bonus,
                                          constraint=self.constraint,
-                                         lm=None if self.lm is None else _on_cpu(StateScorer(self.lm)),
+                                         lm=None if self.lm is None else _CPUScorer(StateScorer(self.lm)),
                                          lm_weight=self.lm_weight)
                 results.append((_tidy(tokens_text(hyps[0].tokens, self.tokens)), hyps[0].score) if hyps
                                else ("", _NEG))
@@ -596,7 +596,7 @@ class AttentionGreedyDecoder:
         return [text for text, _ in self.decode(out)]
 
 
-class _on_cpu:
+class _CPUScorer:
     """A scorer whose log-probabilities come back on the CPU, where the search runs (the model may be on a GPU)."""
 
     def __init__(self, inner: IncrementalScorer) -> None:
