@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from avtoolkit.cli.values import positive_float, positive_int
+from avtoolkit.cli.values import nonnegative_float, positive_float, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="override the recipe's decoding.name (attention, joint: hybrid CTC/attention models)")
     t.add_argument("--beam-size", type=positive_int, help="override decoding.beam_size")
     t.add_argument("--lexicon", help="lexicon file for beam search")
-    t.add_argument("--lm", help="KenLM language model for beam search")
+    t.add_argument("--lm", help="language model: KenLM for CTC beam search; a character LM .pt "
+                                "(avtoolkit.models.lm) for joint search")
+    t.add_argument("--lm-weight", type=nonnegative_float, help="override decoding.lm_weight (LM fusion weight)")
     t.add_argument("--json", nargs="?", const=True, default=None, metavar="FILE",
                    help="print the result as JSON; with MEDIA, FILE writes the timed segments as JSON there")
     t.add_argument("--srt", metavar="FILE", help="with MEDIA: write SubRip subtitles")
@@ -48,7 +50,7 @@ def transcribe(args: argparse.Namespace) -> int:
     from avtoolkit.inference.transcriber import Transcriber, check_output, check_reference
 
     decoding = {k: v for k, v in {"name": args.decoder, "beam_size": args.beam_size, "lexicon": args.lexicon,
-                                  "lm": args.lm}.items() if v is not None}
+                                  "lm": args.lm, "lm_weight": args.lm_weight}.items() if v is not None}
     if args.media:
         return _transcribe_recording(args, decoding)
     if args.srt or args.vtt or isinstance(args.json, str):
