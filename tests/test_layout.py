@@ -184,7 +184,7 @@ CORPORA = sorted(p.parent.name for p in (PACKAGE / "datasets").glob("*/__init__.
 
 @pytest.mark.parametrize("corpus", CORPORA)
 def test_no_corpus_folder_imports_another(corpus: str) -> None:
-    """What corpora share lives in ``data/``, ``roi/``, ``store/`` or ``datasets/_prepare.py``, not in a sibling."""
+    """What corpora share lives in ``data/``, ``roi/``, ``store/`` , ``datasets/_prepare.py`` or ``datasets/_sentences.py``, not in a sibling."""
     others = [f"avtoolkit.datasets.{c}" for c in CORPORA if c != corpus]
     files = sorted((PACKAGE / "datasets" / corpus).rglob("*.py"))
     wrong = [f"{_module_name(f)} imports {name}" for f in files for name in sorted(_avtoolkit_imports(f))

@@ -21,6 +21,10 @@ Three ways to find the mouth (:class:`MouthCropper` ``method``):
     With ``align=False`` the crop is centred on the mean of points 48-67 (running median
     over 5 frames) and is ``landmark_scale`` times the clip's median mouth width (corner to
     corner) wide, constant over the clip so the mouth does not zoom with landmark noise.
+``"auto_avsr"``
+    mpc001/auto_avsr's own crop (:mod:`avtoolkit.roi.auto_avsr`): landmarks (given or
+    detected) smoothed, similarity transform to their mean face, 96x96 around the mouth;
+    resized when ``size`` is not 96x96 (their models need exactly 96x96).
 
 Crops keep the aspect ratio of ``size``; parts outside the frame repeat the edge pixels.
 """
@@ -39,7 +43,7 @@ from avtoolkit.data.media import MediaError, read_video
 from avtoolkit.errors import UsageError
 from avtoolkit.store import NpzClipStore
 
-Method = Literal["fixed", "face", "landmarks"]
+Method = Literal["fixed", "face", "landmarks", "auto_avsr"]
 #: (top, left, height, width) fractions: rows 115..211, cols 79..175 of LRW's 256x256 frames.
 LRW_MOUTH_BOX = (115 / 256, 79 / 256, 96 / 256, 96 / 256)
 _MOUTH_POINTS = slice(48, 68)
@@ -50,7 +54,7 @@ class MouthCropper:
 
     Args:
         size: output ``(height, width)`` in pixels.
-        method: ``"fixed"``, ``"face"`` or ``"landmarks"`` (see the module docstring).
+        method: ``"fixed"``, ``"face"``, ``"landmarks"`` or ``"auto_avsr"`` (see the module docstring).
         fixed_box: ``(top, left, height, width)`` as fractions of the frame (``"fixed"``).
         face_every: run the face detector on every k-th frame (``"face"``).
         detect_width: frames are downscaled to this width for face detection.
@@ -87,8 +91,8 @@ class MouthCropper:
         smooth_window: int = 9,
         min_detected: float = 0.5,
     ) -> None:
-        if method not in ("fixed", "face", "landmarks"):
-            raise ValueError(f"method must be 'fixed', 'face' or 'landmarks', got {method!r}")
+        if method not in ("fixed", "face", "landmarks", "auto_avsr"):
+            raise ValueError(f"method must be 'fixed', 'face', 'landmarks' or 'auto_avsr', got {method!r}")
         size = (int(size[0]), int(size[1]))
         if min(size) < 1:
             raise ValueError(f"size must be positive (height, width), got {size}")
@@ -125,6 +129,8 @@ class MouthCropper:
         elif self.method == "face":
             parts += [f"face_every={self.face_every}", f"detect_width={self.detect_width}",
                       f"mouth_center={self.mouth_center}", f"mouth_width={self.mouth_width}"]
+        elif self.method == "auto_avsr":
+            parts.append(f"min_detected={self.min_detected}")
         else:
             parts.append(f"landmark_scale={self.landmark_scale}")
             if self.align:
@@ -164,6 +170,8 @@ class MouthCropper:
         if self.method == "fixed":
             return self._crop_fixed(frames)
         gray = _to_gray(frames)
+        if self.method == "auto_avsr":
+            return self._auto_avsr(gray, landmarks, source)
         if self.method == "landmarks" and self.align:
             return self._aligned(gray, landmarks, source).rois
         return _cut_all(gray, self._boxes(gray, landmarks, source), self.size)
@@ -174,6 +182,20 @@ class MouthCropper:
         return aligned_crops(gray, landmarks, self.size, scale=self.landmark_scale,
                              smooth_window=self.smooth_window, min_detected=self.min_detected,
                              source=source)
+
+    def _auto_avsr(self, gray: np.ndarray, landmarks, source) -> np.ndarray:
+        from avtoolkit.roi.aligned_crops import check_landmarks
+        from avtoolkit.roi.auto_avsr import PATCH_SIZE, auto_avsr_crops
+
+        if landmarks is None:
+            from avtoolkit.roi.detector import detect_landmarks
+
+            landmarks = detect_landmarks(gray)
+        points = check_landmarks(landmarks, len(gray), source)
+        rois = auto_avsr_crops(gray, points, min_detected=self.min_detected, source=source)
+        if self.size == (PATCH_SIZE, PATCH_SIZE):
+            return rois
+        return np.stack([_resize(r, self.size) for r in rois])
 
     def boxes(
         self,
@@ -356,7 +378,7 @@ def mouth_rois(
     if landmarks is not None:
         key.update(np.ascontiguousarray(landmarks, dtype=np.float64).tobytes())
     cache_dir = Path(cache_dir)
-    if landmarks is None and cropper.method == "landmarks":
+    if landmarks is None and cropper.method in ("landmarks", "auto_avsr"):
         from avtoolkit.roi.landmark_cache import cached_landmarks
 
         landmarks = cached_landmarks(video_path, cache_dir)
@@ -381,7 +403,7 @@ def mouth_rois(
 def _crop_file(video_path: Path, cropper: MouthCropper, landmarks) -> np.ndarray:
     # Gray decoding: every method works on luma, and it is a third of the data to copy.
     frames, _ = read_video(video_path, color="gray")
-    if landmarks is not None and cropper.method == "landmarks" and len(landmarks) != len(frames):
+    if landmarks is not None and cropper.method in ("landmarks", "auto_avsr") and len(landmarks) != len(frames):
         raise ValueError(
             f"{video_path}: {len(frames)} frames decoded but landmarks have {len(landmarks)}"
         )

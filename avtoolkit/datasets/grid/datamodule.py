@@ -117,7 +117,7 @@ class GridDataModule(AVDataModule):
         video_size: int = 64,
         roi_size: int = 96,
         crop_size: int = 88,
-        crop_method: Literal["face", "fixed", "landmarks"] = "face",
+        crop_method: Literal["face", "fixed", "landmarks", "auto_avsr"] = "face",
         cache_dir: str | None = None,
         prepare_workers: int | None = None,
         audio_norm: Literal["utterance", "none"] = "none",

@@ -69,7 +69,7 @@ class LRWDataModule(AVDataModule):
 
     def __init__(self, root: str | None = None, words: int | None = None, words_list: list[str] | None = None,
                  batch_size: int = 32, workers: int = 4, crop_size: int = 88, cache_dir: str | None = None,
-                 crop_method: Literal["fixed", "face", "landmarks"] = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
+                 crop_method: Literal["fixed", "face", "landmarks", "auto_avsr"] = "fixed", landmarks_dir: str | None = None, use_word_boundary: bool = False,
                  flip: float = 0.5, time_mask: int = 10, prepare_workers: int | None = None,
                  store_format: Literal["npz", "shards"] = "npz", max_frames: int | None = None,
                  shuffle_buffer: int = 256, shard_size: int = 1000, seed: int = 0,

@@ -62,7 +62,7 @@ class ManifestDataModule(AVDataModule):
 
     def __init__(self, train: str | None = None, val: str | None = None, test: str | None = None,
                  batch_size: int = 8, workers: int = 0, modalities: list[str] = ["audio", "video"],
-                 video_size: int = 64, crop_method: Literal["face", "fixed", "landmarks"] = "face", cache_dir: str | None = None,
+                 video_size: int = 64, crop_method: Literal["face", "fixed", "landmarks", "auto_avsr"] = "face", cache_dir: str | None = None,
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
                  skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble"] = "white",

@@ -50,6 +50,9 @@ class HybridCTCAttentionHead(Head):
         ((2, 7, 29), (2, 3, 29), (2, 7, 16))
         >>> tuple(head.decoder_step(out["memory"][:1], torch.zeros(3, 1, dtype=torch.long)).shape)
         (3, 29)
+        >>> logp, state = head.eval().step_state(head.init_state(out["memory"][:1]), torch.zeros(3, dtype=torch.long))
+        >>> tuple(logp.shape), state.length
+        ((3, 29), 1)
     """
 
     task = "hybrid"
@@ -99,3 +102,32 @@ class HybridCTCAttentionHead(Head):
     def decoder_step(self, memory: Tensor, prefixes: Tensor, memory_lengths: Tensor | None = None) -> Tensor:
         """Log-probabilities ``[N, V]`` of the token after each prefix (prefixes start with the start token)."""
         return self.decode(memory, memory_lengths, prefixes.to(memory.device))[:, -1]
+
+    # Incremental decoding (the decoder-step interface of avtoolkit.decoding.joint_search): the
+    # search keeps one opaque state per hypothesis and feeds one token at a time.
+    def init_state(self, memory: Tensor, memory_lengths: Tensor | None = None) -> Any:
+        """The state before any token: ``memory [B, T, dim]`` projected once into cross-attention keys/values."""
+        from avtoolkit.models.heads._incremental import start_cache
+
+        return start_cache(self.decoder, memory, memory_lengths)
+
+    def step_state(self, state: Any, tokens: Tensor) -> tuple[Tensor, Any]:
+        """Feed ``tokens [N]`` (one per hypothesis); the next token's log-probabilities ``[N, V]`` and the new state.
+
+        Equals :meth:`decoder_step` on the prefixes fed so far (up to float rounding), at the cost of one position.
+        """
+        from avtoolkit.models.heads._incremental import step_cache
+
+        tokens = tokens.to(self.embed.weight.device)
+        y = self.embed(tokens)[:, None] * math.sqrt(self.dim)
+        table = getattr(self, "_positions", None)
+        if table is None or table.shape[0] <= state.length or table.device != tokens.device:
+            # One table for all steps (plain attribute, not a buffer: it is no part of the weights).
+            table = self._positions = sinusoidal_positions(max(256, 2 * state.length + 2), self.dim, tokens.device)
+        y = y + table[state.length]
+        h, state = step_cache(self.decoder, state, y)
+        return self.out(h).log_softmax(dim=-1), state
+
+    def select_state(self, state: Any, index: Tensor) -> Any:
+        """The state of hypotheses ``index [N']`` of ``state`` (the beam's survivors, repeats allowed)."""
+        return state.select(index.to(self.embed.weight.device))

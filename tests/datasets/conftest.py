@@ -1,0 +1,6 @@
+"""Lets the corpus tests import ``corpus_trees`` (the tree builders) from this folder."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
