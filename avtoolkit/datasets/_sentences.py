@@ -225,6 +225,12 @@ class SentenceCorpus(AVDataModule):
     help = ""
     #: contact sheets of this many newly prepared videos go to ``<cache folder>/sheets``.
     sheets = 3
+    #: ``avtoolkit prepare --format shards [--part I/N | --index]`` sets these: tar shards in
+    #: ``<cache folder>/shards/<split>`` (docs/distributed.md); training still reads ``npz``.
+    store_format = "npz"
+    shard_size = 1000
+    prepare_part: tuple[int, int] = (1, 1)
+    prepare_index_only = False
 
     def __init__(self, root: str | None, *, batch_size: int, workers: int, modalities: list[str], video_size: int,
                  roi_size: int, crop_method: str, cache_dir: str | None, prepare_workers: int | None,
@@ -284,7 +290,24 @@ class SentenceCorpus(AVDataModule):
             self._layout = layout
         return self._layout
 
+    def _prepare_shards(self) -> None:
+        from avtoolkit.datasets._prepare import prepare_shards
+
+        layout = self.layout()
+        by_split = {split: [(c.key, c.key, (c, self.cropper_args),
+                             {"text": c.transcript, "source": c.source or str(c.video), "start": c.start, "end": c.end})
+                            for c in layout.splits.get(split, [])] for split in SPLITS}
+        self.prepare_report = prepare_shards(self.folder / "shards", by_split, convert_sentence, header="clip\treason",
+                                             part=self.prepare_part, shard_size=self.shard_size,
+                                             index_only=self.prepare_index_only, workers=self.prepare_workers,
+                                             desc=f"prepare {self.corpus}", progress=True,
+                                             layout_problems=layout.problems)
+        print(f"{self.corpus} shards in {self.folder / 'shards'}: {layout.summary()}; {self.prepare_report}")
+
     def prepare_data(self) -> None:
+        if self.store_format == "shards":
+            self._prepare_shards()
+            return
         layout = self.layout()
         folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,29 @@ def test_prepare_reports_the_broken_clip_and_loads_the_rest(lrs3_root: Path, tmp
     assert len(dm.clips["train"]) == 3 and len(dm.clips["test"]) == 1
     batch = next(iter(dm.train_dataloader()))
     assert batch["video"].shape[0] == 2 and "targets" in batch
+
+
+def test_prepare_into_shards_in_two_parts_reports_the_broken_clip(lrs3_root: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from avtoolkit.store import ShardClipStore
+
+    def dm() -> LRS3DataModule:
+        return LRS3DataModule(root=str(lrs3_root), segment_seconds=1.0, val_fraction=0.5, modalities=["video"],
+                              cache_dir=str(tmp_path / "cache"), max_clips={"train": 3}, **FAST)
+
+    for part in ((1, 2), (2, 2)):
+        m = dm()
+        m.store_format, m.prepare_part = "shards", part
+        m.prepare_data()
+    m = dm()
+    m.store_format, m.prepare_index_only = "shards", True
+    m.prepare_data()
+    test = ShardClipStore(m.folder / "shards" / "test")
+    assert test.keys() == ["test/0Fi83BHQsMA/00002"]
+    clip = test.read("test/0Fi83BHQsMA/00002")
+    assert clip.meta["text"] == m.layout().splits["test"][0].transcript and clip.arrays["rois"].dtype == np.uint8
+    assert clip.arrays["audio"].dtype == np.int16
+    assert len(ShardClipStore(m.folder / "shards" / "train").keys()) == 3
+    reports = "".join(p.read_text() for p in (m.folder / "shards").glob("prepare_report.part*.tsv"))
+    assert "test/0Fi83BHQsMA/00003" in reports and "test/0Fi83BHQsMA/00004" in reports
