@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
-from avtoolkit.data.text import CHARACTERS
+from avtoolkit.data.tokens import make_vocab
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
 from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
@@ -91,6 +91,8 @@ class GridDataModule(AVDataModule):
         flip: word mode: horizontal-flip probability in training.
         time_mask: word mode: most frames masked per training cut.
         seed: evaluation noise seed.
+        tokens: sentence mode's token kind (:func:`avtoolkit.data.tokens.make_vocab`): characters by
+            default, or ``{kind: sentencepiece, model: PATH}``.
 
     Raises:
         GridNotFoundError: ``root`` is not a GRID tree.
@@ -129,6 +131,7 @@ class GridDataModule(AVDataModule):
         flip: float = 0.5,
         time_mask: int = 3,
         seed: int = 0,
+        tokens: dict | None = None,
     ) -> None:
         super().__init__()
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
@@ -166,7 +169,8 @@ class GridDataModule(AVDataModule):
         self.flip = flip
         self.time_mask = time_mask
         self.seed = seed
-        self.vocabulary = list(CHARACTERS) if mode == "sentence" else list(VOCABULARY)
+        self.vocab = make_vocab(tokens)
+        self.vocabulary = list(self.vocab.tokens) if mode == "sentence" else list(VOCABULARY)
         self._layout: LayoutReport | None = None
         self.clips: dict[str, list[GridClip]] = {}
         self.failed: dict[str, str] = {}
@@ -234,7 +238,7 @@ class GridDataModule(AVDataModule):
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
                                                    audio, train, self.seed,
-                                                   self.trim_silence if train else None)
+                                                   self.trim_silence if train else None, vocab=self.vocab)
             else:
                 self.splits[split] = GridWords(word_cuts(self.clips[split]), folder, self.word_window,
                                                self.crop_size, train, self.flip, self.time_mask,
