@@ -22,6 +22,7 @@ Torch only; the CLI's ``avtoolkit import-checkpoint`` writes the result for the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 import torch
@@ -91,3 +92,35 @@ def check_conversion(model: torch.nn.Module, converted: Mapping[str, Tensor], un
     diff = compare_state_dicts(model.state_dict(), converted)
     diff.unexpected = sorted(diff.unexpected + [f"{k} (their name; no avtoolkit part)" for k in unknown])
     return diff
+
+
+def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | Path) -> dict[str, object]:
+    """Converts an auto_avsr file for ``model`` (a recipe's model), checks it strictly, writes ``out``.
+
+    ``out`` is a plain state dict with avtoolkit's keys, loadable with ``weights_only=True``: the
+    recipe's ``init`` section reads it (``{path: OUT, take: encoders.video}``, ``backends.0``,
+    ``head``). Nothing is written unless every key and shape fits.
+
+    Returns:
+        ``{"tensors": count, "parameters": count, "modality": ...}``.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+        CheckpointError: not an auto_avsr checkpoint, or it does not fit ``model``: every
+            missing, unexpected and mis-shaped key is named.
+    """
+    from avtoolkit.models.checkpoint import read_checkpoint, save_atomic
+
+    modalities = list(getattr(model, "encoders", {}).keys())
+    if len(modalities) != 1:
+        raise CheckpointError(f"import-checkpoint reads auto_avsr's one-modality models; this recipe's model has "
+                              f"encoders {modalities or 'none'}")
+    converted, unknown = convert_auto_avsr(auto_avsr_state(read_checkpoint(checkpoint)), modalities[0])
+    diff = check_conversion(model, converted, unknown)
+    if not diff.clean:
+        raise CheckpointError(f"{checkpoint} does not fit the recipe's model (is it the {modalities[0]} model, and "
+                              f"the recipe's sizes theirs?):\n{diff.describe()}")
+    save_atomic(converted, out)
+    params = sum(v.numel() for k, v in converted.items() if not k.endswith(("running_mean", "running_var",
+                                                                           "num_batches_tracked")))
+    return {"tensors": len(converted), "parameters": params, "modality": modalities[0]}
