@@ -22,11 +22,20 @@ def import_checkpoint(args: argparse.Namespace) -> int:
     from avtoolkit import build_model
     from avtoolkit.models.convert import import_auto_avsr
 
+    from avtoolkit.data.tokens import make_vocab
+    from avtoolkit.recipe import validate_recipe
+
     output_file(args.out, "--out")
+    recipe = validate_recipe(args.recipe, args.overrides, check_data=False)
+    tokens = (recipe.get("data") or {}).get("tokens")
     with torch.device("meta"):  # only names and shapes are compared: no 250M-parameter initialisation
-        model = build_model(args.recipe, args.overrides)
-    report = import_auto_avsr(args.checkpoint, model, args.out)
+        model = build_model(recipe)
+    vocabulary = None
+    if tokens and tokens.get("model"):  # the token list is known: write a checkpoint eval and transcribe read
+        vocabulary = list(make_vocab(tokens).tokens)
+    report = import_auto_avsr(args.checkpoint, model, args.out, recipe.tree if vocabulary else None, vocabulary)
+    use = ("`avtoolkit eval/transcribe --checkpoint` read it, and a recipe's init section" if vocabulary else
+           "use it in a recipe's init section (set data.tokens.model and .units for a checkpoint eval reads)")
     print(f"wrote {args.out}: {report['tensors']} tensors, {report['parameters'] / 1e6:.1f}M parameters, every key "
-          f"of the recipe's {report['modality']} model present with its shape; use it in the recipe's init section "
-          f"(docs/pretrained.md)")
+          f"of the recipe's {report['modality']} model present with its shape; {use} (docs/pretrained.md)")
     return 0

@@ -94,12 +94,16 @@ def check_conversion(model: torch.nn.Module, converted: Mapping[str, Tensor], un
     return diff
 
 
-def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | Path) -> dict[str, object]:
+def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | Path,
+                     recipe: Mapping[str, object] | None = None, vocabulary: list[str] | None = None,
+                     ) -> dict[str, object]:
     """Converts an auto_avsr file for ``model`` (a recipe's model), checks it strictly, writes ``out``.
 
-    ``out`` is a plain state dict with avtoolkit's keys, loadable with ``weights_only=True``: the
-    recipe's ``init`` section reads it (``{path: OUT, take: encoders.video}``, ``backends.0``,
-    ``head``). Nothing is written unless every key and shape fits.
+    With ``recipe`` (its resolved tree) and ``vocabulary`` (the token list of its ``data.tokens``),
+    ``out`` is an avtoolkit model checkpoint, as ``avtoolkit run`` writes them: ``eval``,
+    ``transcribe`` and ``noise-eval`` read it, and a recipe's ``init`` section takes parts of it.
+    Without them it is a plain state dict with avtoolkit's keys, for ``init`` only. Both load with
+    ``weights_only=True``. Nothing is written unless every key and shape fits.
 
     Returns:
         ``{"tensors": count, "parameters": count, "modality": ...}``.
@@ -120,7 +124,18 @@ def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | 
     if not diff.clean:
         raise CheckpointError(f"{checkpoint} does not fit the recipe's model (is it the {modalities[0]} model, and "
                               f"the recipe's sizes theirs?):\n{diff.describe()}")
-    save_atomic(converted, out)
+    if recipe is not None and vocabulary is not None:
+        head_size = getattr(getattr(model, "head", None), "output_dim", None)
+        if head_size != len(vocabulary):
+            raise CheckpointError(f"the recipe's head has {head_size} tokens but its data.tokens give {len(vocabulary)}"
+                                  " (auto_avsr's unigram-5000 needs their units file, data.tokens.units)")
+        from avtoolkit.models.checkpoint import META_KEY, MODEL_PREFIX
+
+        save_atomic({"state_dict": {MODEL_PREFIX + k: v for k, v in converted.items()},
+                     META_KEY: {"recipe": dict(recipe), "vocabulary": list(vocabulary), "task": "hybrid",
+                                "imported_from": str(checkpoint)}}, out)
+    else:
+        save_atomic(converted, out)
     params = sum(v.numel() for k, v in converted.items() if not k.endswith(("running_mean", "running_var",
                                                                            "num_batches_tracked")))
     return {"tensors": len(converted), "parameters": params, "modality": modalities[0]}

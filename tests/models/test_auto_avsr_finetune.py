@@ -41,6 +41,19 @@ def their_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     return path, fx["config"]
 
 
+def train_grid_spm(folder: Path) -> Path:
+    """A 40-piece unigram model of GRID's transcripts, upper case like auto_avsr's LRS3 units."""
+    import sentencepiece as spm
+
+    text = []
+    for align in sorted((GRID / "alignments" / "s1").glob("*.align"))[:300]:
+        words = [ln.split()[2] for ln in align.read_text().splitlines() if len(ln.split()) == 3]
+        text.append(" ".join(w for w in words if w not in ("sil", "sp")).upper())
+    spm.SentencePieceTrainer.train(sentence_iterator=io.StringIO("\n".join(text)), model_prefix=str(folder / "grid"),
+                                   vocab_size=40, model_type="unigram", minloglevel=2)
+    return folder / "grid.model"
+
+
 def write_recipe(path: Path, recipe: dict) -> Path:
     path.write_text(yaml.safe_dump(recipe))
     return path
@@ -66,6 +79,33 @@ def test_import_checkpoint_writes_a_strictly_checked_state_dict(their_checkpoint
     assert not refused.exists()
 
 
+def test_imported_checkpoint_with_its_tokens_is_one_that_eval_and_transcribe_read(their_checkpoint,
+                                                                                   tmp_path: Path) -> None:
+    if not (GRID / "alignments").is_dir():
+        pytest.skip(f"needs the shared GRID s1 transcripts at {GRID}")
+    theirs, cfg = their_checkpoint
+    model_file = train_grid_spm(tmp_path)
+    # a units file of 14 of the model's pieces: the fixture's head has 15 tokens with the blank
+    from avtoolkit.data.tokens import SentencePieceVocab
+
+    pieces = SentencePieceVocab(model_file).pieces[:cfg["odim"] - 2]
+    (tmp_path / "units.txt").write_text("".join(f"{p} {i}\n" for i, p in enumerate(pieces, 1)), encoding="utf-8")
+    recipe = write_recipe(tmp_path / "small.yaml", {"base": str(REPO / "recipes" / "auto_avsr_vsr.yaml"),
+                                                    "model": small_model(cfg, cfg["odim"] - 1)})
+    out = tmp_path / "ours.ckpt"
+    assert main(["import-checkpoint", str(theirs), "--recipe", str(recipe), "--out", str(out),
+                 f"data.tokens.model={model_file}", f"data.tokens.units={tmp_path / 'units.txt'}"]) == 0
+    from avtoolkit.models.checkpoint import load_model
+
+    loaded = load_model(out, command="transcribe")
+    assert loaded.task == "hybrid" and len(loaded.vocabulary) == cfg["odim"] - 1
+    fx = torch.load(FIXTURES / "vsr_small.pt", weights_only=True)
+    with torch.no_grad():
+        out_ = loaded.model({"video": fx["input"], "video_lengths": fx["lengths"]})
+    # the same numbers as their model, read back through avtoolkit's own checkpoint loading
+    assert float((out_["memory"] - fx["encoder_out"]).abs().max()) < 1e-4
+
+
 class _Snapshots(L.Callback):
     def __init__(self) -> None:
         self.states: list[dict[str, torch.Tensor]] = []
@@ -85,8 +125,6 @@ def test_finetune_recipe_trains_on_grid_with_the_imported_front_end_frozen_first
                                                                                   tmp_path: Path) -> None:
     if not (GRID / "s1").is_dir():
         pytest.skip(f"needs the shared GRID s1 clips at {GRID}")
-    import sentencepiece as spm
-
     theirs, cfg = their_checkpoint
     ours = tmp_path / "ours.pt"
     small = write_recipe(tmp_path / "small_vsr.yaml", {"base": str(REPO / "recipes" / "auto_avsr_vsr.yaml"),
@@ -94,12 +132,7 @@ def test_finetune_recipe_trains_on_grid_with_the_imported_front_end_frozen_first
     assert main(["import-checkpoint", str(theirs), "--recipe", str(small), "--out", str(ours)]) == 0
     # GRID's own subword units: the 15 tokens of the fixture's head cannot spell GRID, so the head
     # starts fresh here and the imported front-end and Conformer are what is carried over
-    text = []
-    for align in sorted((GRID / "alignments" / "s1").glob("*.align"))[:300]:
-        words = [ln.split()[2] for ln in align.read_text().splitlines() if len(ln.split()) == 3]
-        text.append(" ".join(w for w in words if w not in ("sil", "sp")).upper())
-    spm.SentencePieceTrainer.train(sentence_iterator=io.StringIO("\n".join(text)), model_prefix=str(tmp_path / "grid"),
-                                   vocab_size=40, model_type="unigram", minloglevel=2)
+    train_grid_spm(tmp_path)
     recipe = write_recipe(tmp_path / "finetune.yaml", {
         "base": str(REPO / "recipes" / "auto_avsr_finetune_grid.yaml"),
         "model": small_model(cfg, 39),

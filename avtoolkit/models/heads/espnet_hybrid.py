@@ -59,15 +59,19 @@ class TransformerDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dim = dim
 
-    def forward(self, prev: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
-        """Logits ``[N, L, outputs]`` after every prefix position of ``prev [N, L]`` (ESPnet ids)."""
+    def forward(self, prev: Tensor, memory: Tensor, memory_mask: Tensor | None, last_only: bool = False) -> Tensor:
+        """Logits ``[N, L, outputs]`` after every prefix position of ``prev [N, L]`` (ESPnet ids).
+
+        ``last_only``: the logits after the last position only (``[N, 1, outputs]``): a search step
+        needs no more, and the output layer is the widest matrix of the decoder (768 x 5049).
+        """
         length = prev.shape[1]
         positions = sinusoid_table(torch.arange(length), self.dim).to(memory.device, memory.dtype)
         y = self.dropout(self.embed(prev) * math.sqrt(self.dim) + positions[None])
         causal = torch.ones(length, length, dtype=torch.bool, device=prev.device).tril()[None]
         for layer in self.decoders:
             y = layer(y, causal, memory, memory_mask)
-        return self.output_layer(self.after_norm(y))
+        return self.output_layer(self.after_norm(y[:, -1:] if last_only else y))
 
 
 @HEADS.register("espnet_hybrid")
@@ -128,7 +132,7 @@ class ESPnetHybridHead(Head):
             out["att_log_probs"] = self.decode(x, lengths, prev)
         return out
 
-    def decode(self, memory: Tensor, memory_lengths: Tensor | None, prev: Tensor) -> Tensor:
+    def decode(self, memory: Tensor, memory_lengths: Tensor | None, prev: Tensor, last_only: bool = False) -> Tensor:
         """Next-token log-probabilities ``[N, L, V]`` (avtoolkit ids) at every position of ``prev [N, L]``."""
         n = prev.shape[0]
         if memory.shape[0] == 1 and n > 1:
@@ -137,8 +141,8 @@ class ESPnetHybridHead(Head):
         mask = None if memory_lengths is None else \
             lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])[:, None, :]
         espnet_prev = prev.masked_fill(prev == 0, self.eos)
-        return self._to_ours(self.decoder(espnet_prev, memory, mask).log_softmax(dim=-1))
+        return self._to_ours(self.decoder(espnet_prev, memory, mask, last_only).log_softmax(dim=-1))
 
     def decoder_step(self, memory: Tensor, prefixes: Tensor, memory_lengths: Tensor | None = None) -> Tensor:
         """Log-probabilities ``[N, V]`` of the token after each prefix (prefixes start with 0, the start token)."""
-        return self.decode(memory, memory_lengths, prefixes.to(memory.device))[:, -1]
+        return self.decode(memory, memory_lengths, prefixes.to(memory.device), last_only=True)[:, -1]
