@@ -43,7 +43,7 @@ class SentencePieceVocab(CharVocab):
         >>> import sentencepiece as spm, tempfile, io
         >>> folder = tempfile.mkdtemp()
         >>> text = io.StringIO("\\n".join(["bin blue at f two now", "place red by g nine soon"] * 50))
-        >>> spm.SentencePieceTrainer.train(sentence_iterator=text, model_prefix=folder + "/m", vocab_size=30,
+        >>> spm.SentencePieceTrainer.train(sentence_iterator=text, model_prefix=folder + "/m", vocab_size=24,
         ...                                model_type="unigram", minloglevel=2)
         >>> vocab = SentencePieceVocab(folder + "/m.model")
         >>> vocab.tokens[0], vocab.decode(vocab.encode("bin blue now")).strip()
