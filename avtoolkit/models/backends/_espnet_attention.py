@@ -81,9 +81,18 @@ class MultiHeadAttention(nn.Module):
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.linear_out(y.transpose(1, 2).reshape(q.shape[0], -1, self.heads * self.head_dim))
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None) -> Tensor:
-        return self.attend(self._split(self.linear_q(query)), self._split(self.linear_k(key)),
-                           self._split(self.linear_v(value)), mask)
+    def project_kv(self, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
+        """Heads-split key and value projections (cacheable: a decoder's memory is the same every step)."""
+        return self._split(self.linear_k(key)), self._split(self.linear_v(value))
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None,
+                kv: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``kv``: :meth:`project_kv` of ``key``/``value``, done once; a batch of 1 serves every query row."""
+        q = self._split(self.linear_q(query))
+        k, v = kv if kv is not None else self.project_kv(key, value)
+        if k.shape[0] == 1 and q.shape[0] > 1:  # one utterance's memory for many hypotheses: projected once
+            k, v = k.expand(q.shape[0], -1, -1, -1), v.expand(q.shape[0], -1, -1, -1)
+        return self.attend(q, k, v, mask)
 
 
 class RelPositionAttention(MultiHeadAttention):

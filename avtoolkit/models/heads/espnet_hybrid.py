@@ -40,10 +40,13 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = layer_norm(dim), layer_norm(dim), layer_norm(dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, y: Tensor, causal: Tensor, memory: Tensor, memory_mask: Tensor | None) -> Tensor:
+    def forward(self, y: Tensor, causal: Tensor | None, memory: Tensor, memory_mask: Tensor | None,
+                memory_kv: tuple[Tensor, Tensor] | None = None, last: int = 0) -> Tensor:
+        """``last``: compute only the last ``last`` positions (their queries attend to all of ``y``)."""
         h = self.norm1(y)
-        y = y + self.dropout(self.self_attn(h, h, h, causal))
-        y = y + self.dropout(self.src_attn(self.norm2(y), memory, memory, memory_mask))
+        q, residual = (h[:, -last:], y[:, -last:]) if last else (h, y)
+        y = residual + self.dropout(self.self_attn(q, h, h, causal))
+        y = y + self.dropout(self.src_attn(self.norm2(y), memory, memory, memory_mask, kv=memory_kv))
         return y + self.dropout(self.feed_forward(self.norm3(y)))
 
 
@@ -72,6 +75,24 @@ class TransformerDecoder(nn.Module):
         for layer in self.decoders:
             y = layer(y, causal, memory, memory_mask)
         return self.output_layer(self.after_norm(y[:, -1:] if last_only else y))
+
+
+class _StepCache:
+    """What one search over one utterance has computed: the memory's projected keys/values per layer,
+    and per prefix the input of every decoder layer at each of its positions.
+
+    A search extends each hypothesis by one token per step, so a prefix's states are its parent's
+    plus one position: each step runs the decoder on one position per hypothesis, as ESPnet's
+    cached ``batch_score`` does, instead of the whole prefix again.
+    """
+
+    def __init__(self, memory: Tensor) -> None:
+        self.memory = memory  # held, so the identity check below cannot meet a recycled id
+        self.kv: list[tuple[Tensor, Tensor]] | None = None
+        self.states: dict[tuple[int, ...], list[Tensor]] = {}
+
+    def matches(self, memory: Tensor) -> bool:
+        return memory is self.memory
 
 
 @HEADS.register("espnet_hybrid")
@@ -117,6 +138,7 @@ class ESPnetHybridHead(Head):
         self.ctc_lo = nn.Linear(input_dim, vocab_size + 1)
         self.decoder = TransformerDecoder(vocab_size + 1, dim, heads, ff_dim, layers, dropout)
         self.output_dim = vocab_size
+        self._cache: _StepCache | None = None
 
     def _to_ours(self, log_probs: Tensor) -> Tensor:
         """ESPnet's ``[..., V + 1]`` decoder log-probabilities to avtoolkit's ``[..., V]`` (eos at column 0)."""
@@ -135,14 +157,54 @@ class ESPnetHybridHead(Head):
     def decode(self, memory: Tensor, memory_lengths: Tensor | None, prev: Tensor, last_only: bool = False) -> Tensor:
         """Next-token log-probabilities ``[N, L, V]`` (avtoolkit ids) at every position of ``prev [N, L]``."""
         n = prev.shape[0]
-        if memory.shape[0] == 1 and n > 1:
-            memory = memory.expand(n, -1, -1)
-            memory_lengths = None if memory_lengths is None else memory_lengths.expand(n)
+        if memory.shape[0] == 1 and n > 1 and memory_lengths is not None:
+            memory_lengths = memory_lengths.expand(n)
         mask = None if memory_lengths is None else \
             lengths_to_mask(memory_lengths.to(memory.device), memory.shape[1])[:, None, :]
         espnet_prev = prev.masked_fill(prev == 0, self.eos)
         return self._to_ours(self.decoder(espnet_prev, memory, mask, last_only).log_softmax(dim=-1))
 
     def decoder_step(self, memory: Tensor, prefixes: Tensor, memory_lengths: Tensor | None = None) -> Tensor:
-        """Log-probabilities ``[N, V]`` of the token after each prefix (prefixes start with 0, the start token)."""
-        return self.decode(memory, memory_lengths, prefixes.to(memory.device), last_only=True)[:, -1]
+        """Log-probabilities ``[N, V]`` of the token after each prefix (prefixes start with 0, the start token).
+
+        Outside training, successive calls with the same ``memory`` tensor (one utterance, ``[1, T, D]``)
+        reuse the memory's keys/values and each prefix's parent states, so a step costs one position
+        per hypothesis; the numbers are those of the full computation (to float32 rounding).
+        """
+        prefixes = prefixes.to(memory.device)
+        if self.training or memory.shape[0] != 1 or memory_lengths is not None:
+            return self.decode(memory, memory_lengths, prefixes, last_only=True)[:, -1]
+        return self._cached_step(memory, prefixes)
+
+    def _cached_step(self, memory: Tensor, prefixes: Tensor) -> Tensor:
+        dec = self.decoder
+        if self._cache is None or not self._cache.matches(memory):
+            self._cache = _StepCache(memory)
+            self._cache.kv = [layer.src_attn.project_kv(memory, memory) for layer in dec.decoders]
+        cache = self._cache
+        rows = [tuple(r) for r in prefixes.tolist()]
+        parents = [cache.states.get(r[:-1]) for r in rows]
+        length = prefixes.shape[1]
+        espnet_prev = prefixes.masked_fill(prefixes == 0, self.eos)
+        if length == 1 or any(p is None for p in parents):  # no parent states: the whole prefix, once
+            positions = sinusoid_table(torch.arange(length), dec.dim).to(memory.device, memory.dtype)
+            x = dec.embed(espnet_prev) * math.sqrt(dec.dim) + positions[None]
+            causal = torch.ones(length, length, dtype=torch.bool, device=memory.device).tril()[None]
+            inputs = []
+            for layer, kv in zip(dec.decoders, cache.kv or []):
+                inputs.append(x)
+                x = layer(x, causal, memory, None, memory_kv=kv)
+            last = x[:, -1:]
+        else:
+            position = sinusoid_table(torch.tensor([length - 1]), dec.dim).to(memory.device, memory.dtype)
+            x = dec.embed(espnet_prev[:, -1:]) * math.sqrt(dec.dim) + position[None]
+            inputs = []
+            for i, (layer, kv) in enumerate(zip(dec.decoders, cache.kv or [])):
+                full = torch.cat([torch.stack([p[i] for p in parents]), x], dim=1)  # type: ignore[index]
+                inputs.append(full)
+                x = layer(full, None, memory, None, memory_kv=kv, last=1)
+            last = x
+        states = {r: [inp[j] for inp in inputs] for j, r in enumerate(rows)}
+        cache.states = states  # the next step extends only these
+        logits = dec.output_layer(dec.after_norm(last))
+        return self._to_ours(logits.log_softmax(dim=-1))[:, -1]
