@@ -6,8 +6,9 @@ token. This head keeps ESPnet's layout inside (``vocab_size + 1`` outputs, ``<eo
 a converted checkpoint is their tensors renamed, none cut or reordered) and speaks avtoolkit's
 convention outside:
 
-* ``log_probs [B, T, vocab_size]``: the CTC log-probabilities without the ``<eos>`` column
-  (which CTC never emits; dropping it changes no other column);
+* ``log_probs [B, T, vocab_size]``: the CTC log-probabilities over every token but ``<eos>``
+  (normalised over them, as every CTC consumer expects; ``<eos>`` is never a CTC target, so a
+  trained model gives it no mass and this equals ESPnet's log-softmax to float32 rounding);
 * decoder scores ``[N, vocab_size]``: column 0 is ``log p(<eos>)``, the other columns are the
   tokens; ESPnet's own log-softmax runs over all ``vocab_size + 1`` outputs, so the numbers are
   theirs exactly (the decoder's blank output, never a target, is left out of the columns);
@@ -109,7 +110,7 @@ class ESPnetHybridHead(Head):
         vocab_size: tokens including the blank (avtoolkit's count; ESPnet's ``odim`` minus 1).
         layers: decoder layers.
         heads: attention heads.
-        dim: decoder width.
+        dim: decoder width (default and only value: ``input_dim``; stated in recipes to be checked).
         ff_dim: feed-forward width.
         dropout: dropout inside the decoder.
         ctc_dropout: dropout before the CTC projection.
@@ -128,8 +129,9 @@ class ESPnetHybridHead(Head):
     task = "hybrid"
 
     def __init__(self, input_dim: int, vocab_size: int = len(CHARACTERS), layers: int = 6, heads: int = 12,
-                 dim: int = 768, ff_dim: int = 3072, dropout: float = 0.1, ctc_dropout: float = 0.1) -> None:
+                 dim: int | None = None, ff_dim: int = 3072, dropout: float = 0.1, ctc_dropout: float = 0.1) -> None:
         super().__init__()
+        dim = dim or input_dim
         if input_dim != dim:
             raise ValueError(f"espnet_hybrid: the encoder output ({input_dim}) must match the decoder dim ({dim}), "
                              "as in ESPnet (no projection between them)")
@@ -145,7 +147,7 @@ class ESPnetHybridHead(Head):
         return torch.cat([log_probs[..., self.eos :], log_probs[..., 1 : self.eos]], dim=-1)
 
     def forward(self, x: Tensor, lengths: Tensor, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        ctc = self.ctc_lo(self.ctc_dropout(x)).log_softmax(dim=-1)[..., : self.eos]
+        ctc = self.ctc_lo(self.ctc_dropout(x))[..., : self.eos].log_softmax(dim=-1)
         out = {"log_probs": ctc, "lengths": lengths, "memory": x}
         if "targets" in batch and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
             targets, target_lengths = batch["targets"], batch["target_lengths"]
