@@ -10,6 +10,9 @@ Conformer and the CTC projection), then joint CTC/attention beam search on its o
 beam size. A random decoder never ends a sentence, so the search is capped at ``--tokens``
 tokens: 40 unigram-5000 tokens is about what a 10 s LRS3 utterance (some 25-30 words) takes.
 RTF = seconds of compute / seconds of clip; at most 1.0 is real time.
+
+Figures and their machine and load: docs/benchmarks.md, "auto_avsr base model" (measured RTF 43 at
+beam 10 under load 8-14: the target of 1.0 is missed; the section says where the time goes).
 """
 
 from __future__ import annotations
