@@ -95,7 +95,8 @@ class GridSentences(Dataset):
     """
 
     def __init__(self, clips: Sequence[GridClip], folder: Path, modalities: Sequence[str], video_size: int,
-                 audio: NoisyLogMel, train: bool, seed: int = 0, trim_silence: float | None = None) -> None:
+                 audio: NoisyLogMel, train: bool, seed: int = 0, trim_silence: float | None = None,
+                 vocab: Any = None) -> None:
         from avtoolkit.data.text import CharVocab
 
         self.clips = list(clips)
@@ -106,7 +107,7 @@ class GridSentences(Dataset):
         self.train = train
         self.seed = seed
         self.trim_silence = trim_silence
-        self.vocab = CharVocab()
+        self.vocab = vocab or CharVocab()  # a data.tokens vocabulary, or characters
 
     def __len__(self) -> int:
         return len(self.clips)

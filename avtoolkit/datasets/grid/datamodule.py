@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
-from avtoolkit.data.text import CHARACTERS
+from avtoolkit.data.tokens import make_vocab
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
 from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
@@ -95,6 +95,8 @@ class GridDataModule(AVDataModule):
             --format shards`` writes each split's tar shards to :attr:`shard_folder` (for
             streaming to many GPUs; training from GRID shards is not wired yet, it reads ``npz``).
         shard_size: ``shards``: samples per shard.
+        tokens: sentence mode's token kind (:func:`avtoolkit.data.tokens.make_vocab`): characters by
+            default, or ``{kind: sentencepiece, model: PATH}``.
 
     Raises:
         GridNotFoundError: ``root`` is not a GRID tree.
@@ -135,6 +137,7 @@ class GridDataModule(AVDataModule):
         seed: int = 0,
         store_format: Literal["npz", "shards"] = "npz",
         shard_size: int = 1000,
+        tokens: dict | None = None,
     ) -> None:
         super().__init__()
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
@@ -178,7 +181,8 @@ class GridDataModule(AVDataModule):
         #: ``avtoolkit prepare --part I/N`` / ``--index`` set these before :meth:`prepare_data`.
         self.prepare_part: tuple[int, int] = (1, 1)
         self.prepare_index_only = False
-        self.vocabulary = list(CHARACTERS) if mode == "sentence" else list(VOCABULARY)
+        self.vocab = make_vocab(tokens)
+        self.vocabulary = list(self.vocab.tokens) if mode == "sentence" else list(VOCABULARY)
         self._layout: LayoutReport | None = None
         self.clips: dict[str, list[GridClip]] = {}
         self.failed: dict[str, str] = {}
@@ -280,7 +284,7 @@ class GridDataModule(AVDataModule):
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
                                                    audio, train, self.seed,
-                                                   self.trim_silence if train else None)
+                                                   self.trim_silence if train else None, vocab=self.vocab)
             else:
                 self.splits[split] = GridWords(word_cuts(self.clips[split]), folder, self.word_window,
                                                self.crop_size, train, self.flip, self.time_mask,

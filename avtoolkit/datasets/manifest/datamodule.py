@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import NOISE_TYPES
-from avtoolkit.data.text import CHARACTERS
+from avtoolkit.data.tokens import make_vocab
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.manifest.dataset import ManifestSpeech
 from avtoolkit.datasets.manifest.reader import Manifest, read_manifest
@@ -54,6 +54,8 @@ class ManifestDataModule(AVDataModule):
         babble_talkers: utterances summed into one babble noise.
         skip_bad_lines: report and skip bad manifest lines instead of stopping.
         seed: seed for evaluation noise.
+        tokens: the token kind (:func:`avtoolkit.data.tokens.make_vocab`): characters by default, or
+            ``{kind: sentencepiece, model: PATH, units: PATH, case: upper}``.
 
     Raises:
         FileNotFoundError: a manifest does not exist.
@@ -66,14 +68,15 @@ class ManifestDataModule(AVDataModule):
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
                  skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble"] = "white",
-                 babble_talkers: int = 4) -> None:
+                 babble_talkers: int = 4, tokens: dict | None = None) -> None:
         super().__init__()
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
         self.paths = {"train": train, "val": val or test, "test": test}
         if not any(self.paths.values()):
             raise ValueError("data.train / data.val / data.test: give at least one manifest path")
-        self.vocabulary = list(CHARACTERS)
+        self.vocab = make_vocab(tokens)
+        self.vocabulary = list(self.vocab.tokens)
         self.batch_size = batch_size
         self.workers = workers
         self.modalities = list(modalities)
@@ -102,7 +105,7 @@ class ManifestDataModule(AVDataModule):
             path = self.paths[split]
             if path is None or split in self.splits:
                 continue
-            manifest = read_manifest(Path(path).expanduser(), self.modalities, self.skip_bad_lines)
+            manifest = read_manifest(Path(path).expanduser(), self.modalities, self.skip_bad_lines, vocab=self.vocab)
             if manifest.skipped:
                 # The run's console shows avtoolkit's log records (a Python warning reached training.log only).
                 log.warning("%s:\n  %s", manifest.summary(), "\n  ".join(manifest.skipped))
@@ -113,7 +116,7 @@ class ManifestDataModule(AVDataModule):
                 spec_augment=self.spec_augment if train else None,
                 noise_snr_db=self.noise_snr_db if train else self.test_noise_snr_db,
                 noise_prob=self.noise_prob if train else 1.0, seed=self.seed, train=train,
-                noise_type=self.noise_type, babble_talkers=self.babble_talkers)
+                noise_type=self.noise_type, babble_talkers=self.babble_talkers, vocab=self.vocab)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.splits:

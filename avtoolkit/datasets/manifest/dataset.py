@@ -62,7 +62,7 @@ class ManifestSpeech(Dataset):
                  cache_dir: Path | None, spec_augment: Mapping[str, Any] | None = None,
                  noise_snr_db: float | list[float] | None = None, noise_prob: float = 1.0,
                  seed: int = 0, train: bool = False, noise_type: str = "white",
-                 babble_talkers: int = 4) -> None:
+                 babble_talkers: int = 4, vocab: CharVocab | None = None) -> None:
         self.utterances: list[Utterance] = manifest.utterances
         self.manifest_path = manifest.path
         self.modalities = modalities
@@ -77,7 +77,7 @@ class ManifestSpeech(Dataset):
         self.noise_type = noise_type
         self.babble_talkers = babble_talkers
         self._length_warned: set[int] = set()  # once per utterance (per worker process)
-        self.vocab = CharVocab()
+        self.vocab = vocab or CharVocab()
         self.audio = NoisyLogMel(noise_snr_db, noise_prob, noise_type, babble_talkers, spec_augment,
                                  talkers=_ManifestTalkers(self.utterances))
         self.log_mel = self.audio.log_mel
