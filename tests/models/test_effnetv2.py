@@ -76,3 +76,48 @@ def test_rgb_input_and_shape_errors():
 def test_fused_block_residual_only_when_shape_kept():
     assert FusedMBConv(16, 16, 3, 1, 4).residual
     assert not FusedMBConv(16, 32, 3, 1, 4).residual and not FusedMBConv(16, 16, 3, 2, 4).residual
+
+
+def test_depthwise_conv_on_frames_smaller_than_its_kernel_matches_the_padded_conv():
+    """Explicit zero padding (the speed fix for 2x2 frames) gives the conv's own values and gradients."""
+    import copy
+
+    from avtoolkit.models.encoders._effnet_blocks import DepthwiseConv2d
+
+    torch.manual_seed(0)
+    fast = DepthwiseConv2d(8, 8, 3, padding=1, groups=8, bias=False)
+    plain = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+    plain.load_state_dict(copy.deepcopy(fast.state_dict()))  # same keys as nn.Conv2d
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(4, 8, 2, 2).contiguous(memory_format=layout).requires_grad_()
+        x2 = x.detach().clone().requires_grad_()
+        y, y2 = fast(x), plain(x2)
+        assert torch.allclose(y, y2, atol=1e-6)
+        assert y.is_contiguous(memory_format=layout)
+        (y * torch.arange(y.numel()).view_as(y)).sum().backward()
+        (y2 * torch.arange(y2.numel()).view_as(y2)).sum().backward()
+        assert torch.allclose(x.grad, x2.grad, atol=1e-5)
+        assert torch.allclose(fast.weight.grad, plain.weight.grad, rtol=1e-5, atol=1e-4)
+        fast.weight.grad = plain.weight.grad = None
+
+
+def test_training_stem_per_frame_matches_the_3d_stem_with_batch_statistics():
+    """The training route of the stem (per-frame conv2d + norm over frames) is the 3D conv + BatchNorm3d."""
+    import copy
+
+    from avtoolkit.models.encoders.effnetv2 import _stem_per_frame
+
+    torch.manual_seed(0)
+    stem = EfficientNetV2Video("t", width=0.25, depth=0.2, head_features=0, output_dim=16).stem.train()
+    ref = copy.deepcopy(stem)
+    x = torch.randn(2, 5, 1, 20, 20)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    frames = _stem_per_frame(stem, x, mask, fold=False)
+    expected = ref(x.transpose(1, 2)).transpose(1, 2).flatten(0, 1)
+    assert frames.shape == expected.shape
+    assert torch.allclose(frames, expected, atol=1e-5)
+    assert torch.allclose(stem[1].running_mean, ref[1].running_mean, atol=1e-6)
+    assert torch.allclose(stem[1].running_var, ref[1].running_var, atol=1e-6)
+    frames.square().sum().backward()
+    expected.square().sum().backward()
+    assert torch.allclose(stem[0].weight.grad, ref[0].weight.grad, rtol=1e-4, atol=1e-3)

@@ -50,15 +50,49 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
+class DepthwiseConv2d(nn.Conv2d):
+    """A grouped ``Conv2d`` that zero-pads explicitly when a frame is smaller than the kernel.
+
+    Same parameters and ``state_dict`` keys as ``nn.Conv2d``, same values up to float rounding:
+    the zeros the convolution would pad with are written out first and the convolution runs
+    unpadded. Why: oneDNN's depthwise weight-gradient kernel is slow when the padding covers
+    more than the frame (EfficientNetV2-T's last stage, 3x3 kernels on 2x2 frames): measured
+    one thread, channels-last, ``[232, 768, 2, 2]`` forward + backward 82 ms as written, 15 ms
+    padded first; it was a quarter of ``lrw_effv2t``'s training step (benchmarks/seed_compare.py).
+    Frames at least the kernel's size run the convolution as written (faster there).
+
+    Examples:
+        >>> conv = DepthwiseConv2d(4, 4, 3, padding=1, groups=4)
+        >>> x = torch.randn(2, 4, 2, 2)
+        >>> bool(torch.allclose(conv(x), nn.Conv2d.forward(conv, x), atol=1e-6))
+        True
+    """
+
+    def _conv_forward(self, input: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        kh, kw = self.kernel_size
+        ph, pw = self.padding if isinstance(self.padding, tuple) else (0, 0)  # "same"/"valid" strings: as written
+        if self.padding_mode == "zeros" and (ph or pw) and (input.shape[-2] < kh or input.shape[-1] < kw):
+            if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
+                # Pad the [N, H, W, C] view: padding a channels-last tensor as NCHW fills the
+                # zeros element by element (it cost more than the convolution it saved).
+                padded = functional.pad(input.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph)).permute(0, 3, 1, 2)
+            else:
+                padded = functional.pad(input, (pw, pw, ph, ph))
+            return functional.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
+
+
 class ConvBnAct(ConvNormAct):
     """``Conv2d -> BatchNorm2d -> SiLU`` (activation optional), "same" padding.
 
     Evaluation without autograd folds the norm into the conv (:class:`ConvNormAct`).
+    Depthwise (grouped) convolutions are :class:`DepthwiseConv2d`.
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1,
                  groups: int = 1, act: bool = True, bn_momentum: float = 0.1) -> None:
-        super().__init__(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+        conv_type = DepthwiseConv2d if groups > 1 else nn.Conv2d
+        super().__init__(conv_type(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(out_ch, momentum=bn_momentum),
                          nn.SiLU(inplace=True) if act else None)
 

@@ -126,20 +126,34 @@ class EfficientNetV2Video(Encoder):
             raise ValueError(f"effnetv2_3d expects video [B, T, {self.in_channels}, H, W], got {tuple(x.shape)}")
         b, t = x.shape[:2]
         mask = lengths_to_mask(lengths, t)
-        x = x * mask[:, :, None, None, None].to(x.dtype)
+        # A batch without padding (every LRW batch: 29-frame clips) skips the masking, the
+        # boolean gather and scatter, and their backward passes (a zero fill and an index_put
+        # of the stem's whole output): a reshape gives the same frames in the same order.
+        full = bool(mask.all())
+        if not full:
+            x = x * mask[:, :, None, None, None].to(x.dtype)
         if self.stem.folds():
             frames = _stem_per_frame(self.stem, x, mask)
+        elif full:
+            # Training on a batch without padding: the same per-frame route with the norm in
+            # its training form (its statistics over all frames are the 3D norm's). The 3D
+            # conv's output from a 1-channel input comes out [B, C, T, H, W] whatever the
+            # weights' layout, and regrouping it into frames copied the stem's whole output
+            # forward and backward; this route hands the trunk channels-last frames.
+            frames = _stem_per_frame(self.stem, x, mask, fold=False)
         else:
             x = self.stem(x.transpose(1, 2)).transpose(1, 2)  # [B, T, C', H', W']
-            frames = x[mask]  # only valid frames go through the trunk
+            frames = x.flatten(0, 1) if full else x[mask]  # only valid frames go through the trunk
         feats = self.head_conv(self.trunk(self.frame_stem(frames))).mean((2, 3))
         feats = self.proj(self.dropout(feats))
+        if full:
+            return feats.view(b, t, self.output_dim), lengths
         out = feats.new_zeros(b, t, self.output_dim)
         out[mask] = feats
         return out, lengths
 
 
-def _stem_per_frame(stem: ConvNormAct, x: Tensor, mask: Tensor) -> Tensor:
+def _stem_per_frame(stem: ConvNormAct, x: Tensor, mask: Tensor, fold: bool = True) -> Tensor:
     """The 3D stem's output for the valid frames only, computed as one 2D convolution per frame.
 
     A ``kt x kh x kw`` convolution with temporal stride 1 is a 2D convolution over each frame
@@ -148,9 +162,14 @@ def _stem_per_frame(stem: ConvNormAct, x: Tensor, mask: Tensor) -> Tensor:
     the outputs agree up to float rounding. What it saves in evaluation: the 3D output's
     ``[B, C, T, H, W] -> frames`` transpose copy (as large as the stem's output), the
     padded frames' work, and it hands the trunk channels-last frames directly.
+
+    ``fold=False`` (training, no padded frames) applies the conv's own weights and then the
+    norm as a module on the frames viewed as ``[B * T, C, 1, H, W]``: batch statistics over
+    (frames, height, width) per channel, what the 3D norm computes over (batch, time,
+    height, width), running statistics updated the same way.
     """
     conv = stem[0]
-    weight, bias = stem.folded()  # [O, C, kt, kh, kw]
+    weight, bias = stem.folded() if fold else (conv.weight, conv.bias)  # [O, C, kt, kh, kw]
     out_ch, in_ch, kt = weight.shape[:3]
     t, pad_t = x.shape[1], conv.padding[0]
     padded = functional.pad(x, (0, 0, 0, 0, 0, 0, pad_t, pad_t))  # [B, T + 2 pad_t, C, H, W]
@@ -161,4 +180,6 @@ def _stem_per_frame(stem: ConvNormAct, x: Tensor, mask: Tensor) -> Tensor:
     weight2d = weight.transpose(1, 2).reshape(out_ch, kt * in_ch, *weight.shape[3:])
     y = functional.conv2d(stacked.permute(0, 3, 1, 2), weight2d.contiguous(memory_format=torch.channels_last),
                           bias, conv.stride[1:], conv.padding[1:])
+    if not fold:
+        y = stem[1](y.unsqueeze(2)).squeeze(2)
     return stem[2](y) if len(stem) > 2 else y
