@@ -161,11 +161,19 @@ def test_validation_checks_the_settings_not_the_files():
 
 
 # ---- the shipped recipes: every part they take fits the model of the run it comes from --------
+FROM_IMPORTED = {"auto_avsr_finetune_grid"}
+
+
 def _shipped_parts() -> list[tuple[str, int, str, str, str]]:
     rows = []
     for path in sorted(RECIPES.glob("*.yaml")):
         for i, entry in enumerate(load_recipe(path).get("init") or []):
             source = re.fullmatch(r"runs/(\w+)/checkpoints/\w+\.ckpt", entry["path"])
+            if path.stem in FROM_IMPORTED:
+                # parts of a converted auto_avsr checkpoint (`avtoolkit import-checkpoint`), not of a
+                # shipped run: tests/models/test_auto_avsr_finetune.py loads them.
+                assert source is None, f"{path.name}: init.{i}.path names a run; drop it from FROM_IMPORTED"
+                continue
             assert source, f"{path.name}: init.{i}.path should be runs/<shipped recipe>/checkpoints/best.ckpt"
             rows.append((path.stem, i, source.group(1), entry["take"], entry.get("into") or entry["take"]))
     return rows
