@@ -42,3 +42,22 @@ def test_no_face_and_short_clip_are_media_errors():
         auto_avsr_crops(gray, np.full((20, 68, 2), np.nan), source="clip.mp4")
     with pytest.raises(MediaError, match="at least 12"):
         auto_avsr_crops(gray[:5], np.zeros((5, 68, 2)), source="clip.mp4")
+
+
+
+def test_an_88_pixel_cropper_gives_the_centre_of_their_96_patch():
+    """`video_size: 88` (the auto_avsr recipes) must feed the model their CenterCrop(88), not a resize."""
+    clip = "bbaf2n"
+    if not (GRID / f"{clip}.mpg").exists():
+        pytest.skip(f"GRID clips not found at {GRID}")
+    fixture = np.load(FIXTURE)
+    frames, _ = read_video(GRID / f"{clip}.mpg")
+    points = fixture[f"{clip}_landmarks"]
+    full = MouthCropper(size=(96, 96), method="auto_avsr").crop(frames[20:40], points)
+    model = MouthCropper(size=(88, 88), method="auto_avsr").crop(frames[20:40], points)
+    assert model.shape == (20, 88, 88)
+    assert np.array_equal(model, full[:, 4:92, 4:92])
+    # the model input a Transcriber builds from it is their normalised centre crop
+    from avtoolkit.data.video import video_tensor
+
+    np.testing.assert_allclose(video_tensor(model, (88, 88)).numpy(), auto_avsr_model_input(full), atol=1e-5)
