@@ -27,7 +27,7 @@ def problems_of(recipe, overrides) -> list[str]:
 def test_lrw_typos_in_dataset_and_optimiser_values_are_both_reported_with_suggestions():
     messages = problems_of(RECIPES / "lrw_effv2t.yaml", ["data.crop_method=facee", "optim.name=adamx"])
     assert messages == [
-        "expected one of 'fixed', 'face', 'landmarks', got 'facee' (did you mean 'face'?)",
+        "expected one of 'fixed', 'face', 'landmarks', 'auto_avsr', got 'facee' (did you mean 'face'?)",
         "expected one of 'adamw', 'adam', 'sgd', got 'adamx' (did you mean 'adam', 'adamw'?)",
     ]
 

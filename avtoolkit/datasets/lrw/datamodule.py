@@ -45,7 +45,7 @@ class LRWDataModule(AVDataModule):
         workers: dataloader worker processes.
         crop_size: side of the square crop fed to the model (88 in the literature).
         cache_dir: prepared ROIs (default ``<root>_mouth96_<crop_method>``).
-        crop_method: mouth cropping when preparing: ``fixed``, ``face`` or ``landmarks``.
+        crop_method: mouth cropping when preparing: ``fixed``, ``face``, ``landmarks`` or ``auto_avsr``.
         landmarks_dir: 68-point ``.npy`` landmarks in the LRW layout (``crop_method: landmarks``).
         use_word_boundary: put ``word_boundary`` in the batches (the head must ask for it too).
         flip: horizontal-flip probability in training.
