@@ -5,7 +5,7 @@
 removes them afterwards, so recipe, assembler and CLI tests run real code paths without
 depending on the size or arguments of the real components.
 
-``tests/fixtures/`` holds helper modules tests import by name (``synthetic_lrw``).
+``tests/fixtures/`` holds helper modules tests import by name (``synthetic_lrw``, ``tiny_models``).
 """
 
 from __future__ import annotations

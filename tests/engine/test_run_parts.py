@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
-import lightning as L
 import pytest
 import torch
 
@@ -17,6 +16,7 @@ from avtoolkit.errors import UsageError
 from avtoolkit.models.checkpoint import model_state_dict, read_checkpoint
 from avtoolkit.models.parts import under
 from avtoolkit.recipe import RecipeError
+from tiny_models import StateSnapshots
 
 #: the toy encoder with a BatchNorm, so a frozen part's running statistics are checked too.
 ENCODER = {"name": "toy_frames", "norm": True}
@@ -37,27 +37,9 @@ def source_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield run_dir / "checkpoints" / "best.ckpt"
 
 
-class _Snapshots(L.Callback):
-    """The model's tensors at the start of fit and after each training epoch, and the optimizer's size."""
-
-    def __init__(self) -> None:
-        self.states: list[dict[str, torch.Tensor]] = []
-        self.optimizer_params: list[int] = []
-
-    def _keep(self, pl_module: Any) -> None:
-        self.states.append({k: v.detach().clone() for k, v in pl_module.model.state_dict().items()})
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self._keep(pl_module)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self._keep(pl_module)
-        self.optimizer_params.append(sum(len(g["params"]) for g in trainer.optimizers[0].param_groups))
-
-
 def test_a_frozen_part_starts_from_the_source_stays_bit_identical_then_trains(source_run: Path, toy_components,
                                                                              tmp_path: Path):
-    spy = _Snapshots()
+    spy = StateSnapshots()
     recipe = _recipe(trainer={"max_epochs": 2},
                      init=[{"path": str(source_run), "take": "encoders.video", "freeze_epochs": 1}])
     run_recipe(recipe, run_dir=tmp_path / "frozen", callbacks=[spy])

@@ -20,6 +20,7 @@ from avtoolkit.data.media import read_audio, read_video
 from avtoolkit.data.text import CHARACTERS
 from avtoolkit.inference.long_video import read_recording, resample_to_25fps, transcribe_recording
 from avtoolkit.inference.transcriber import Transcriber
+from tiny_models import TINY_AV_CTC
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 S1 = SHARED / "grid_s1"
@@ -37,13 +38,6 @@ CLIPS = [
     (S1 / "s1/bbal7s.mp4", S1 / "alignments/s1/bbal7s.align", "bin blue at l seven soon"),
 ]
 GAP_S = 1.2
-TINY = {
-    "encoders": {"audio": {"name": "audio_cnn", "channels": [8, 16, 16], "hidden_dim": 96, "dropout": 0.0},
-                 "video": {"name": "video_cnn", "channels": [8, 8, 8], "hidden_dim": 32, "dropout": 0.0}},
-    "fusion": {"name": "adaptive", "dim": 96, "modality_dropout": 0.0},
-    "backends": [{"name": "tcn", "channels": 96, "layers": 2, "kernel_size": 5, "dropout": 0.0}],
-    "head": {"name": "ctc"},
-}
 
 
 def _speech_span(align: Path) -> tuple[float, float]:
@@ -82,7 +76,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _checkpoint(folder: Path, name: str, encoders: list[str], model_state=None) -> Path:
-    model_cfg = {**TINY, "encoders": {k: TINY["encoders"][k] for k in encoders}}
+    model_cfg = {**TINY_AV_CTC, "encoders": {k: TINY_AV_CTC["encoders"][k] for k in encoders}}
     if len(encoders) == 1:
         model_cfg.pop("fusion")
     recipe = {"name": name, "model": model_cfg, "data": {"name": "manifest", "video_size": 32, "crop_method": "landmarks"},

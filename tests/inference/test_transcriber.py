@@ -24,18 +24,12 @@ from avtoolkit.decoding.ctc_search import build_decoder
 from avtoolkit.inference.export import export_onnx
 from avtoolkit.inference.quantize import quantization_scheme
 from avtoolkit.inference.transcriber import Transcriber, error_rates
+from tiny_models import TINY_AV_CTC
 
 GRID = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid"
 pytestmark = pytest.mark.skipif(not (GRID / "video").is_dir(),
                                 reason=f"GRID sample clips not found at {GRID} (shared test data)")
 
-TINY = {
-    "encoders": {"audio": {"name": "audio_cnn", "channels": [8, 16, 16], "hidden_dim": 96, "dropout": 0.0},
-                 "video": {"name": "video_cnn", "channels": [8, 8, 8], "hidden_dim": 32, "dropout": 0.0}},
-    "fusion": {"name": "adaptive", "dim": 96, "modality_dropout": 0.0},
-    "backends": [{"name": "tcn", "channels": 96, "layers": 2, "kernel_size": 5, "dropout": 0.0}],
-    "head": {"name": "ctc"},
-}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,7 @@ def grid(tmp_path_factory: pytest.TempPathFactory) -> dict:
     rows = [r.split("\t") for r in (GRID / "transcripts.tsv").read_text().splitlines()[1:]]
     manifest = folder / "grid.txt"
     manifest.write_text("".join(f"{GRID}/video/{n}|{GRID}/video/{n}|{t}\n" for n, t in rows))
-    recipe = {"name": "grid_tiny", "model": TINY,
+    recipe = {"name": "grid_tiny", "model": TINY_AV_CTC,
               "data": {"name": "manifest", "train": str(manifest), "test": str(manifest), "batch_size": 6,
                        "workers": 0, "video_size": 32, "spec_augment": False, "cache_dir": str(folder / "cache")},
               "decoding": {"name": "greedy"}}

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
-import lightning as L
 import pytest
 import torch
 import yaml
@@ -19,6 +17,7 @@ from auto_avsr_weights import seeded_state
 from avtoolkit.cli.main import main
 from avtoolkit.engine import run_recipe
 from avtoolkit.models.checkpoint import read_checkpoint
+from tiny_models import StateSnapshots
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "auto_avsr"
@@ -106,20 +105,6 @@ def test_imported_checkpoint_with_its_tokens_is_one_that_eval_and_transcribe_rea
     assert float((out_["memory"] - fx["encoder_out"]).abs().max()) < 1e-4
 
 
-class _Snapshots(L.Callback):
-    def __init__(self) -> None:
-        self.states: list[dict[str, torch.Tensor]] = []
-
-    def _keep(self, pl_module: Any) -> None:
-        self.states.append({k: v.detach().clone() for k, v in pl_module.model.state_dict().items()})
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self._keep(pl_module)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self._keep(pl_module)
-
-
 @pytest.mark.slow  # crops 6 GRID clips and trains 2 epochs: ~60 s of CPU (180 s wall at load 10)
 def test_finetune_recipe_trains_on_grid_with_the_imported_front_end_frozen_first(their_checkpoint,
                                                                                   tmp_path: Path) -> None:
@@ -146,7 +131,7 @@ def test_finetune_recipe_trains_on_grid_with_the_imported_front_end_frozen_first
         "trainer": {"max_epochs": 2, "accelerator": "cpu"},
         "decoding": {"name": "joint", "beam_size": 2, "ctc_weight": 0.1},
     })
-    spy = _Snapshots()
+    spy = StateSnapshots()
     run_recipe(str(recipe), run_dir=tmp_path / "run", callbacks=[spy])
     imported = read_checkpoint(ours)
     start, after_1, after_2 = spy.states
