@@ -14,7 +14,7 @@ Examples:
     ...                   "backends": [{"name": "lstm", "hidden": 8}], "head": {"name": "lm"}}).eval()
     >>> lm = StepwiseLM(model, [str(i) for i in range(29)])
     >>> logp, state = lm.step_state(lm.init_state(), torch.tensor([0, 0]))
-    >>> tuple(logp.shape), round(float(logp.exp().sum(-1)[0]), 4)
+    >>> tuple(logp.shape), round(float(logp.detach().exp().sum(-1)[0]), 4)
     ((2, 29), 1.0)
 """
 
