@@ -70,3 +70,19 @@ def test_grid_text_splits_exactly_as_the_grid_dataset_splits_its_clips() -> None
         for split in ("train", "val", "test"):
             assert [s.id for s in text.splits[split].sentences] == [c.key for c in clips[split]]
             assert [s.text for s in text.splits[split].sentences] == [c.transcript for c in clips[split]]
+
+
+def test_sentencepiece_tokens_are_the_vocabulary_of_a_text_dataset(tmp_path: Path) -> None:
+    import io
+
+    import sentencepiece as spm
+
+    lines = [f"bin {c} at {w} now" for c in ("blue", "red", "green", "white") for w in ("one", "two", "six", "nine")]
+    spm.SentencePieceTrainer.train(sentence_iterator=io.StringIO("\n".join(lines * 20)), model_prefix=str(tmp_path / "m"),
+                                   vocab_size=20, model_type="unigram", minloglevel=2)
+    dm = TranscriptFile(str(_file(tmp_path, lines)), split_fractions={"train": 0.5, "val": 0.25, "test": 0.25},
+                        tokens={"kind": "sentencepiece", "model": str(tmp_path / "m.model")})
+    assert dm.vocabulary[0] == "<blank>" and len(dm.vocabulary) != 29
+    batch = next(iter(dm.val_dataloader()))
+    ids = dm.vocab.encode(batch["texts"][0])
+    assert batch["text"][0, : len(ids) + 1].tolist() == [0, *ids] and max(ids) < len(dm.vocabulary)

@@ -106,6 +106,30 @@ def test_decoding_lm_takes_the_run_checkpoint_and_refuses_other_tokens(lm_run) -
         JointDecoder(head, other, lm=str(run_dir / "checkpoints/best.ckpt"), lm_weight=0.5)
 
 
+def test_an_lm_of_sentencepiece_tokens_trains_and_is_refused_for_a_character_model(tmp_path: Path) -> None:
+    import io
+
+    import sentencepiece as spm
+
+    lines = [f"{v} {c} at {w} now" for v in ("bin", "lay", "set") for c in ("blue", "red", "green", "white")
+             for w in ("one", "two", "six", "nine")]
+    (tmp_path / "texts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spm.SentencePieceTrainer.train(sentence_iterator=io.StringIO("\n".join(lines * 10)), model_prefix=str(tmp_path / "m"),
+                                   vocab_size=32, hard_vocab_limit=False, model_type="unigram", minloglevel=2)
+    data = (f"data={{name: text_file, path: {tmp_path / 'texts.txt'}, "
+            f"tokens: {{kind: sentencepiece, model: {tmp_path / 'm.model'}}}}}")
+    metrics = run_recipe("grid_lm", [data, "trainer.max_epochs=2", "trainer.progress_bar=false", "logging.plots=false"],
+                         run_dir=tmp_path / "sp_lm")
+    assert metrics["test/perplexity"] > 1.0
+    pieces = read_checkpoint(tmp_path / "sp_lm/checkpoints/best.ckpt")["avtoolkit"]["vocabulary"]
+    lm = load_lm(tmp_path / "sp_lm/checkpoints/best.ckpt", pieces)  # an ASR model of the same pieces takes it
+    assert lm.vocab_size == len(pieces) != len(CHARACTERS) and pieces[0] == "<blank>"
+    with pytest.raises(UsageError, match=rf"decoding.lm: .*best.ckpt: the LM's tokens are not the model's .*LM "
+                                         rf"{len(pieces)} tokens .*model 29 tokens .*train the LM with the ASR "
+                                         r"recipe's data.tokens"):
+        load_lm(tmp_path / "sp_lm/checkpoints/best.ckpt", CHARACTERS)
+
+
 def test_an_lm_checkpoint_is_refused_as_a_transcribe_checkpoint_pointing_to_lm(lm_run, capsys) -> None:
     run_dir, _ = lm_run
     assert main(["transcribe", "--checkpoint", str(run_dir / "checkpoints/best.ckpt"), "--audio", "clip.wav"]) == 2
