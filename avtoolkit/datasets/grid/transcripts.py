@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -60,6 +61,9 @@ class GridText(TextDataModule):
         self.root = Path(root).expanduser()
         layout = find_clips(self.root, speakers)
         self.layout_problems = layout.problems
+        if layout.problems:  # the grid dataset leaves the same clips out, with the same warning
+            warnings.warn(f"GRID: {len(layout.problems)} clips left out by the layout reader, e.g. "
+                          f"{layout.problems[0][0]}: {layout.problems[0][1]}", stacklevel=2)
         split_args = {"protocol": split, "fractions": split_fractions, "test_speakers": test_speakers,
                       "test_per_speaker": test_per_speaker, "seed": split_seed}
         by_split = {name: [Sentence(id=c.key, text=c.transcript, source=f"GRID {c.key}") for c in clips]
