@@ -11,8 +11,12 @@ key                    shape / type                           meaning
 ``audio_lengths``      long ``[B]``                           valid audio frames
 ``word_boundary``      float ``[B, T]``                       1 inside the word (LRW), else 0
 ``label``              long ``[B]``                           class index (classification)
-``targets``            long ``[B, S]``                        token ids, padded with 0 (CTC)
+``targets``            long ``[B, S]``                        token ids, padded with 0 (CTC; a language
+                                                              model's: the next tokens, then the end 0)
 ``target_lengths``     long ``[B]``                           valid target tokens (CTC)
+``text``               long ``[B, L]``                        a language model's input: start token 0,
+                                                              then the token ids (item key ``text_ids``)
+``text_lengths``       long ``[B]``                           valid input tokens
 ``ids``                ``list[str]``                          example ids (file stems)
 ``texts``              ``list[str]``                          reference transcripts / words
 ``sources``            ``list[str]``                          ``manifest:line`` (manifests) or clip file (GRID) of each example
@@ -82,4 +86,6 @@ def collate(items: list[dict[str, Any]], word_boundary: bool = True) -> dict[str
     for key in ("audio", "video"):
         if key in first:
             batch[key], batch[f"{key}_lengths"] = pad_sequences([i[key] for i in items])
+    if "text_ids" in first:  # not "text": that item key is the reference string
+        batch["text"], batch["text_lengths"] = pad_sequences([i["text_ids"] for i in items])
     return batch

@@ -88,6 +88,12 @@ class BeamSearchDecoder:
         for key, path in (("decoding.lexicon", lexicon), ("decoding.lm", lm)):
             if path is not None and not Path(path).is_file():
                 raise FileNotFoundError(f"{key}: no such file: {path}")
+        if lm is not None and Path(lm).suffix.lower() in (".ckpt", ".pt", ".pth"):
+            from avtoolkit.errors import UsageError
+
+            raise UsageError(f"decoding.lm: {lm} is a neural language model, which the joint CTC/attention search "
+                             "of a hybrid model fuses (decoding.name=joint); CTC beam search takes a KenLM file "
+                             "(.arpa or .bin)")
         if lexicon is not None:
             from avtoolkit.decoding.lexicon import check_lexicon
 

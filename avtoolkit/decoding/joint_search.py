@@ -32,8 +32,8 @@ The decoder-step interface (what a decoder head, or a language model, offers the
   feeds one token per hypothesis (the first call feeds the start token ``EOS`` and may broadcast
   a one-row state to ``N`` rows); ``select_state(state, index [N']) -> state`` keeps rows
   ``index`` (the beam's survivors, repeats allowed). The state is opaque to the search.
-  :class:`StateScorer` drives it; ``hybrid_ctc_attention`` and the ``lstm`` language model
-  implement it.
+  :class:`StateScorer` drives it; ``hybrid_ctc_attention``, a language-model run
+  (:class:`~avtoolkit.models.stepwise_lm.StepwiseLM`) and ``CharLSTMLM`` implement it.
 * Fallback: ``decoder_step(memory, prefixes [N, L], memory_lengths=None) -> log_probs [N, V]``,
   the whole prefix (starting with ``EOS``) re-run every step (:class:`PrefixScorer`): slower
   (quadratic in length) but any decoder with that one method plugs in.
@@ -536,23 +536,26 @@ class JointDecoder:
         length_bonus: added per character.
         grammar: a built-in slot grammar (``grid``) to constrain the output to.
         lexicon: a lexicon file or built-in word list (``grid``) to constrain the output to.
-        lm: a character language model (:class:`~avtoolkit.models.lm.CharLSTMLM` or its saved
-            ``.pt``; any model with the incremental decoder-step interface), fused with ``lm_weight``.
+        lm: a language model over the same tokens: a language-model run's checkpoint (``avtoolkit run
+            grid_lm``, read as a :class:`~avtoolkit.models.stepwise_lm.StepwiseLM`), a
+            :class:`~avtoolkit.models.lm.CharLSTMLM` ``.pt``, or any model with the incremental
+            decoder-step interface; fused with ``lm_weight``.
         lm_weight: weight of the LM's log-probabilities (shallow fusion; 0 turns it off).
     """
 
     def __init__(self, head: Any, tokens: Sequence[str], beam_size: int = 10, ctc_weight: float = 0.3,
                  length_bonus: float = 0.0, grammar: str | None = None, lexicon: str | None = None,
                  lm: Any = None, lm_weight: float = 0.0) -> None:
-        if isinstance(lm, (str, bytes)) or hasattr(lm, "__fspath__"):
-            from avtoolkit.models.lm import CharLSTMLM
+        from avtoolkit.models.stepwise_lm import check_vocabulary, load_lm
 
-            lm = CharLSTMLM.load(lm)  # type: ignore[arg-type]
+        if isinstance(lm, (str, bytes)) or hasattr(lm, "__fspath__"):
+            lm = load_lm(lm, tokens)  # type: ignore[arg-type]  # (checks its tokens)
         if lm is not None and not is_incremental(lm):
             raise ValueError("decoding.lm: a joint search LM needs init_state/step_state/select_state")
-        lm_vocab = getattr(getattr(lm, "out", None), "out_features", None)
-        if lm_vocab is not None and lm_vocab != len(tokens):
-            raise ValueError(f"decoding.lm: the LM has {lm_vocab} tokens, the model {len(tokens)}")
+        if getattr(lm, "vocabulary", None) is not None:  # a run's LM: its token list
+            check_vocabulary("the LM", lm.vocabulary, tokens)
+        elif getattr(getattr(lm, "out", None), "out_features", None) is not None:  # a CharLSTMLM: its size
+            check_vocabulary("the LM", lm.out.out_features, tokens)
         self.lm, self.lm_weight = lm, float(lm_weight)
         self.head = head
         self.tokens = list(tokens)

@@ -195,7 +195,9 @@ def _decoder_label(cfg: Any) -> str:
 
         label += f" + grammar {cfg.grammar} ({len(grammar_words(cfg.grammar))} words)"
     if cfg.lm:
-        label += f" + LM {Path(cfg.lm).name}"
+        lm = Path(cfg.lm)
+        # a run's checkpoint is named by its run folder: every LM run has a best.ckpt
+        label += f" + LM {lm.parent.parent.name}/{lm.name}" if lm.parent.name == "checkpoints" else f" + LM {lm.name}"
     return label
 
 

@@ -71,27 +71,54 @@ def datamodule_vocabulary(dm: AVDataModule, name: str) -> list[str]:
 
 
 def inject_head_sizes(recipe: Recipe, vocabulary: list[str]) -> None:
-    """Fills ``model.head.num_classes`` / ``vocab_size`` from the vocabulary, or checks them.
+    """Fills ``model.head.num_classes`` / ``vocab_size`` from the vocabulary, or checks them; likewise
+    the ``vocab_size`` of an encoder that reads token ids (a language model's ``token_embedding``).
 
     Raises:
         RecipeError: the recipe sets one that differs from the dataset's size.
     """
-    head = (recipe.get("model") or {}).get("head")
-    if not isinstance(head, dict) or head.get("name") not in registry_for("head"):
-        return  # validation reports it with the rest
-    params = inspect.signature(registry_for("head").get(head["name"])).parameters
+    model = recipe.get("model") or {}
+    parts = [("model.head", model.get("head"), "head", HEAD_SIZE_ARGS)]
+    encoders = model.get("encoders")
+    if isinstance(encoders, dict):
+        parts += [(f"model.encoders.{m}", spec, "encoder", ("vocab_size",)) for m, spec in encoders.items()]
     data_name = (recipe.get("data") or {}).get("name", "?")
-    for arg in HEAD_SIZE_ARGS:
-        if arg not in params:
-            continue
-        if head.get(arg) is None:
-            head[arg] = len(vocabulary)
-        elif head[arg] != len(vocabulary):
-            path = f"model.head.{arg}"
-            raise RecipeError([Problem(path, f"is {head[arg]} but dataset '{data_name}' has {len(vocabulary)} "
-                                       f"{'classes' if arg == 'num_classes' else 'tokens'}; remove the key to "
-                                       "use the dataset's size", recipe.where(path))],
-                              str(recipe.source) if recipe.source else None)
+    for key, spec, kind, args in parts:
+        if not isinstance(spec, dict) or spec.get("name") not in registry_for(kind):
+            continue  # validation reports it with the rest
+        params = inspect.signature(registry_for(kind).get(spec["name"])).parameters
+        for arg in args:
+            if arg not in params:
+                continue
+            if spec.get(arg) is None:
+                spec[arg] = len(vocabulary)
+            elif spec[arg] != len(vocabulary):
+                path = f"{key}.{arg}"
+                raise RecipeError([Problem(path, f"is {spec[arg]} but dataset '{data_name}' has {len(vocabulary)} "
+                                           f"{'classes' if arg == 'num_classes' else 'tokens'}; remove the key to "
+                                           "use the dataset's size", recipe.where(path))],
+                                  str(recipe.source) if recipe.source else None)
+
+
+def check_modalities(recipe: Recipe, dm: AVDataModule) -> None:
+    """Refuses a model that reads none of what the dataset yields (a language model on a video dataset).
+
+    Only where the dataset says what it yields (``modalities``); a model may read fewer inputs
+    than a dataset offers (an audio-only model on audio-visual GRID).
+
+    Raises:
+        RecipeError: naming ``model.encoders`` and the datasets that fit.
+    """
+    given = getattr(dm, "modalities", None)
+    encoders = (recipe.get("model") or {}).get("encoders")
+    if not given or not isinstance(encoders, dict) or not encoders or set(encoders) & set(given):
+        return
+    hint = (" (a language model trains on text: data.name grid_text or text_file)" if "text" in encoders else
+            " (text datasets train language models: data.name grid or another corpus for this model)"
+            if "text" in given else "")
+    raise RecipeError([Problem("model.encoders", f"the model reads {', '.join(encoders)} but dataset "
+                               f"'{recipe['data']['name']}' yields {', '.join(given)}{hint}", recipe.where("model.encoders"))],
+                      str(recipe.source) if recipe.source else None)
 
 
 def record_input_settings(recipe: Recipe) -> None:
@@ -121,6 +148,7 @@ def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
     if problems:
         raise RecipeError(problems, str(loaded.source) if loaded.source else None)
     dm = build_datamodule(loaded)
+    check_modalities(loaded, dm)
     vocab = datamodule_vocabulary(dm, loaded["data"]["name"])
     inject_head_sizes(loaded, vocab)
     record_input_settings(loaded)

@@ -10,7 +10,10 @@ Why an LSTM and not a Transformer: at GRID's size (27 characters, 25-character s
 one-layer LSTM of width 128 learns the grammar in seconds on a CPU, and its state is two small
 tensors (no cache growing with the length).
 
-Train with :func:`train_lm` on transcripts (one sentence a line, or GRID alignment files via
+The recipe route is ``avtoolkit run grid_lm`` (the same architecture as registered components:
+``token_embedding -> lstm -> lm``, with a run folder, resume, validation perplexity and the ASR
+recipe's own split; :mod:`avtoolkit.models.stepwise_lm` reads its checkpoint as ``decoding.lm``).
+This module stays for the ``.pt`` files already made. Train with :func:`train_lm` on transcripts (one sentence a line, or GRID alignment files via
 :func:`grid_transcripts`); save and load with :meth:`CharLSTMLM.save` / :meth:`CharLSTMLM.load`
 (a plain ``.pt`` of config and weights, read with ``weights_only=True``).
 

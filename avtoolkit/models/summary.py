@@ -49,7 +49,8 @@ class ModelSummary:
 
 
 def dummy_batch(model: nn.Module, frames: int = 29, size: int = 88, audio_frames: int = 500) -> dict[str, Tensor]:
-    """One example per encoder input: ``video [1, frames, C, size, size]``, ``audio [1, audio_frames, n_mels]``.
+    """One example per encoder input: ``video [1, frames, C, size, size]``, ``audio [1, audio_frames, n_mels]``,
+    ``text [1, frames]`` (token ids).
 
     The channel count comes from the encoder's ``in_channels`` (default 1); the mel count from
     its ``n_mels`` (default 80). ``word_boundary`` is included for heads that read it.
@@ -61,6 +62,8 @@ def dummy_batch(model: nn.Module, frames: int = 29, size: int = 88, audio_frames
             batch["video"] = torch.zeros(1, frames, channels, size, size)
         elif modality == "audio":
             batch["audio"] = torch.zeros(1, audio_frames, int(getattr(encoder, "n_mels", 80)))
+        elif modality == "text":  # a language model: a sentence of ``frames`` tokens
+            batch["text"] = torch.zeros(1, frames, dtype=torch.long)
         else:
             raise ValueError(f"summary does not know how to make a dummy '{modality}' input")
     batch["word_boundary"] = torch.ones(1, frames)
@@ -134,7 +137,7 @@ def summarize_model(model: nn.Module, batch: dict[str, Tensor], names: dict[str,
     for path, module in model_parts(model).items():
         rows.append(ComponentRow(f"model.{path}", (names or {}).get(f"model.{path}", type(module).__name__),
                                  sum(p.numel() for p in module.parameters()), macs[path]))
-    return ModelSummary(rows, {k: tuple(v.shape) for k, v in batch.items() if k in ("video", "audio")})
+    return ModelSummary(rows, {k: tuple(v.shape) for k, v in batch.items() if k in ("video", "audio", "text")})
 
 
 def summarize_recipe(recipe: Any, overrides: list[str] | None = None, frames: int | None = None, size: int = 88,

@@ -1,4 +1,4 @@
-"""Objectives: what a head's ``task`` trains for, one registered class each (``classification``, ``ctc``, ``hybrid``).
+"""Objectives: what a head's ``task`` trains for, one registered class each (``classification``, ``ctc``, ``hybrid``, ``language_model``).
 
 See :mod:`avtoolkit.objectives.base` for the contract; third-party packages add one through
 the ``avtoolkit.objectives`` entry-point group.
@@ -24,7 +24,7 @@ def objective_class(task: str) -> type[Objective]:
         >>> objective_class("seq2seq")
         Traceback (most recent call last):
         ...
-        ValueError: head task 'seq2seq' is not one of the registered objectives (classification, ctc, hybrid; see `avtoolkit list-components --kind objective`)
+        ValueError: head task 'seq2seq' is not one of the registered objectives (classification, ctc, hybrid, language_model; see `avtoolkit list-components --kind objective`)
     """
     if task not in OBJECTIVES:
         raise ValueError(f"head task {task!r} is not one of the registered objectives ({', '.join(OBJECTIVES.names())}; "

@@ -58,8 +58,9 @@ def test_list_components_lists_the_objectives_the_head_tasks_name(capsys):
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0] == "objectives:"
-    assert [ln.split()[0] for ln in lines[1:] if not ln.startswith(" " * 10)] == ["classification", "ctc", "hybrid"]
-    assert "top-5 accuracy" in out and "WER and CER" in out
+    assert [ln.split()[0] for ln in lines[1:] if not ln.startswith(" " * 10)] == ["classification", "ctc", "hybrid",
+                                                                                        "language_model"]
+    assert "top-5 accuracy" in out and "WER and CER" in out and "perplexity" in out
 
 
 def test_list_components_no_match(capsys):

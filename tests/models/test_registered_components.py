@@ -44,7 +44,9 @@ def test_encoder_turns_its_modality_into_a_sequence_with_lengths(name: str):
     frames = round(seconds * encoder.input_rate)
     lengths = (LENGTHS * encoder.input_rate / 25).round().long()
     params = inspect.signature(type(encoder)).parameters
-    if encoder.modality == "video":
+    if encoder.modality == "text":  # token ids (a language model's input)
+        x = torch.randint(0, getattr(encoder, "vocab_size", 2), (BATCH, frames))
+    elif encoder.modality == "video":
         channels = params["in_channels"].default if "in_channels" in params else 1  # grayscale-only encoders
         x = torch.rand(BATCH, frames, channels, 32, 32)
     elif "n_mels" in params:
@@ -95,7 +97,8 @@ def test_head_outputs_log_probabilities_for_its_task(name: str):
     log_probs = out["log_probs"]
     from avtoolkit.objectives import objective_class
 
-    if "lengths" in (objective_class(head.task).outputs or {}):  # per frame: ctc, hybrid
+    # per frame (ctc, hybrid) or per token (language_model): the output carries its lengths
+    if "lengths" in (objective_class(head.task).outputs or {}) or "lengths" in out:
         assert log_probs.shape[:2] == (BATCH, 8)
         assert out["lengths"].tolist() == LENGTHS.tolist()
     else:

@@ -13,20 +13,22 @@ from avtoolkit.registry import OBJECTIVES, RegistryError, registry_for
 
 
 def test_the_built_in_objectives_are_the_head_tasks() -> None:
-    assert OBJECTIVES.names() == ["classification", "ctc", "hybrid"]
+    assert OBJECTIVES.names() == ["classification", "ctc", "hybrid", "language_model"]
     assert registry_for("objective") is OBJECTIVES
     from avtoolkit.models.heads.ctc import CTCHead
     from avtoolkit.models.heads.hybrid import HybridCTCAttentionHead
+    from avtoolkit.models.heads.lm import LanguageModelHead
     from avtoolkit.models.heads.word_classifier import WordClassifier
 
-    assert {CTCHead.task, WordClassifier.task, HybridCTCAttentionHead.task} == set(OBJECTIVES.names())
+    heads = (CTCHead, WordClassifier, HybridCTCAttentionHead, LanguageModelHead)
+    assert {h.task for h in heads} == set(OBJECTIVES.names())
 
 
 def test_an_unknown_task_names_the_registered_objectives() -> None:
     with pytest.raises(ValueError) as err:
         objective_class("seq2seq")
     message = str(err.value)
-    assert "'seq2seq'" in message and "classification, ctc, hybrid" in message
+    assert "'seq2seq'" in message and "classification, ctc, hybrid, language_model" in message
     assert "avtoolkit list-components --kind objective" in message
 
 
@@ -43,7 +45,7 @@ class _Transducer(Objective):
 def test_a_new_objective_is_known_to_the_unknown_task_message_and_to_the_commands() -> None:
     with OBJECTIVES.temporary("transducer", _Transducer):
         assert objective_class("transducer") is _Transducer
-        with pytest.raises(ValueError, match="classification, ctc, hybrid, transducer"):
+        with pytest.raises(ValueError, match="classification, ctc, hybrid, language_model, transducer"):
             objective_class("seq2seq")
         assert accepts("transducer", "transcribe") and not accepts("transducer", "predict")
         with pytest.raises(CheckpointError, match="this needs a ctc or hybrid or transducer model"):

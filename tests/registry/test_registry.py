@@ -181,4 +181,4 @@ def test_every_builtin_encoder_names_the_batch_key_it_reads():
 
     for entry in registry_for("encoder"):
         if entry.source == "avtoolkit":
-            assert entry.obj.modality in ("video", "audio"), entry.name
+            assert entry.obj.modality in ("video", "audio", "text"), entry.name

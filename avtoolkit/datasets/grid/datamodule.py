@@ -18,7 +18,7 @@ from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
 from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
 from avtoolkit.data.grid_grammar import VOCABULARY
 from avtoolkit.datasets.grid.layout import GridClip, LayoutReport, find_clips
-from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, hash_unit, assign_splits
+from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, split_clips
 from avtoolkit.datasets.grid.word_clips import word_cuts
 from avtoolkit.registry.kinds import DATASETS
 from avtoolkit.store import REPORT_NAME, PrepareReport, cache_folder, read_failed, user_cache
@@ -204,16 +204,7 @@ class GridDataModule(AVDataModule):
 
     def split_clips(self) -> dict[str, list[GridClip]]:
         """Split -> clips (before preparation), with ``max_clips`` applied."""
-        clips = self.layout().clips
-        where = assign_splits([(c.speaker, c.id) for c in clips], **self.split_args)
-        out: dict[str, list[GridClip]] = {s: [] for s in SPLITS}
-        for clip in clips:
-            out[where[clip.key]].append(clip)
-        for split, limit in self.max_clips.items():
-            # The first N in hash order, not id order: sorted GRID ids group by command and
-            # colour, so the first 300 would all be "bin ..." or "lay ..." sentences.
-            out[split] = sorted(sorted(out[split], key=lambda c: hash_unit(c.key))[: int(limit)], key=lambda c: c.key)
-        return out
+        return split_clips(self.layout().clips, self.split_args, self.max_clips)
 
     @property
     def shard_folder(self) -> Path:

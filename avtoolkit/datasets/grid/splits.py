@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 #: LipNet's held-out speakers for the "unseen speakers" protocol.
 UNSEEN_SPEAKERS = ("s1", "s2", "s20", "s22")
@@ -107,4 +107,24 @@ def assign_splits(keys: Iterable[tuple[str, str]], protocol: str = "hash",
         test = set(random.Random(f"{seed}|{s}").sample(ids, min(test_per_speaker, len(ids))))
         for i in ids:
             out[f"{s}/{i}"] = "test" if i in test else hash_split(f"{s}/{i}", train_or_val)
+    return out
+
+
+def split_clips(clips: Sequence[Any], split_args: Mapping[str, Any], max_clips: Mapping[str, int] | None = None
+                ) -> dict[str, list[Any]]:
+    """Clips (with ``speaker``, ``id`` and ``key``) by split: :func:`assign_splits` with ``split_args``
+    (``protocol``, ``fractions``, ``test_speakers``, ``test_per_speaker``, ``seed``), then at most
+    ``max_clips[split]`` of each split, the first by id hash.
+
+    The one place GRID's splits are made: the audio-visual dataset (``grid``) and the text one of its
+    language models (``grid_text``) both call it, so an LM never trains on a test sentence.
+    """
+    where = assign_splits([(c.speaker, c.id) for c in clips], **split_args)
+    out: dict[str, list[Any]] = {s: [] for s in ("train", "val", "test")}
+    for clip in clips:
+        out[where[clip.key]].append(clip)
+    for split, limit in (max_clips or {}).items():
+        # The first N in hash order, not id order: sorted GRID ids group by command and
+        # colour, so the first 300 would all be "bin ..." or "lay ..." sentences.
+        out[split] = sorted(sorted(out[split], key=lambda c: hash_unit(c.key))[: int(limit)], key=lambda c: c.key)
     return out
