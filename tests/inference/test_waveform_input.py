@@ -163,6 +163,19 @@ def test_grid_noise_goes_into_the_waveform_before_its_normalisation(imported, tm
     clean = torch.from_numpy(load_prepared(test.folder, test.clips[0], rois=False)[1])
     snr = 10 * torch.log10(clean.pow(2).mean() / (noisy - clean).pow(2).mean())
     assert abs(float(snr)) < 0.5  # 0 dB into the samples, not into normalised or log-mel features
+    # training (spec_augment): spans of the waveform zeroed before the normalisation, i.e. constant after it
+    # (GRID's digital silence alone makes runs of up to ~200 equal samples; one mask is up to 6400)
+    train = dm.splits["train"]
+    torch.manual_seed(0)
+    masked = train[0]["audio"]
+    unmasked = normalise_waveform(torch.from_numpy(load_prepared(train.folder, train.clips[0], rois=False)[1]))
+    assert masked.shape == unmasked.shape and longest_constant_run(masked) >= 1000 > longest_constant_run(unmasked)
+
+
+def longest_constant_run(x: torch.Tensor) -> int:
+    change = torch.nonzero(x[1:] != x[:-1]).flatten()
+    edges = torch.cat([torch.tensor([-1]), change, torch.tensor([len(x) - 1])])
+    return int((edges[1:] - edges[:-1]).max())
 
 
 def test_noise_eval_of_the_imported_checkpoint_adds_the_noise_to_its_waveform(imported, fed, tmp_path: Path) -> None:
@@ -235,3 +248,49 @@ def test_a_recipe_cannot_give_a_waveform_encoder_log_mel(tmp_path: Path) -> None
                                           r"model.encoders.audio \('auto_avsr_audio'\) reads the waveform"):
         validate_recipe({"model": model, "data": {"name": "lrs3", "root": str(tmp_path)}}, require_data=True)
     assert validate_recipe(recipe, ["data.audio_input=waveform"], require_data=True)["data"]["audio_input"] == "waveform"
+
+
+def test_log_mel_models_get_the_audio_norm_they_were_trained_with() -> None:
+    from avtoolkit.data.audio_input import normalise_log_mel
+    from avtoolkit.data.features import LogMel
+    from avtoolkit.inference import Transcriber
+
+    wave = torch.randn(16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    model = {"encoders": {"audio": {"name": "audio_cnn"}}}
+    for norm in ("utterance", "none"):
+        recipe = {"model": model, "data": {"name": "grid", "audio_norm": norm, "video_size": 64, "crop_method": "fixed"}}
+        asr = Transcriber(object(), ["<blank>", "a"], ["audio"], recipe)
+        assert asr.audio.kind == "log_mel"
+        assert torch.equal(asr.audio_features(wave), normalise_log_mel(LogMel()(wave), norm))
+
+
+def test_asr_finetune_recipe_trains_on_grid_waveforms_with_the_imported_front_end_frozen(imported, fed,
+                                                                                       tmp_path: Path) -> None:
+    from avtoolkit.engine import run_recipe
+    from avtoolkit.models.checkpoint import read_checkpoint
+    from tiny_models import StateSnapshots
+
+    fx = torch.load(FIXTURES / "asr_small.pt", weights_only=True)
+    theirs, ours = tmp_path / "asr_small.pth", tmp_path / "ours.pt"
+    torch.save(seeded_state(fx["shapes"]), theirs)
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({"base": str(REPO / "recipes" / "auto_avsr_asr.yaml"), "model": small_model(fx["config"])}))
+    assert main(["import-checkpoint", str(theirs), "--recipe", str(small), "--out", str(ours)]) == 0
+    model = small_model(fx["config"])
+    model["head"]["vocab_size"] = 39  # GRID's 40 pieces with the blank: the head starts fresh
+    recipe = tmp_path / "finetune.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "base": str(REPO / "recipes" / "auto_avsr_asr_finetune_grid.yaml"), "model": model,
+        "data": {"root": str(GRID), "max_clips": {"train": 2, "val": 1, "test": 1}, "workers": 0, "prepare_workers": 1,
+                 "batch_size": 2, "cache_dir": str(tmp_path / "cache"),
+                 "tokens": {"kind": "sentencepiece", "model": str(imported["model"]), "units": None, "case": "upper"}},
+        "init": [{"path": str(ours), "take": "encoders.audio", "freeze_epochs": 1}, {"path": str(ours), "take": "backends.0"}],
+        "trainer": {"max_epochs": 1, "accelerator": "cpu"}, "decoding": {"name": "greedy"}}))
+    spy = StateSnapshots()
+    run_recipe(str(recipe), run_dir=tmp_path / "run", callbacks=[spy])
+    start, after = spy.states
+    imported_state = read_checkpoint(ours)
+    for key in (k for k in imported_state if k.startswith("encoders.audio.")):
+        assert torch.equal(after[key], imported_state[key]), key  # frozen, BatchNorm statistics too
+    assert not torch.equal(after["backends.0.proj.weight"], imported_state["backends.0.proj.weight"])
+    assert fed["audio"] and all(x.dim() == 2 for x, _ in fed["audio"])  # waveforms in training and validation
