@@ -145,6 +145,19 @@ def test_eval_of_the_imported_checkpoint_on_grid_feeds_it_waveforms(imported, fe
         assert int(n) == len(want) and float((row[:n] - want).abs().max()) < 1e-6
 
 
+def test_eval_with_a_log_mel_models_recipe_feeds_the_checkpoints_waveform_encoder(imported, fed, tmp_path: Path,
+                                                                                  capsys) -> None:
+    """The recipe gives data and decoding only: the evaluated model (and so its input) is the checkpoint's."""
+    tokens = f"{{kind: sentencepiece, model: '{imported['model']}', units: '{imported['units']}', case: upper}}"
+    assert main(["eval", "--checkpoint", str(imported["ckpt"]), "grid_audio", f"data.root={GRID}",
+                 f"data.cache_dir={tmp_path / 'cache'}", "data.crop_method=fixed", "data.workers=0",
+                 "data.prepare_workers=1", "data.max_clips={train: 1, val: 1, test: 1}", f"data.tokens={tokens}",
+                 "decoding.name=greedy"]) == 0
+    assert "test/wer" in capsys.readouterr().out
+    (x, lengths), = fed["audio"]
+    assert x.dim() == 2 and float((x[0] - x[0].mean()).pow(2).mean()) == pytest.approx(1.0, abs=1e-3)
+
+
 def test_grid_noise_goes_into_the_waveform_before_its_normalisation(imported, tmp_path: Path) -> None:
     from avtoolkit.data.audio_input import normalise_waveform
     from avtoolkit.engine.resolve import resolve_run
