@@ -233,6 +233,27 @@ def test_audio_visual_auto_avsr_model_gets_the_waveform_and_the_crops(fed, tmp_p
     assert abs(len(want) / 640 - 75) < 1
 
 
+def test_an_audio_visual_recipe_of_the_auto_avsr_front_ends_gets_both_inputs_from_grid(imported, tmp_path: Path) -> None:
+    from avtoolkit import build_model
+    from avtoolkit.engine.resolve import resolve_run
+
+    path = grid_recipe(tmp_path / "av.yaml", imported, tmp_path, modalities=["audio", "video"], video_size=88)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["model"]["encoders"]["video"] = {"name": "auto_avsr_video"}
+    recipe["model"]["fusion"] = {"name": "concat"}
+    path.write_text(yaml.safe_dump(recipe))
+    run = resolve_run(path)
+    dm = run.datamodule
+    dm.prepare_data()
+    dm.setup()
+    batch = next(iter(dm.test_dataloader()))
+    assert batch["audio"].dim() == 2 and batch["video"].shape[2:] == (1, 88, 88)
+    assert (batch["audio_lengths"] / 640 - batch["video_lengths"]).abs().max() < 1  # the same seconds
+    with torch.no_grad():
+        out = build_model(run.recipe).eval()(batch)
+    assert out["log_probs"].shape[:2] == (2, int(batch["video_lengths"].max()))
+
+
 def test_manifest_dataset_reads_the_waveform_for_a_waveform_encoder(tmp_path: Path) -> None:
     if not (GRID / "s1").is_dir():
         pytest.skip(f"needs the shared GRID s1 clips at {GRID}")
