@@ -148,3 +148,36 @@ def spec_augment(log_mel: Tensor, freq_masks: int = 2, freq_width: int = 8, time
         lo, hi = _span(int(time_width * frames), frames)
         out[lo:hi, :] = fill
     return out
+
+
+def waveform_time_mask(waveform: Tensor, max_width: int = 6400, per: int = 16000,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """Zeroes random spans of a waveform: one span of up to ``max_width`` samples per ``per`` samples.
+
+    The time masking of a waveform model's training (SpecAugment has no frequency axis to mask
+    there). The defaults are auto_avsr's (spans of under 0.4 s, one per second of 16 kHz audio,
+    applied before noise, so the noise fills the gaps rather than digital silence).
+
+    Args:
+        waveform: ``[S]`` samples.
+        max_width: each span covers fewer than this many samples (drawn uniformly).
+        per: samples per span: ``ceil(S / per)`` spans.
+        generator: random source.
+
+    Returns:
+        A masked copy ``[S]``.
+
+    Examples:
+        >>> y = waveform_time_mask(torch.ones(32000), generator=torch.Generator().manual_seed(0))
+        >>> y.shape, 0 < int((y == 0).sum()) < 2 * 6400
+        (torch.Size([32000]), True)
+    """
+    out = waveform.clone()
+    length = out.shape[0]
+    for _ in range(-(-length // per)):
+        width = int(torch.randint(0, max_width, (1,), generator=generator))
+        if width >= length:
+            continue
+        start = int(torch.randint(0, length - width, (1,), generator=generator))
+        out[start:start + width] = 0
+    return out

@@ -83,7 +83,8 @@ def evaluate(recipe: Any, checkpoint: str | os.PathLike[str], split: str = "test
         raise UsageError(f"--save-predictions {save_predictions}: use a .csv or .jsonl file name")
     if loaded is None:
         loaded = load_model(checkpoint)
-    resolved = resolve_run(loaded.recipe if recipe is None else recipe, overrides)
+    # the checkpoint's model is the one evaluated: its audio encoder says what audio the data gives
+    resolved = resolve_run(loaded.recipe if recipe is None else recipe, overrides, model=loaded.recipe["model"])
     if resolved.vocabulary != loaded.vocabulary:
         raise CheckpointError(
             f"{checkpoint}: trained with {len(loaded.vocabulary)} classes/tokens "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.recipe import Problem, Recipe, RecipeError, find_problems, load_recipe, validate_recipe
@@ -133,25 +133,37 @@ def record_input_settings(recipe: Recipe) -> None:
             data[key] = params[key].default
 
 
-def resolve_run(recipe: Any, overrides: list[str] | None = None) -> ResolvedRun:
+def resolve_run(recipe: Any, overrides: list[str] | None = None, model: Mapping[str, Any] | None = None) -> ResolvedRun:
     """Loads a recipe, builds its dataset, sizes its head from the vocabulary and validates it.
+
+    The dataset is told the audio input the model's audio encoder declares (``data.audio_input``:
+    log-mel or the waveform, :mod:`avtoolkit.recipe.audio_input`).
+
+    Args:
+        recipe: a path, mapping or :class:`~avtoolkit.recipe.Recipe`.
+        overrides: ``key.path=value`` strings.
+        model: the model section whose encoders the data must feed, when it is not the recipe's
+            own (``evaluate`` takes the model from a checkpoint).
 
     Raises:
         RecipeError: every problem in the recipe, each with its key.
     """
+    from avtoolkit.recipe.audio_input import fill_audio_input
+
     loaded = load_recipe(recipe, overrides)
     # Report every problem at once before building anything, except the head sizes that
     # only the dataset's vocabulary can fill in.
     fillable = {f"model.head.{a}" for a in HEAD_SIZE_ARGS}
-    problems = [p for p in find_problems(loaded, require_data=True)
+    problems = [p for p in find_problems(loaded, require_data=True, model=model)
                 if not (p.path in fillable and p.message == "missing required argument")]
     if problems:
         raise RecipeError(problems, str(loaded.source) if loaded.source else None)
+    fill_audio_input(loaded, model)
     dm = build_datamodule(loaded)
     check_modalities(loaded, dm)
     vocab = datamodule_vocabulary(dm, loaded["data"]["name"])
     inject_head_sizes(loaded, vocab)
     record_input_settings(loaded)
-    validated = validate_recipe(loaded, require_data=True)
+    validated = validate_recipe(loaded, require_data=True, model=model)
     return ResolvedRun(recipe=validated, datamodule=dm, vocabulary=vocab)
 

@@ -180,7 +180,7 @@ def _inputs(asr: Any, rec: Recording, span: Span, use: list[str], path) -> dict[
     item: dict[str, Any] = {}
     if "audio" in use and rec.audio is not None:
         a, b = int(span.start * SAMPLE_RATE), int(span.end * SAMPLE_RATE)
-        if b - a > asr.log_mel.win_length:
+        if b - a > max(asr.log_mel.win_length, asr.audio.min_samples):
             item["audio"] = rec.audio[a:b]
     if "video" in use and rec.frames is not None:
         a, b = int(round(span.start * FPS)), max(int(round(span.start * FPS)) + 1, int(round(span.end * FPS)))

@@ -74,7 +74,7 @@ class Transcription:
         transcript: the decoded text.
         latency_ms: model forward plus decoding time (media reading and feature
             extraction excluded; see ``preprocess_ms``).
-        preprocess_ms: reading the media, log-mel and mouth cropping.
+        preprocess_ms: reading the media, the audio input (log-mel or waveform) and mouth cropping.
         modalities: the inputs that were used.
         reference: the normalised reference, when given.
         wer: word error rate against the reference.
@@ -144,7 +144,8 @@ class Transcriber:
     def __init__(self, model: Any, vocabulary: Sequence[str], modalities: Sequence[str],
                  recipe: Mapping[str, Any] | None = None, decoding: Mapping[str, Any] | None = None,
                  device: str | torch.device = "cpu", cache_dir: str | os.PathLike[str] | None = None) -> None:
-        from avtoolkit.data.features import LogMel
+        from avtoolkit.data.audio_input import AudioInput
+        from avtoolkit.recipe.audio_input import model_audio_input
         from avtoolkit.registry.describe import argument_default
 
         self.model = model
@@ -168,7 +169,14 @@ class Transcriber:
         self.decode = objective_class(task).build_decoder(self.decoding, self.vocabulary, model)
         self.device = torch.device(device)
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.log_mel = LogMel()
+        # What the audio encoder reads, from its class (Encoder.audio_input): an imported auto_avsr
+        # ASR checkpoint gets the normalised waveform, the others log-mel, normalised as in training
+        # (data.audio_norm). A recipe whose encoder is not registered here (an ONNX file from a
+        # plugin) falls back on the data.audio_input its run recorded.
+        kind = model_audio_input(self.recipe.get("model")) or str(data.get("audio_input", "log_mel"))
+        #: the waveform -> model input step (:class:`~avtoolkit.data.audio_input.AudioInput`)
+        self.audio = AudioInput(kind, str(data.get("audio_norm", "none")))
+        self.log_mel = self.audio.log_mel
         self._cropper: Any = None
 
     # -- construction -----------------------------------------------------------------
@@ -210,7 +218,8 @@ class Transcriber:
 
     # -- inputs -----------------------------------------------------------------------
     def audio_features(self, audio: Any) -> Tensor:
-        """Log-mel ``[T, 40]`` from a media path or a 16 kHz waveform."""
+        """The model's audio input from a media path or a 16 kHz waveform: log-mel ``[T, 40]``, or the
+        waveform ``[S]`` normalised per utterance for an encoder that reads it (:attr:`audio`)."""
         source = str(audio) if isinstance(audio, (str, os.PathLike)) else "audio waveform"
         if isinstance(audio, (str, os.PathLike)):
             from avtoolkit.data.media import read_audio
@@ -219,11 +228,11 @@ class Transcriber:
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not isinstance(audio, Tensor) else audio)
         if wave.dim() != 1:
             raise UsageError(f"audio waveform must be mono [samples], got shape {tuple(wave.shape)}")
-        if wave.shape[0] <= self.log_mel.win_length // 2:
+        if wave.shape[0] < self.audio.min_samples:
             raise UsageError(f"{source}: {wave.shape[0]} samples ({wave.shape[0] / 16000 * 1000:.2f} ms) is too "
-                             f"short to transcribe; it needs more than {self.log_mel.win_length // 2} "
-                             f"({self.log_mel.win_length // 2 / 16:.1f} ms at 16 kHz)")
-        return self.log_mel(wave.float())
+                             f"short to transcribe; it needs more than {self.audio.min_samples - 1} "
+                             f"({(self.audio.min_samples - 1) / 16:.1f} ms at 16 kHz)")
+        return self.audio(wave.float())
 
     def video_features(self, video: Any) -> Tensor:
         """Normalised mouth crops ``[T, 1, H, W]`` from a video path, ``.npy``/``.npz`` crops or uint8 ``[T, h, w]``."""
@@ -285,7 +294,7 @@ class Transcriber:
 
             for it, a, v in zip(items, features["audio"], features["video"]):
                 names = [str(it[m]) for m in ("audio", "video") if isinstance(it.get(m), (str, os.PathLike))]
-                warn_if_lengths_differ(len(a) * self.log_mel.hop_length / self.log_mel.sample_rate,
+                warn_if_lengths_differ(self.audio.seconds(len(a)),
                                        len(v) / VIDEO_FPS, " and ".join(names) or "input")
         return batch, used
 

@@ -3,8 +3,9 @@
 Every recipe model is ``encoders -> [fusion] -> backends -> head``:
 
 * an **encoder** turns one modality into ``[batch, time, dim]`` plus lengths
-  (video input ``[batch, time, channels, height, width]``, audio input
-  ``[batch, time, n_mels]`` log-mel frames);
+  (video input ``[batch, time, channels, height, width]``; audio input ``[batch, time, n_mels]``
+  log-mel frames, or ``[batch, samples]`` of 16 kHz waveform for an encoder whose
+  ``audio_input`` is ``"waveform"``);
 * a **fusion** turns several such streams into one, at one frame rate;
 * a **backend** maps a sequence to a sequence (``[B, T, D_in] -> [B, T, D_out]``);
 * a **head** turns a sequence into the task's output (``log_probs``).
@@ -33,9 +34,23 @@ class Encoder(nn.Module):
     ``output_dim``, ``input_rate`` (frames per second of their input) and ``time_stride``
     (input frames per output frame). ``modality`` has no default: registering an encoder
     that does not set it is an error.
+
+    An audio encoder also declares the form of ``batch["audio"]`` it reads, ``audio_input``
+    (one of :data:`~avtoolkit.registry.kinds.AUDIO_INPUTS`): ``"log_mel"`` (the default: 40
+    log-mel bands, 100 frames per second) or ``"waveform"`` (the 16 kHz samples, normalised per
+    utterance to zero mean and unit variance, as auto_avsr's front-end reads them). Whoever
+    builds batches reads it from the class, never from a recipe key: the datasets (the
+    ``data.audio_input`` that ``resolve_run`` fills in from the model section) and the
+    ``Transcriber`` (:func:`avtoolkit.recipe.audio_input.model_audio_input`).
+
+    Examples:
+        >>> from avtoolkit.registry.kinds import ENCODERS
+        >>> ENCODERS.get("audio_cnn").audio_input, ENCODERS.get("auto_avsr_audio").audio_input
+        ('log_mel', 'waveform')
     """
 
     modality: ClassVar[str]
+    audio_input: ClassVar[str] = "log_mel"
     output_dim: int
     input_rate: float = 25.0
     time_stride: int = 1

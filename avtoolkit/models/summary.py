@@ -53,13 +53,17 @@ def dummy_batch(model: nn.Module, frames: int = 29, size: int = 88, audio_frames
     ``text [1, frames]`` (token ids).
 
     The channel count comes from the encoder's ``in_channels`` (default 1); the mel count from
-    its ``n_mels`` (default 80). ``word_boundary`` is included for heads that read it.
+    its ``n_mels`` (default 80). An audio encoder whose ``audio_input`` is ``waveform`` gets the
+    same duration as 16 kHz samples, ``[1, 160 * audio_frames]``. ``word_boundary`` is included
+    for heads that read it.
     """
     batch: dict[str, Tensor] = {}
     for modality, encoder in model.encoders.items():
         if modality == "video":
             channels = int(getattr(encoder, "in_channels", 1))
             batch["video"] = torch.zeros(1, frames, channels, size, size)
+        elif modality == "audio" and getattr(encoder, "audio_input", "log_mel") == "waveform":
+            batch["audio"] = torch.zeros(1, 160 * audio_frames)  # 100 log-mel frames per second = 16000 samples
         elif modality == "audio":
             batch["audio"] = torch.zeros(1, audio_frames, int(getattr(encoder, "n_mels", 80)))
         elif modality == "text":  # a language model: a sentence of ``frames`` tokens

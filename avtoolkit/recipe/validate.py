@@ -319,9 +319,11 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool = True) -> list[Problem]:
+def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool = True,
+                  model: Mapping[str, Any] | None = None) -> list[Problem]:
     """Every problem in ``recipe`` (an empty list when it is valid); ``check_data=False`` leaves
-    the ``data`` section's dataset unchecked (see :func:`validate_recipe`)."""
+    the ``data`` section's dataset unchecked (see :func:`validate_recipe`); ``model``: the model
+    section the data feeds when it is not the recipe's own (a checkpoint's, in evaluation)."""
     problems: list[Problem] = []
     data = recipe.tree
     for key in data:
@@ -342,6 +344,10 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
         problems += _check_model(data["model"], recipe)
     if data.get("data") is not None and check_data:
         problems += check_component("dataset", data["data"], "data", recipe, injected=frozenset())
+        if "model" in data or model is not None:
+            from avtoolkit.recipe.audio_input import audio_input_problems
+
+            problems += audio_input_problems(recipe, model)
     elif require_data:
         problems.append(Problem("data", "missing: the data section (which dataset, where it is)"))
     for key, schema in SECTIONS.items():
@@ -353,7 +359,7 @@ def find_problems(recipe: Recipe, require_data: bool = False, check_data: bool =
 
 
 def validate_recipe(recipe: Any, overrides: list[str] | None = None, require_data: bool = False,
-                    check_data: bool = True) -> Recipe:
+                    check_data: bool = True, model: Mapping[str, Any] | None = None) -> Recipe:
     """Loads and checks a recipe; returns it when valid.
 
     Args:
@@ -363,12 +369,13 @@ def validate_recipe(recipe: Any, overrides: list[str] | None = None, require_dat
         check_data: check the ``data`` section against its dataset's signature. Rebuilding a
             model from a checkpoint passes ``False``: it reads no data, and looking the dataset
             up would import every dataset and with them Lightning.
+        model: the model section the data feeds, when not the recipe's own (see :func:`find_problems`).
 
     Raises:
         RecipeError: listing every problem, each with its recipe path (and file:line).
     """
     loaded = load_recipe(recipe, overrides)
-    problems = find_problems(loaded, require_data=require_data, check_data=check_data)
+    problems = find_problems(loaded, require_data=require_data, check_data=check_data, model=model)
     if problems:
         raise RecipeError(problems, str(loaded.source) if loaded.source else None)
     return loaded

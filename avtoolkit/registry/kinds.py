@@ -10,15 +10,25 @@ from typing import Any
 
 from avtoolkit.registry.registry import Registry, RegistryError
 
+#: what ``batch["audio"]`` holds, as an audio encoder declares it (``Encoder.audio_input``):
+#: ``log_mel`` frames ``[T, 40]`` at 100 per second, or the ``waveform`` ``[S]`` at 16 kHz,
+#: normalised per utterance (:mod:`avtoolkit.data.audio_input` makes both). Defined here, torch-free,
+#: because the encoder check below and recipe validation read it.
+AUDIO_INPUTS = ("log_mel", "waveform")
+
 
 def _reads_one_modality(encoder: Any) -> None:
-    """An encoder names the batch key it reads; a silent default would feed an audio
-    encoder video."""
+    """An encoder names the batch key it reads, and an audio encoder the form of its input;
+    a silent default would feed an audio encoder video, or a waveform encoder log-mel."""
     modality = getattr(encoder, "modality", None)
+    name = getattr(encoder, "__qualname__", repr(encoder))
     if not isinstance(modality, str) or not modality:
-        name = getattr(encoder, "__qualname__", repr(encoder))
         raise RegistryError(f"encoder {name} does not set the class attribute `modality` "
                             f"(the batch key it reads: 'video' or 'audio'), got {modality!r}")
+    audio_input = getattr(encoder, "audio_input", "log_mel")
+    if modality == "audio" and audio_input not in AUDIO_INPUTS:
+        raise RegistryError(f"audio encoder {name} sets `audio_input` = {audio_input!r}; "
+                            f"it must be one of {', '.join(AUDIO_INPUTS)}")
 
 
 ENCODERS = Registry("encoder", group="avtoolkit.encoders", locations=["avtoolkit.models.encoders"],

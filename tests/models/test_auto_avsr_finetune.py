@@ -6,13 +6,13 @@ names as their training script saves it (``torch.save(model.state_dict())``).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from auto_avsr_weights import seeded_state
+from grid_tokens import train_grid_spm, units_file
 
 from avtoolkit.cli.main import main
 from avtoolkit.engine import run_recipe
@@ -38,19 +38,6 @@ def their_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     path = tmp_path_factory.mktemp("theirs") / "vsr_small.pth"
     torch.save(seeded_state(fx["shapes"]), path)
     return path, fx["config"]
-
-
-def train_grid_spm(folder: Path) -> Path:
-    """A 40-piece unigram model of GRID's transcripts, upper case like auto_avsr's LRS3 units."""
-    import sentencepiece as spm
-
-    text = []
-    for align in sorted((GRID / "alignments" / "s1").glob("*.align"))[:300]:
-        words = [ln.split()[2] for ln in align.read_text().splitlines() if len(ln.split()) == 3]
-        text.append(" ".join(w for w in words if w not in ("sil", "sp")).upper())
-    spm.SentencePieceTrainer.train(sentence_iterator=io.StringIO("\n".join(text)), model_prefix=str(folder / "grid"),
-                                   vocab_size=40, model_type="unigram", minloglevel=2)
-    return folder / "grid.model"
 
 
 def write_recipe(path: Path, recipe: dict) -> Path:
@@ -83,12 +70,9 @@ def test_imported_checkpoint_with_its_tokens_is_one_that_eval_and_transcribe_rea
     if not (GRID / "alignments").is_dir():
         pytest.skip(f"needs the shared GRID s1 transcripts at {GRID}")
     theirs, cfg = their_checkpoint
-    model_file = train_grid_spm(tmp_path)
+    model_file = train_grid_spm(tmp_path, GRID)
     # a units file of 14 of the model's pieces: the fixture's head has 15 tokens with the blank
-    from avtoolkit.data.tokens import SentencePieceVocab
-
-    pieces = SentencePieceVocab(model_file).pieces[:cfg["odim"] - 2]
-    (tmp_path / "units.txt").write_text("".join(f"{p} {i}\n" for i, p in enumerate(pieces, 1)), encoding="utf-8")
+    units_file(model_file, cfg["odim"] - 2, tmp_path / "units.txt")
     recipe = write_recipe(tmp_path / "small.yaml", {"base": str(REPO / "recipes" / "auto_avsr_vsr.yaml"),
                                                     "model": small_model(cfg, cfg["odim"] - 1)})
     out = tmp_path / "ours.ckpt"
@@ -117,7 +101,7 @@ def test_finetune_recipe_trains_on_grid_with_the_imported_front_end_frozen_first
     assert main(["import-checkpoint", str(theirs), "--recipe", str(small), "--out", str(ours)]) == 0
     # GRID's own subword units: the 15 tokens of the fixture's head cannot spell GRID, so the head
     # starts fresh here and the imported front-end and Conformer are what is carried over
-    train_grid_spm(tmp_path)
+    train_grid_spm(tmp_path, GRID)
     recipe = write_recipe(tmp_path / "finetune.yaml", {
         "base": str(REPO / "recipes" / "auto_avsr_finetune_grid.yaml"),
         "model": small_model(cfg, 39),

@@ -66,10 +66,10 @@ class GridTalkers:
 
 def grid_audio(folder: Path, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
                noise_prob: float, noise_type: str, babble_talkers: int, spec: Mapping[str, Any] | None,
-               audio_norm: str) -> NoisyLogMel:
-    """The noisy-log-mel policy of one GRID split, babble drawn from ``babble_pool``."""
+               audio_norm: str, audio_input: str = "log_mel") -> NoisyLogMel:
+    """The noisy-audio policy of one GRID split (log-mel or waveform input), babble drawn from ``babble_pool``."""
     return NoisyLogMel(noise_snr_db, noise_prob, noise_type, babble_talkers, spec, audio_norm,
-                       talkers=GridTalkers(folder, babble_pool))
+                       talkers=GridTalkers(folder, babble_pool), audio_input=audio_input)
 
 
 def _generator(train: bool, seed: int, key: str) -> torch.Generator | None:
@@ -79,7 +79,7 @@ def _generator(train: bool, seed: int, key: str) -> torch.Generator | None:
 
 
 class GridSentences(Dataset):
-    """Prepared GRID sentences as AV-ASR items (``audio`` log-mel, ``video`` ROIs, char ``targets``).
+    """Prepared GRID sentences as AV-ASR items (``audio`` log-mel or waveform, ``video`` ROIs, char ``targets``).
 
     Args:
         clips: prepared clips of one split.
@@ -154,8 +154,8 @@ class GridSentences(Dataset):
 class GridWords(Dataset):
     """Prepared GRID words as LRW-style classification items (``video``, ``label``, ``word_boundary``).
 
-    With ``audio`` among the modalities the matching 100 Hz log-mel span (4 frames per video
-    frame) is included too.
+    With ``audio`` among the modalities the matching span of the audio input is included too
+    (4 log-mel frames, or 640 waveform samples, per video frame).
 
     Args:
         cuts: the words of one split.
@@ -203,5 +203,6 @@ class GridWords(Dataset):
             item["video"] = V.time_mask(video, self.time_mask) if self.train else video
         if "audio" in self.modalities and self.audio is not None:
             feats = self.audio.features(wave, cut.clip, _generator(self.train, self.seed, cut.key))
-            item["audio"] = feats[4 * first:4 * (first + len(boundary))]
+            per_frame = AUDIO_PER_FRAME if self.audio.audio_input == "waveform" else 4
+            item["audio"] = feats[per_frame * first:per_frame * (first + len(boundary))]
         return item

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
-from avtoolkit.data.noise import AUDIO_NORMS, NOISE_TYPES
+from avtoolkit.data.noise import AUDIO_INPUTS, AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.tokens import make_vocab
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
@@ -46,7 +46,7 @@ class GridDataModule(AVDataModule):
     layout reader or the preparation could not use are listed in ``prepare_report.tsv`` of the
     cache folder, counted in :meth:`describe` and named in a warning; none is dropped silently.
 
-    ``mode: sentence`` yields the AV-ASR contract (``audio`` log-mel, ``video`` ROIs, character
+    ``mode: sentence`` yields the AV-ASR contract (``audio`` log-mel or waveform, ``video`` ROIs, character
     ``targets``); ``mode: word`` yields the LRW contract (``video`` cuts of ``word_window``
     frames, ``label`` among GRID's 51 words, ``word_boundary``).
 
@@ -74,7 +74,11 @@ class GridDataModule(AVDataModule):
             speaker's face; GRID is not face-centred like LRW).
         cache_dir: where prepared clips go (default :func:`default_cache_dir`).
         prepare_workers: processes for preparing (default: every core).
-        audio_norm: ``none`` or ``utterance`` (mean/variance normalise each utterance's
+        audio_input: what the model's audio encoder reads, filled in from it by the run
+            (``Encoder.audio_input``, docs/architecture.md): ``log_mel`` (40 bands, 100 per second)
+            or ``waveform`` (the 16 kHz samples, normalised per utterance; SpecAugment then
+            means time masks on the waveform).
+        audio_norm: ``log_mel``: ``none`` or ``utterance`` (mean/variance normalise each utterance's
             log-mel; on GRID the model then read the first and last words out of the normalised
             silence at the clip's edges, docs/grid.md finding 7).
         spec_augment: SpecAugment in training: ``true``, a mapping or ``false``.
@@ -122,6 +126,7 @@ class GridDataModule(AVDataModule):
         crop_method: Literal["face", "fixed", "landmarks", "auto_avsr"] = "face",
         cache_dir: str | None = None,
         prepare_workers: int | None = None,
+        audio_input: Literal["log_mel", "waveform"] = "log_mel",
         audio_norm: Literal["utterance", "none"] = "none",
         spec_augment: bool | dict = True,
         trim_silence: float | None = None,
@@ -145,7 +150,7 @@ class GridDataModule(AVDataModule):
         if root is None:
             raise GridNotFoundError(f"data.root is not set. {GRID_HELP}")
         for name, value, allowed in (("mode", mode, MODES), ("noise_type", noise_type, NOISE_TYPES),
-                                     ("audio_norm", audio_norm, AUDIO_NORMS)):
+                                     ("audio_norm", audio_norm, AUDIO_NORMS), ("audio_input", audio_input, AUDIO_INPUTS)):
             if value not in allowed:
                 raise ValueError(f"data.{name}: '{value}' is not one of {', '.join(allowed)}")
         self.root = Path(root).expanduser()
@@ -162,6 +167,7 @@ class GridDataModule(AVDataModule):
         self.cropper_args = {"size": (roi_size, roi_size), "method": crop_method}
         self.cache_dir = cache_folder(cache_dir, default_cache_dir(self.root))
         self.prepare_workers = prepare_workers
+        self.audio_input = audio_input
         self.audio_norm = audio_norm
         self.spec_augment = spec_augment_settings(spec_augment)
         if trim_silence is not None and trim_silence < 0:
@@ -271,7 +277,8 @@ class GridDataModule(AVDataModule):
             audio = grid_audio(folder, self.clips["train"],
                                self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
                                self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
-                               self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm)
+                               self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm,
+                               self.audio_input)
             if self.mode == "sentence":
                 self.splits[split] = GridSentences(self.clips[split], folder, self.modalities, self.video_size,
                                                    audio, train, self.seed,

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
-from avtoolkit.data.noise import NOISE_TYPES
+from avtoolkit.data.noise import AUDIO_INPUTS, NOISE_TYPES
 from avtoolkit.data.tokens import make_vocab
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.manifest.dataset import ManifestSpeech
@@ -28,7 +28,8 @@ class ManifestDataModule(AVDataModule):
     """Sentence-level AV-ASR data from manifest files (``audio_path|video_path|transcript``).
 
     Audio is read from any container PyAV decodes, mixed to mono, resampled to 16 kHz and
-    turned into 40 log-mel bands at 100 frames per second. Video becomes grayscale mouth
+    turned into what the model's audio encoder reads (``audio_input``): 40 log-mel bands at 100
+    frames per second, or the waveform normalised per utterance. Video becomes grayscale mouth
     crops (found with OpenCV's face detector by default, cached in ``cache_dir``) or is
     read from precomputed ``.npy``/``.npz`` crops. Bad manifest lines stop the run with
     ``file:line: reason``, or with ``skip_bad_lines`` are listed in a warning with a count.
@@ -56,6 +57,9 @@ class ManifestDataModule(AVDataModule):
         seed: seed for evaluation noise.
         tokens: the token kind (:func:`avtoolkit.data.tokens.make_vocab`): characters by default, or
             ``{kind: sentencepiece, model: PATH, units: PATH, case: upper}``.
+        audio_input: what the model's audio encoder reads, filled in from it by the run
+            (``Encoder.audio_input``, docs/architecture.md): ``log_mel`` or ``waveform`` (the 16 kHz
+            samples normalised per utterance; SpecAugment then means time masks on the waveform).
 
     Raises:
         FileNotFoundError: a manifest does not exist.
@@ -68,10 +72,14 @@ class ManifestDataModule(AVDataModule):
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
                  skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble"] = "white",
-                 babble_talkers: int = 4, tokens: dict | None = None) -> None:
+                 babble_talkers: int = 4, tokens: dict | None = None,
+                 audio_input: Literal["log_mel", "waveform"] = "log_mel") -> None:
         super().__init__()
         if noise_type not in NOISE_TYPES:
             raise ValueError(f"data.noise_type: '{noise_type}' is not one of {', '.join(NOISE_TYPES)}")
+        if audio_input not in AUDIO_INPUTS:
+            raise ValueError(f"data.audio_input: '{audio_input}' is not one of {', '.join(AUDIO_INPUTS)}")
+        self.audio_input = audio_input
         self.paths = {"train": train, "val": val or test, "test": test}
         if not any(self.paths.values()):
             raise ValueError("data.train / data.val / data.test: give at least one manifest path")
@@ -116,7 +124,8 @@ class ManifestDataModule(AVDataModule):
                 spec_augment=self.spec_augment if train else None,
                 noise_snr_db=self.noise_snr_db if train else self.test_noise_snr_db,
                 noise_prob=self.noise_prob if train else 1.0, seed=self.seed, train=train,
-                noise_type=self.noise_type, babble_talkers=self.babble_talkers, vocab=self.vocab)
+                noise_type=self.noise_type, babble_talkers=self.babble_talkers, vocab=self.vocab,
+                audio_input=self.audio_input)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.splits:

@@ -1,4 +1,4 @@
-"""``ManifestSpeech``: a manifest's utterances as model inputs (log-mel frames, mouth crops, token ids)."""
+"""``ManifestSpeech``: a manifest's utterances as model inputs (log-mel frames or waveform, mouth crops, token ids)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class _ManifestTalkers:
 
 
 class ManifestSpeech(Dataset):
-    """Utterances of one manifest as model inputs (log-mel frames, mouth crops, token ids).
+    """Utterances of one manifest as model inputs (log-mel frames or waveform, mouth crops, token ids).
 
     Args:
         manifest: the parsed manifest.
@@ -56,13 +56,15 @@ class ManifestSpeech(Dataset):
         seed: makes noise and masks depend only on (seed, utterance): evaluation at a fixed
             SNR gives the same noisy audio every time.
         train: draw fresh noise and masks every epoch instead.
+        audio_input: what the model's audio encoder reads: ``log_mel`` or ``waveform``
+            (:class:`~avtoolkit.data.audio_input.AudioInput`).
     """
 
     def __init__(self, manifest: Manifest, modalities: list[str], video_size: tuple[int, int], cropper: Any,
                  cache_dir: Path | None, spec_augment: Mapping[str, Any] | None = None,
                  noise_snr_db: float | list[float] | None = None, noise_prob: float = 1.0,
                  seed: int = 0, train: bool = False, noise_type: str = "white",
-                 babble_talkers: int = 4, vocab: CharVocab | None = None) -> None:
+                 babble_talkers: int = 4, vocab: CharVocab | None = None, audio_input: str = "log_mel") -> None:
         self.utterances: list[Utterance] = manifest.utterances
         self.manifest_path = manifest.path
         self.modalities = modalities
@@ -79,8 +81,7 @@ class ManifestSpeech(Dataset):
         self._length_warned: set[int] = set()  # once per utterance (per worker process)
         self.vocab = vocab or CharVocab()
         self.audio = NoisyLogMel(noise_snr_db, noise_prob, noise_type, babble_talkers, spec_augment,
-                                 talkers=_ManifestTalkers(self.utterances))
-        self.log_mel = self.audio.log_mel
+                                 talkers=_ManifestTalkers(self.utterances), audio_input=audio_input)
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -92,7 +93,7 @@ class ManifestSpeech(Dataset):
         return torch.Generator().manual_seed(key)
 
     def audio_features(self, utt: Utterance, g: torch.Generator | None) -> Tensor:
-        """Log-mel ``[T, 40]`` of an utterance, with noise and masking as configured."""
+        """The model's audio input of an utterance (log-mel ``[T, 40]`` or waveform ``[S]``), with noise and masking as configured."""
         from avtoolkit.data.media import read_audio
 
         assert utt.audio is not None
@@ -118,7 +119,7 @@ class ManifestSpeech(Dataset):
         if "audio" in item and "video" in item and index not in self._length_warned:
             from avtoolkit.data.media import VIDEO_FPS, warn_if_lengths_differ
 
-            audio_s = len(item["audio"]) * self.log_mel.hop_length / self.log_mel.sample_rate
+            audio_s = self.audio.input.seconds(len(item["audio"]))
             if warn_if_lengths_differ(audio_s, len(item["video"]) / VIDEO_FPS, item["source"]):
                 self._length_warned.add(index)
         return item

@@ -125,7 +125,10 @@ class ResNet18Audio(Encoder):
     """auto_avsr's audio front-end: a 1-D ResNet-18 over the raw 16 kHz waveform, 25 frames per second.
 
     Reads ``audio [B, S]`` (or ``[B, S, 1]``) samples and their counts; frame ``i`` covers
-    samples ``640 i .. 640 (i + 1)``.
+    samples ``640 i .. 640 (i + 1)``. Its ``audio_input`` is ``"waveform"``, so the datasets and
+    the ``Transcriber`` give it each utterance's waveform normalised to zero mean and unit
+    variance (:func:`avtoolkit.data.audio_input.normalise_waveform`), as auto_avsr's own data
+    pipeline does before this front-end.
 
     Args:
         sample_rate: must be 16000 (the stride is fixed to 640 samples per 25-fps frame).
@@ -139,6 +142,8 @@ class ResNet18Audio(Encoder):
     """
 
     modality = "audio"
+    #: the batch builders (datasets, Transcriber) give this encoder the normalised waveform, not log-mel
+    audio_input = "waveform"
     time_stride = SAMPLES_PER_FRAME
 
     def __init__(self, sample_rate: int = 16000) -> None:
