@@ -124,3 +124,24 @@ def _learn_six_sentences() -> None:
     rows = []
     objective.evaluate(out, batch, "test", rows)
     assert [r["prediction"] for r in rows] == SENTENCES and all(r["score"] <= 0 for r in rows)
+
+
+def test_validation_also_scores_the_ctc_branch_greedily_and_test_does_not() -> None:
+    # A CTC branch that spells the sentence exactly (one frame per character, blanks between) beside
+    # an untrained attention decoder: ctc_cer is 0 while the attention CER is not.
+    torch.manual_seed(0)
+    model, batch = _Tiny(), _batch(SENTENCES[:2], frames=60)
+    objective = Hybrid(CHARACTERS, {"ctc_weight": 0.3})
+    objective.attach(model)
+    model.eval()
+    with torch.no_grad():
+        out = dict(model(batch))
+    log_probs = torch.full((2, 60, len(CHARACTERS)), -30.0)
+    log_probs[:, :, 0] = 0.0
+    for b, text in enumerate(SENTENCES[:2]):
+        for i, token in enumerate(CharVocab().encode(text)):
+            log_probs[b, 2 * i, 0], log_probs[b, 2 * i, token] = -30.0, 0.0
+    out["log_probs"], out["lengths"] = log_probs, torch.full((2,), 60)
+    logged = {item.name: float(item.metric.compute()) for item in objective.evaluate(out, batch, "val")}
+    assert logged["ctc_cer"] == 0.0 and logged["ctc_wer"] == 0.0 and logged["cer"] > 0.2
+    assert [item.name for item in objective.evaluate(out, batch, "test")] == ["wer", "cer"]
