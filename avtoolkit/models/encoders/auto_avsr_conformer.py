@@ -31,7 +31,8 @@ from torch import Tensor
 
 from avtoolkit.models.backends.espnet_conformer import ESPnetConformer
 from avtoolkit.models.contract import Encoder
-from avtoolkit.models.encoders.auto_avsr_frontends import ResNet18Audio, ResNet18Video
+# the module, not its names: registering a front-end there loads this module while that one is half-run
+from avtoolkit.models.encoders import auto_avsr_frontends as frontends
 from avtoolkit.registry.kinds import ENCODERS
 
 
@@ -85,7 +86,7 @@ class VideoConformer(_FrontendConformer):
 
     def __init__(self, dim: int = 768, layers: int = 12, heads: int = 12, ff_dim: int = 3072, kernel_size: int = 31,
                  dropout: float = 0.1, attention_dropout: float = 0.0, input_rate: float = 25.0) -> None:
-        super().__init__(ResNet18Video(input_rate), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
+        super().__init__(frontends.ResNet18Video(input_rate), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
 
 
 @ENCODERS.register("auto_avsr_audio_conformer")
@@ -115,8 +116,8 @@ class AudioConformer(_FrontendConformer):
 
     modality = "audio"
     #: read by the batch builders without building the model, as for ``auto_avsr_audio``
-    audio_input = ResNet18Audio.audio_input
+    audio_input = "waveform"
 
     def __init__(self, dim: int = 768, layers: int = 12, heads: int = 12, ff_dim: int = 3072, kernel_size: int = 31,
                  dropout: float = 0.1, attention_dropout: float = 0.0) -> None:
-        super().__init__(ResNet18Audio(), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
+        super().__init__(frontends.ResNet18Audio(), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
