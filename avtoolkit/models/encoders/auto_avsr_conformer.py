@@ -86,7 +86,8 @@ class VideoConformer(_FrontendConformer):
 
     def __init__(self, dim: int = 768, layers: int = 12, heads: int = 12, ff_dim: int = 3072, kernel_size: int = 31,
                  dropout: float = 0.1, attention_dropout: float = 0.0, input_rate: float = 25.0) -> None:
-        super().__init__(frontends.ResNet18Video(input_rate), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
+        super().__init__(frontends.ResNet18Video(input_rate), dim, layers, heads, ff_dim, kernel_size, dropout,
+                         attention_dropout)
 
 
 @ENCODERS.register("auto_avsr_audio_conformer")
@@ -120,4 +121,5 @@ class AudioConformer(_FrontendConformer):
 
     def __init__(self, dim: int = 768, layers: int = 12, heads: int = 12, ff_dim: int = 3072, kernel_size: int = 31,
                  dropout: float = 0.1, attention_dropout: float = 0.0) -> None:
-        super().__init__(frontends.ResNet18Audio(), dim, layers, heads, ff_dim, kernel_size, dropout, attention_dropout)
+        super().__init__(frontends.ResNet18Audio(), dim, layers, heads, ff_dim, kernel_size, dropout,
+                         attention_dropout)
