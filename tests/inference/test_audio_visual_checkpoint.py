@@ -5,7 +5,9 @@ The checkpoint is the small random-weight AV model of the equivalence fixture
 ``aux_encoder.``, ``fusion.``) and imported with the CLI onto ``recipes/auto_avsr_avsr.yaml``.
 What matters here is what each stream is given: the waveform front-end the clip's 16 kHz
 samples normalised per utterance, the visual one their 88x88 crop (``crop_method: auto_avsr``,
-from the recipe the checkpoint carries), both covering the same seconds. A spy on each front-end records its input.
+from the recipe the checkpoint carries), both covering the same seconds, for one utterance and for
+each voice-activity segment of a recording made of two GRID sentences. A spy on each front-end
+records its input.
 """
 
 from __future__ import annotations
@@ -96,3 +98,32 @@ def test_transcribe_gives_the_av_checkpoint_the_waveform_and_their_crop_of_the_s
     theirs = auto_avsr_model_input(mouth_rois(CLIP, None, MouthCropper(size=(96, 96), method="auto_avsr")))
     assert float((v[0] - torch.from_numpy(theirs)).abs().max()) < 1e-5
     assert abs(len(want) / 640 - 75) < 1  # the waveform covers the same 75 frames
+
+
+def test_a_recording_of_two_grid_sentences_gives_the_av_checkpoint_both_streams_per_segment(imported, fed,
+                                                                                           tmp_path: Path) -> None:
+    """``transcribe MEDIA --srt``: cut by voice activity, each segment's waveform and crops over the same seconds."""
+    import numpy as np
+
+    from avtoolkit.data.media import read_audio, read_video
+    from avtoolkit.demo.writer import write_mp4
+
+    sr, gap = 16000, 30  # 1.2 s of black frames and digital silence around each sentence
+    frames, audio = [], []
+    for clip in (CLIP, GRID / "s1" / "bbal6n.mp4"):
+        rgb, _ = read_video(clip)
+        wave = read_audio(clip, sr)[: len(rgb) * sr // 25]
+        frames += [np.zeros((gap, *rgb.shape[1:]), np.uint8), rgb]
+        audio += [np.zeros(gap * sr // 25, np.float32), np.pad(wave, (0, len(rgb) * sr // 25 - len(wave)))]
+    frames.append(np.zeros((gap, *rgb.shape[1:]), np.uint8))
+    audio.append(np.zeros(gap * sr // 25, np.float32))
+    recording = tmp_path / "two.mp4"
+    write_mp4(recording, np.concatenate(frames), np.concatenate(audio), sr, crf=20)
+    srt = tmp_path / "two.srt"
+    assert main(["transcribe", "--checkpoint", str(imported), str(recording), "--srt", str(srt), "--no-progress",
+                 "--decoder", "joint", "--beam-size", "2"]) == 0
+    cues = [block for block in srt.read_text().split("\n\n") if block.strip()]
+    assert len(cues) == 2, srt.read_text()  # one per sentence
+    assert len(fed["audio"]) == len(fed["video"]) == 2
+    for (_, n), (v, nv) in zip(fed["audio"], fed["video"]):
+        assert v.shape[-2:] == (88, 88) and abs(int(n[0]) / 640 - int(nv[0])) <= 1  # the same seconds
