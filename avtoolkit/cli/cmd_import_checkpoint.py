@@ -10,7 +10,7 @@ from avtoolkit.cli.values import output_file
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import-checkpoint", help="convert a released auto_avsr .pth for a recipe (strict key check)")
     p.add_argument("checkpoint", help="their file, e.g. vsr_trlrs3vox2_base.pth (docs/pretrained.md)")
-    p.add_argument("--recipe", required=True, help="the recipe whose model it fills (auto_avsr_vsr, auto_avsr_asr)")
+    p.add_argument("--recipe", required=True, help="the recipe whose model it fills (auto_avsr_vsr, auto_avsr_asr, auto_avsr_avsr)")
     p.add_argument("--out", required=True, help="the state dict to write (.pt), read by the recipe's init section")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides of the recipe")
     p.set_defaults(handler=import_checkpoint)

@@ -16,6 +16,24 @@ their key prefix           avtoolkit key prefix
 ``ctc.ctc_lo.``            ``head.ctc_lo.``
 =========================  ===========================
 
+Their audio-visual model (``e2e_asr_conformer_av.py`` of their earlier release; recipe
+``auto_avsr_avsr``) keeps each front-end inside its Conformer encoder (``encoder.frontend``,
+``encoder.embed.0`` the 512 -> 768 projection), a second encoder for the audio
+(``aux_encoder``) and the fusion MLP (``fusion``); ``convert_auto_avsr(state, "audiovisual")``:
+
+=============================  ======================================
+their key prefix               avtoolkit key prefix
+=============================  ======================================
+``encoder.frontend.``          ``encoders.video.frontend.``
+``encoder.embed.0.``           ``encoders.video.conformer.proj.``
+``encoder.``                   ``encoders.video.conformer.``
+``aux_encoder.frontend.``      ``encoders.audio.frontend.``
+``aux_encoder.embed.0.``       ``encoders.audio.conformer.proj.``
+``aux_encoder.``               ``encoders.audio.conformer.``
+``fusion.``                    ``fusion.``
+``decoder.``, ``ctc.ctc_lo.``  ``head.decoder.``, ``head.ctc_lo.``
+=============================  ======================================
+
 Torch only; the CLI's ``avtoolkit import-checkpoint`` writes the result for the recipe's
 ``init`` section.
 """
@@ -35,7 +53,17 @@ from avtoolkit.models.checkpoint import StateDiff, compare_state_dicts
 _IGNORED_SUFFIXES = (".pe",)
 
 
+#: ``convert_auto_avsr``'s name for their audio-visual model
+AUDIOVISUAL = "audiovisual"
+
+
 def _prefix_map(modality: str) -> list[tuple[str, str]]:
+    """Their prefix -> ours, the longest first (the first that matches wins)."""
+    if modality == AUDIOVISUAL:
+        streams = [(theirs + part, f"encoders.{ours}.{into}") for theirs, ours in (("encoder.", "video"),
+                                                                                    ("aux_encoder.", "audio"))
+                   for part, into in (("frontend.", "frontend."), ("embed.0.", "conformer.proj."), ("", "conformer."))]
+        return streams + [("fusion.", "fusion."), ("decoder.", "head.decoder."), ("ctc.ctc_lo.", "head.ctc_lo.")]
     return [("frontend.", f"encoders.{modality}."), ("proj_encoder.", "backends.0.proj."),
             ("encoder.", "backends.0."), ("decoder.", "head.decoder."), ("ctc.ctc_lo.", "head.ctc_lo.")]
 
@@ -59,7 +87,8 @@ def auto_avsr_state(checkpoint: Mapping[str, object]) -> dict[str, Tensor]:
 
 
 def convert_auto_avsr(state: Mapping[str, Tensor], modality: str) -> tuple[dict[str, Tensor], list[str]]:
-    """Their keys renamed to avtoolkit's for a one-modality model (``"video"`` or ``"audio"``).
+    """Their keys renamed to avtoolkit's for a one-modality model (``"video"`` or ``"audio"``) or their
+    audio-visual one (``"audiovisual"``).
 
     Returns:
         ``(converted, unknown)``: the renamed tensors, and their keys under no known prefix.
@@ -70,9 +99,14 @@ def convert_auto_avsr(state: Mapping[str, Tensor], modality: str) -> tuple[dict[
         ...                                   "proj_encoder.weight": torch.zeros(1), "extra": torch.zeros(1)}, "video")
         >>> sorted(out), unknown
         (['backends.0.after_norm.bias', 'backends.0.proj.weight', 'encoders.video.trunk.layer1.0.conv1.weight'], ['extra'])
+        >>> out, _ = convert_auto_avsr({"aux_encoder.embed.0.weight": torch.zeros(1),
+        ...                             "encoder.encoders.0.norm_ff.bias": torch.zeros(1),
+        ...                             "fusion.fc1.weight": torch.zeros(1)}, "audiovisual")
+        >>> sorted(out)
+        ['encoders.audio.conformer.proj.weight', 'encoders.video.conformer.encoders.0.norm_ff.bias', 'fusion.fc1.weight']
     """
-    if modality not in ("video", "audio"):
-        raise ValueError(f"modality must be 'video' or 'audio', got {modality!r}")
+    if modality not in ("video", "audio", AUDIOVISUAL):
+        raise ValueError(f"modality must be 'video', 'audio' or {AUDIOVISUAL!r}, got {modality!r}")
     converted: dict[str, Tensor] = {}
     unknown: list[str] = []
     for key, value in state.items():
@@ -115,15 +149,17 @@ def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | 
     """
     from avtoolkit.models.checkpoint import read_checkpoint, save_atomic
 
-    modalities = list(getattr(model, "encoders", {}).keys())
-    if len(modalities) != 1:
-        raise CheckpointError(f"import-checkpoint reads auto_avsr's one-modality models; this recipe's model has "
-                              f"encoders {modalities or 'none'}")
-    converted, unknown = convert_auto_avsr(auto_avsr_state(read_checkpoint(checkpoint)), modalities[0])
+    modality = model_layout(model)
+    state = auto_avsr_state(read_checkpoint(checkpoint))
+    converted, unknown = convert_auto_avsr(state, modality)
     diff = check_conversion(model, converted, unknown)
     if not diff.clean:
-        raise CheckpointError(f"{checkpoint} does not fit the recipe's model (is it the {modalities[0]} model, and "
-                              f"the recipe's sizes theirs?):\n{diff.describe()}")
+        theirs = AUDIOVISUAL if any(k.startswith("aux_encoder.") for k in state) else "one-modality"
+        hint = (f"; it is their {theirs} model: use the recipe auto_avsr_avsr" if theirs == AUDIOVISUAL else
+                "; it is one of their one-modality models: use auto_avsr_vsr or auto_avsr_asr"
+                if modality == AUDIOVISUAL else "")
+        raise CheckpointError(f"{checkpoint} does not fit the recipe's model (is it the {modality} model, and "
+                              f"the recipe's sizes theirs?{hint}):\n{diff.describe()}")
     if recipe is not None and vocabulary is not None:
         head_size = getattr(getattr(model, "head", None), "output_dim", None)
         if head_size != len(vocabulary):
@@ -138,4 +174,19 @@ def import_auto_avsr(checkpoint: str | Path, model: torch.nn.Module, out: str | 
         save_atomic(converted, out)
     params = sum(v.numel() for k, v in converted.items() if not k.endswith(("running_mean", "running_var",
                                                                            "num_batches_tracked")))
-    return {"tensors": len(converted), "parameters": params, "modality": modalities[0]}
+    return {"tensors": len(converted), "parameters": params, "modality": modality}
+
+
+def model_layout(model: torch.nn.Module) -> str:
+    """Which of their layouts a recipe's model takes: ``"video"``, ``"audio"`` or ``"audiovisual"``.
+
+    Raises:
+        CheckpointError: a model of no auto_avsr layout (no encoder, or two without a fusion).
+    """
+    modalities = sorted(getattr(model, "encoders", {}).keys())
+    if len(modalities) == 1:
+        return modalities[0]
+    if modalities == ["audio", "video"] and getattr(model, "fusion", None) is not None:
+        return AUDIOVISUAL
+    raise CheckpointError(f"import-checkpoint reads auto_avsr's video, audio and audio-visual models; this recipe's "
+                          f"model has encoders {modalities or 'none'}")
