@@ -161,7 +161,7 @@ def test_validation_checks_the_settings_not_the_files():
 
 
 # ---- the shipped recipes: every part they take fits the model of the run it comes from --------
-FROM_IMPORTED = {"auto_avsr_finetune_grid"}
+FROM_IMPORTED = {"auto_avsr_finetune_grid", "auto_avsr_asr_finetune_grid"}
 
 
 def _shipped_parts() -> list[tuple[str, int, str, str, str]]:
