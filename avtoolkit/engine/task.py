@@ -54,6 +54,8 @@ class AVTask(L.LightningModule):
         self._bad_steps = 0
         #: finite and non-finite training steps of the current epoch
         self._epoch_steps = [0, 0]
+        #: the step counts a checkpoint saved inside an epoch, for that epoch's resumed start
+        self._resumed_steps: dict[str, Any] | None = None
         #: metric prefix of test_step: "test", or the split evaluated ("val").
         self.eval_prefix = "test"
         #: when a list, test_step appends {id, reference, prediction, score} rows to it.
@@ -84,7 +86,11 @@ class AVTask(L.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self._epoch_steps = [0, 0]
+        resumed, self._resumed_steps = self._resumed_steps, None
+        if resumed is not None and resumed["epoch"] == self.current_epoch:  # resumed inside this epoch
+            self._epoch_steps, self._bad_steps = list(resumed["epoch_steps"]), int(resumed["bad_steps"])
+        else:
+            self._epoch_steps = [0, 0]
 
     def on_train_epoch_end(self) -> None:
         # Runs before the checkpoint callbacks save: an epoch without a single finite loss
@@ -130,6 +136,15 @@ class AVTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[META_KEY] = {"recipe": self.recipe, "vocabulary": self.vocabulary, "task": self.task,
                                 "version": __version__}
+        checkpoint[STEPS_KEY] = {"epoch": self.current_epoch, "epoch_steps": list(self._epoch_steps),
+                                 "bad_steps": self._bad_steps}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_steps = checkpoint.get(STEPS_KEY)
+
+
+#: the checkpoint key of the training-step counts (finite and skipped steps of the epoch, the skipped streak).
+STEPS_KEY = "avtoolkit_steps"
 
 
 def monitor_of(recipe: Mapping[str, Any], task: str) -> tuple[str, str]:
