@@ -169,3 +169,65 @@ def test_checkpoint_every_n_steps_is_refused_for_an_npz_dataset(tmp_path, toy_co
     assert "trainer.checkpoint_every_n_steps: needs a streamed dataset (data.store_format: shards" in err
     assert str(path) in err and "resumes exactly only at epoch ends" in err
     assert not (tmp_path / "run").exists()
+
+
+#: one DDP run of 2 CPU processes (gloo): argv run_dir, kill_at (0: none), resume (0/1). Each process logs the
+#: ids of its batches that reach the model to `<run_dir>.ids<rank>.jsonl` with the step count before them.
+DDP_RUN = """
+import json, os, signal, sys
+sys.path.insert(0, {engine!r})
+import lightning as L
+import toy
+from avtoolkit.cli.main import main
+from avtoolkit.engine import run_recipe
+from avtoolkit.datasets.lrw.datamodule import LRWDataModule
+
+run_dir, kill_at, resume = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+real = LRWDataModule.on_after_batch_transfer
+def spy(self, batch, dataloader_idx):
+    if self.trainer.training:
+        with open(f"{{run_dir}}.ids{{self.trainer.global_rank}}.jsonl", "a") as fh:
+            fh.write(json.dumps([self.trainer.global_step, batch["ids"]]) + "\\n")
+    return real(self, batch, dataloader_idx)
+LRWDataModule.on_after_batch_transfer = spy
+
+class Kill(L.Callback):  # every process stops at the same step, as a lost job does
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+with toy.registered():
+    if resume:
+        sys.exit(main(["run", "--resume", run_dir]))
+    run_recipe({recipe!r}, run_dir=run_dir, callbacks=[Kill()])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_ddp_processes_killed_inside_an_epoch_resume_exactly(lrw_shards, tmp_path):
+    root, cache = lrw_shards
+    recipe = _recipe(root, cache, 1)
+    recipe["data"]["batch_size"] = 1  # per process: the global batch of 2, 8 steps an epoch as above
+    recipe["trainer"] |= {"devices": 2, "strategy": "ddp"}
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_RUN.format(engine=str(ENGINE_TESTS), recipe=recipe))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "AVTOOLKIT_RUN_DIR")}
+
+    def run(run_dir: Path, kill_at: int, resume: int) -> int:
+        return subprocess.run([sys.executable, str(script), str(run_dir), str(kill_at), str(resume)], env=env,
+                              capture_output=True, timeout=600).returncode
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert run(straight, 0, 0) == 0
+    assert run(killed, 13, 0) != 0
+    assert mid_epoch_place(read_checkpoint(killed / "checkpoints" / "last.ckpt")) == {"epoch": 1, "batches": 4}
+    assert run(killed, 0, 1) == 0
+    for rank in (0, 1):
+        expected = [json.loads(line) for line in Path(f"{straight}.ids{rank}.jsonl").read_text().splitlines()]
+        logged = [json.loads(line) for line in Path(f"{killed}.ids{rank}.jsonl").read_text().splitlines()]
+        # 13 batches before the kill, of which those before the step-12 checkpoint count, then the resumed ones
+        assert len(expected) == 16 and [b for b in logged[:13] if b[0] < 12] + logged[13:] == expected, rank
+    a = read_checkpoint(straight / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(killed / "checkpoints" / "last.ckpt")["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
