@@ -12,6 +12,7 @@ from typing import Any
 
 from avtoolkit.models.checkpoint import META_KEY, compare_state_dicts, model_state_dict, read_checkpoint
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
+from avtoolkit.engine.step_checkpoint import mid_epoch_place
 from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.recipe import Problem, Recipe, RecipeError
@@ -51,8 +52,6 @@ def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> int:
         CheckpointError: the model's keys or shapes differ (each named).
         UsageError: a key of :data:`RESUME_FIXED` differs (old and new values named).
     """
-    from avtoolkit.engine.callbacks import mid_epoch_place
-
     checkpoint = read_checkpoint(ckpt_path)
     diff = compare_state_dicts(model.state_dict(), model_state_dict(checkpoint, prefer_ema=False))
     if not diff.clean:

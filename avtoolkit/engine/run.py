@@ -18,7 +18,8 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
-from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard, FreezeParts, StepCheckpoint, mid_epoch_place
+from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard, FreezeParts
+from avtoolkit.engine.step_checkpoint import StepCheckpoint, mid_epoch_place
 from avtoolkit.engine.checkpoint_io import AtomicCheckpointIO
 from avtoolkit.models.checkpoint import (
     StateDiff,

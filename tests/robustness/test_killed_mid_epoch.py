@@ -19,7 +19,7 @@ from avtoolkit.cli.main import main
 from avtoolkit.datasets.lrw import build_roi_cache
 from avtoolkit.datasets.lrw.datamodule import LRWDataModule
 from avtoolkit.engine import run_recipe
-from avtoolkit.engine.callbacks import mid_epoch_place
+from avtoolkit.engine.step_checkpoint import mid_epoch_place
 from avtoolkit.models.checkpoint import read_checkpoint
 from synthetic_lrw import write_synthetic_lrw
 
