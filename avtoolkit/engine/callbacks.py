@@ -185,6 +185,11 @@ class FreezeParts(L.Callback):
                 sub.train(not frozen)
         return count
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Resumed inside an epoch (trainer.checkpoint_every_n_steps), Lightning goes on with it
+        # without on_train_epoch_start: set that epoch's state here (a fresh start repeats it, harmlessly).
+        self.on_train_epoch_start(trainer, pl_module)
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model: torch.nn.Module = pl_module.model  # type: ignore[assignment]
         epoch = trainer.current_epoch

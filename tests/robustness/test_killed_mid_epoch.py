@@ -20,7 +20,7 @@ from avtoolkit.datasets.lrw import build_roi_cache
 from avtoolkit.datasets.lrw.datamodule import LRWDataModule
 from avtoolkit.engine import run_recipe
 from avtoolkit.engine.step_checkpoint import mid_epoch_place
-from avtoolkit.models.checkpoint import read_checkpoint
+from avtoolkit.models.checkpoint import model_state_dict, read_checkpoint
 from synthetic_lrw import write_synthetic_lrw
 
 ENGINE_TESTS = Path(__file__).parents[1] / "engine"
@@ -137,12 +137,30 @@ def test_killed_inside_an_epoch_then_resumed_gives_the_straight_runs_weights_and
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert json.loads((straight / "results.json").read_text())["metrics"] == \
         json.loads((killed / "results.json").read_text())["metrics"]
-    rows_a, rows_b = _rows(straight), _rows(killed)
-    assert [r["epoch"] for r in rows_b] == ["1", "2"]
-    assert rows_a[0] == rows_b[0]
-    # epoch 2's row: the same but for train/loss, the mean of only the steps after the resume
-    assert {k: v for k, v in rows_a[1].items() if k != "train/loss"} == \
-        {k: v for k, v in rows_b[1].items() if k != "train/loss"}
+    assert [r["epoch"] for r in _rows(killed)] == ["1", "2"]
+    assert _rows(killed) == _rows(straight)  # epoch 2's train/loss too: the mean over all its steps
+
+
+def test_a_part_frozen_for_the_epoch_stays_frozen_when_it_resumes_inside_it(lrw_shards, tmp_path, toy_components):
+    """Lightning skips on_train_epoch_start when it resumes inside an epoch; the frozen state is set anyway."""
+    root, cache = lrw_shards
+    first = _recipe(root, cache, 0) | {"trainer": _recipe(root, cache, 0)["trainer"] | {"max_epochs": 1}}
+    run_recipe(first, run_dir=tmp_path / "first")
+    encoder = str(tmp_path / "first" / "checkpoints" / "last.ckpt")
+    recipe = _recipe(root, cache, 0) | {"init": [{"path": encoder, "take": "encoders.video", "freeze_epochs": 2}]}
+    run_recipe(recipe, run_dir=tmp_path / "straight")
+    killed = tmp_path / "killed"
+    script = KILLED_MID_EPOCH.format(engine=str(ENGINE_TESTS), recipe=recipe, run_dir=str(killed),
+                                     log=str(tmp_path / "log.jsonl"), kill_at=13)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "AVTOOLKIT_RUN_DIR")}
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=600, env=env).returncode == -9
+    assert main(["run", "--resume", str(killed)]) == 0
+    start = model_state_dict(read_checkpoint(encoder))  # what init loads: the first run's EMA weights
+    a = read_checkpoint(tmp_path / "straight" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(killed / "checkpoints" / "last.ckpt")["state_dict"]
+    frozen = [k for k in a if k.startswith("model.encoders.video.")]
+    assert frozen and all(torch.equal(start[k.removeprefix("model.")], b[k]) for k in frozen)  # not trained in 1-2
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_a_resume_inside_an_epoch_refuses_a_changed_batch_plan(lrw_shards, tmp_path, toy_components):
@@ -231,3 +249,4 @@ def test_two_ddp_processes_killed_inside_an_epoch_resume_exactly(lrw_shards, tmp
     a = read_checkpoint(straight / "checkpoints" / "last.ckpt")["state_dict"]
     b = read_checkpoint(killed / "checkpoints" / "last.ckpt")["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _rows(killed) == _rows(straight)
