@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import csv
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 
 from avtoolkit.cli.main import main
 from avtoolkit.datasets.grid.layout import find_clips
+from avtoolkit.engine.step_checkpoint import mid_epoch_place
+from avtoolkit.models.checkpoint import read_checkpoint
 from avtoolkit.store import ShardClipStore
 
 
@@ -90,17 +93,31 @@ def test_grid_trains_from_shards_with_the_npz_batches(grid_root, tmp_path):
             # JPEG at quality 95, then the resize to 48x48: measured 0.25 mean, 2.25 largest
             assert a[key]["video"].shape == b[key]["video"].shape and grey.mean() < 0.5 and grey.max() < 4, key
 
-    # two training steps from the shards, then the test split, through `avtoolkit run`'s engine
+    # two epochs of two steps from the shards through `avtoolkit run`'s engine; then the same run
+    # stopped inside epoch 2, after the checkpoint of step 3, and resumed: the same weights
     recipe = {"name": "grid-shards", "seed": 1, "model": TINY_AV_CTC,
               "data": GRID_DATA | {"root": str(grid_root), "cache_dir": str(cache), "store_format": "shards"},
-              "trainer": {"max_epochs": 1, "accelerator": "cpu", "precision": "32", "threads": 1,
+              "trainer": {"max_epochs": 2, "accelerator": "cpu", "precision": "32", "threads": 1,
                           "progress_bar": False, "log_every_n_steps": 1, "checkpoint_every_n_steps": 1},
               "optim": {"name": "adamw", "lr": 1e-3}, "logging": {"tensorboard": False, "plots": False}}
     metrics = run_recipe(recipe, run_dir=tmp_path / "run")
-    assert 0.0 <= metrics["test/cer"] and (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+    assert 0.0 <= metrics["test/cer"]
     with (tmp_path / "run" / "metrics.csv").open(newline="") as fh:
-        (row,) = list(csv.DictReader(fh))
-    assert row["step"] == "2" and float(row["train/loss"]) > 0
+        rows = list(csv.DictReader(fh))
+    assert [r["step"] for r in rows] == ["2", "4"] and float(rows[0]["train/loss"]) > 0
+
+    class Stop(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step == 3:
+                raise RuntimeError("stopped")  # stands for the kill (tests/robustness SIGKILLs)
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_recipe(recipe, run_dir=tmp_path / "stopped", callbacks=[Stop()])
+    last = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
+    assert mid_epoch_place(read_checkpoint(last)) == {"epoch": 1, "batches": 1}
+    run_recipe(None, resume=tmp_path / "stopped")
+    a = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["state_dict"]
+    b = read_checkpoint(last)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_grid_word_mode_does_not_stream_shards(grid_root, tmp_path):
