@@ -349,4 +349,5 @@ class GridDataModule(StreamedTraining, AVDataModule):
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}
         return info | {"mode": self.mode, "modalities": self.modalities, "split": self.split_args["protocol"],
-                       "failed_clips": len(self.failed), "cache_dir": str(self.folder)}
+                       "failed_clips": len(self.failed),
+                       "cache_dir": str(self.shard_folder if self.streamed else self.folder)}
