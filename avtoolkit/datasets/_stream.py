@@ -22,14 +22,19 @@ its plan in order. ``k`` is the number of batches already consumed this epoch
 stopped one was: the plan does not depend on ``k``, and every sample's augmentation is seeded
 by ``(seed, epoch, its place in the epoch)``, not by the worker that decodes it.
 
+:class:`StreamedTraining` gives a datamodule that trains from a stream the Lightning state
+``avtoolkit run`` saves in its mid-epoch checkpoints (``trainer.checkpoint_every_n_steps``):
+the epoch and the number of batches the trainer has taken, counted as they reach it.
+
 Private to the corpus folders; the registry skips it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -185,7 +190,9 @@ class ShardStream(IterableDataset):
         return plan_epoch(self.shards, self.epoch if epoch is None else epoch, rank, world, **self.options)
 
     def __len__(self) -> int:
-        return len(self.plan()) - self.start_batch
+        """The epoch's batches, also when it resumes at ``start_batch`` (a trainer counts the ones it took:
+        Lightning stops a resumed epoch when its restored batch count reaches this)."""
+        return len(self.plan())
 
     def set_epoch(self, epoch: int) -> None:
         """Starts ``epoch`` from its first batch."""
@@ -209,22 +216,26 @@ class ShardStream(IterableDataset):
         try:
             for position in range(self.start_batch + worker, len(batches), workers):
                 items = []
-                for sample in batches[position]:
-                    # the sample's place in the epoch seeds its augmentation, whoever decodes it
-                    seed = np.random.SeedSequence([self.options["seed"], self.epoch, sample["place"]])
-                    state = seed.generate_state(2)
-                    # the CPU generator only: torch.manual_seed also queues CUDA seeding with a stack trace
-                    torch.default_generator.manual_seed(int(state[0]))
-                    np.random.seed(int(state[1]))
-                    random.seed(int(state[1]))
-                    if sample["shard"] not in handles:
-                        handles[sample["shard"]] = _open(self.store.location, sample["shard"])
-                    try:
-                        clip = read_sample(handles[sample["shard"]], sample, self.names)
-                    except Exception as exc:
-                        exc.add_note(f"while reading {self.store.location}/{sample['shard']}:{sample['key']}")
-                        raise
-                    items.append(self.make_item(clip, sample["key"], self.train))
+                # Without loader workers the items are made in the training process: keep its RNG as
+                # it was, or the seeding below would set the dropout of the next step, and a resumed
+                # run (whose RNG state is restored from the checkpoint) would differ from a straight one.
+                with _kept_rng(info is None):
+                    for sample in batches[position]:
+                        # the sample's place in the epoch seeds its augmentation, whoever decodes it
+                        seed = np.random.SeedSequence([self.options["seed"], self.epoch, sample["place"]])
+                        state = seed.generate_state(2)
+                        # the CPU generator only: torch.manual_seed also queues CUDA seeding with a stack trace
+                        torch.default_generator.manual_seed(int(state[0]))
+                        np.random.seed(int(state[1]))
+                        random.seed(int(state[1]))
+                        if sample["shard"] not in handles:
+                            handles[sample["shard"]] = _open(self.store.location, sample["shard"])
+                        try:
+                            clip = read_sample(handles[sample["shard"]], sample, self.names)
+                        except Exception as exc:
+                            exc.add_note(f"while reading {self.store.location}/{sample['shard']}:{sample['key']}")
+                            raise
+                        items.append(self.make_item(clip, sample["key"], self.train))
                 yield self.collate(items)
         finally:
             for fh in handles.values():
@@ -237,3 +248,94 @@ def stream_loader(stream: ShardStream, workers: int) -> DataLoader:
     Not ``persistent_workers``: each epoch's iterator starts workers that plan that epoch.
     """
     return DataLoader(stream, batch_size=None, num_workers=workers, in_order=True)
+
+
+@contextlib.contextmanager
+def _kept_rng(keep: bool) -> Iterator[None]:
+    """Puts the CPU torch, NumPy and ``random`` RNG states back as they were afterwards (when ``keep``)."""
+    if not keep:
+        yield
+        return
+    saved = torch.default_generator.get_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.default_generator.set_state(saved[0])
+        np.random.set_state(saved[1])
+        random.setstate(saved[2])
+
+
+class StreamedTraining:
+    """Mixin of a datamodule whose training split may come from a :class:`ShardStream`: its place in the epoch.
+
+    Lightning saves a datamodule's :meth:`state_dict` in every checkpoint and gives it back to
+    :meth:`load_state_dict` before it asks for the loaders; the place saved is the epoch and the
+    number of training batches that reached the model (:meth:`on_after_batch_transfer` counts
+    them, after Lightning's prefetch and the loader workers' read-ahead, so none is lost or
+    repeated). :meth:`train_stream` starts the stream there when it makes that epoch's loader.
+    The datamodule sets :attr:`streamed` when its training split is a stream.
+
+    Examples:
+        >>> class Data(StreamedTraining):
+        ...     streamed = True
+        >>> data = Data()
+        >>> data.load_state_dict({"train_stream": {"epoch": 2, "batches": 3, "world_size": 1, "epoch_batches": 5}})
+        >>> data.resume_position()
+        {'epoch': 2, 'batches': 3, 'world_size': 1, 'epoch_batches': 5}
+    """
+
+    #: the training split is streamed (so its position inside an epoch can be saved)
+    streamed: bool = False
+    _taken = 0
+    _epoch_batches = 0
+    _train_epoch = 0
+    _resume: dict[str, int] | None = None
+
+    @property
+    def resumable_mid_epoch(self) -> bool:
+        """Whether a checkpoint inside an epoch can resume exactly (``trainer.checkpoint_every_n_steps``)."""
+        return bool(self.streamed)
+
+    def resume_position(self) -> dict[str, int] | None:
+        """The position a checkpoint gave to :meth:`load_state_dict` (``None``: none)."""
+        return self._resume
+
+    def state_dict(self) -> dict[str, Any]:
+        if not self.streamed:
+            return {}
+        return {"train_stream": {"epoch": self._train_epoch, "batches": self._taken,
+                                 "world_size": distributed_rank()[1], "epoch_batches": self._epoch_batches}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume = dict(state_dict["train_stream"]) if state_dict.get("train_stream") else None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training:
+            self._taken += 1
+        return batch
+
+    def train_stream(self, stream: ShardStream, epoch: int) -> ShardStream:
+        """``stream`` set to ``epoch``, from the checkpoint's place when it was saved inside that epoch.
+
+        Raises:
+            UsageError: the checkpoint's epoch was planned for another number of processes or
+                another number of batches (other shards, batch size or frame budget): its place
+                would point at other samples.
+        """
+        from avtoolkit.errors import UsageError
+
+        stream.set_epoch(epoch)
+        self._train_epoch, self._taken, self._epoch_batches = epoch, 0, len(stream)
+        saved = self._resume
+        if saved is not None and int(saved["epoch"]) == epoch and 0 < int(saved["batches"]) < self._epoch_batches:
+            world = stream.place()[1]
+            if (int(saved["world_size"]), int(saved["epoch_batches"])) != (world, self._epoch_batches):
+                raise UsageError(
+                    f"cannot resume inside epoch {epoch + 1}: the checkpoint was saved by {saved['world_size']} "
+                    f"process(es) stepping through {saved['epoch_batches']} batches, this run has {world} and "
+                    f"{self._epoch_batches} (other trainer.devices/num_nodes, batch size, max_frames or shards). "
+                    "Resume with the settings it was saved with")
+            stream.load_state_dict(saved)
+            self._taken = int(saved["batches"])
+        return stream

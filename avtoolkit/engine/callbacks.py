@@ -1,5 +1,5 @@
 """Small Lightning callbacks of the engine: per-epoch seeding, the finite-weights guard, frozen
-parts, summary line and metrics.csv."""
+parts, summary line and metrics.csv (mid-epoch checkpoints: :mod:`avtoolkit.engine.step_checkpoint`)."""
 
 from __future__ import annotations
 
@@ -184,6 +184,11 @@ class FreezeParts(L.Callback):
             if _is_under(name, prefix) and isinstance(sub, BATCH_NORMS):
                 sub.train(not frozen)
         return count
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Resumed inside an epoch (trainer.checkpoint_every_n_steps), Lightning goes on with it
+        # without on_train_epoch_start: set that epoch's state here (a fresh start repeats it, harmlessly).
+        self.on_train_epoch_start(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         model: torch.nn.Module = pl_module.model  # type: ignore[assignment]

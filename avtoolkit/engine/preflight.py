@@ -12,6 +12,7 @@ from typing import Any
 
 from avtoolkit.models.checkpoint import META_KEY, compare_state_dicts, model_state_dict, read_checkpoint
 from avtoolkit.engine.optim import build_optimizer, build_scheduler
+from avtoolkit.engine.step_checkpoint import mid_epoch_place
 from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import CheckpointError, UsageError
 from avtoolkit.recipe import Problem, Recipe, RecipeError
@@ -22,6 +23,10 @@ from avtoolkit.recipe.schema import TrainerConfig, section
 #: them (a cosine curve for 30 epochs does not become one for 4 by changing max_epochs).
 RESUME_FIXED = ("trainer.max_epochs", "trainer.accumulate_grad_batches", "trainer.limit_train_batches",
                 "batch_size", "data.batch_size", "optim", "schedule")
+#: ``data`` keys a run resumed inside an epoch may change (where the files are, how many processes
+#: read them); every other data key, and the process count, plan the epoch it continues.
+MID_EPOCH_FREE_DATA = frozenset({"root", "cache_dir", "shards_dir", "workers", "prepare_workers"})
+MID_EPOCH_FIXED = ("trainer.devices", "trainer.num_nodes")
 
 
 def _dotted(recipe: Any, path: str) -> Any:
@@ -35,8 +40,13 @@ def _dotted(recipe: Any, path: str) -> Any:
 def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> int:
     """Refuses a resume whose model or schedule-shaping settings differ from the checkpoint's.
 
+    A checkpoint written inside an epoch (``trainer.checkpoint_every_n_steps``) also keeps the
+    ``data`` section (but :data:`MID_EPOCH_FREE_DATA`) and :data:`MID_EPOCH_FIXED`: the epoch it
+    continues was planned with them.
+
     Returns:
-        The number of epochs the checkpoint has finished (its ``epoch`` + 1).
+        The number of epochs the checkpoint has finished (its ``epoch`` + 1, or its ``epoch``
+        when it was written inside that epoch).
 
     Raises:
         CheckpointError: the model's keys or shapes differ (each named).
@@ -47,13 +57,24 @@ def check_resume(ckpt_path: Path, rec: Recipe, model: Any) -> int:
     if not diff.clean:
         raise CheckpointError(f"cannot resume from {ckpt_path}: the recipe's model differs from the "
                               f"checkpoint's:\n{diff.describe()}")
-    finished = int(checkpoint.get("epoch", -1)) + 1
+    place = mid_epoch_place(checkpoint)
+    finished = int(checkpoint.get("epoch", -1)) + (0 if place else 1)
     stored = (checkpoint.get(META_KEY) or {}).get("recipe")
     if not isinstance(stored, dict):
         return finished  # not written by avtoolkit run; the model check above is all we can do
     new, old = rec.tree, stored
-    changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in RESUME_FIXED
+    keys = list(RESUME_FIXED)
+    if place:
+        data_keys = sorted(set(old.get("data") or {}) | set(new.get("data") or {}))
+        keys += [f"data.{k}" for k in data_keys if k not in MID_EPOCH_FREE_DATA and f"data.{k}" not in keys]
+        keys += MID_EPOCH_FIXED
+    changed = [f"{k}: {_dotted(old, k)!r} -> {_dotted(new, k)!r}" for k in keys
                if _dotted(old, k) != _dotted(new, k)]
+    if changed and place:
+        raise UsageError(f"cannot resume from {ckpt_path} (written inside epoch {place['epoch'] + 1}, after "
+                         f"{place['batches']} batches) with {'; '.join(changed)}: its optimizer, schedule and the "
+                         "batches of that epoch were made with the old values. Drop the override(s), or start a new run (--run-dir NEW) "
+                         "with pretrained.path set to this checkpoint")
     if changed:
         raise UsageError(f"cannot resume from {ckpt_path} with {'; '.join(changed)}: the run's optimizer and "
                          "learning-rate schedule were built for the old values. Drop the override(s), or start "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +19,7 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_only
 
 from avtoolkit.engine.callbacks import EpochSeeder, EpochSummary, FiniteGuard, FreezeParts
+from avtoolkit.engine.step_checkpoint import StepCheckpoint, mid_epoch_place
 from avtoolkit.engine.checkpoint_io import AtomicCheckpointIO
 from avtoolkit.models.checkpoint import (
     StateDiff,
@@ -47,7 +49,7 @@ from avtoolkit.engine.task import AVTask
 from avtoolkit.errors import TrainingDivergedError, UsageError
 from avtoolkit.models.assemble import assemble
 from avtoolkit.models.parts import PartLoad, frozen_parts, init_parts
-from avtoolkit.recipe import Recipe
+from avtoolkit.recipe import Problem, Recipe, RecipeError
 from avtoolkit.recipe.schema import (EarlyStoppingConfig, EmaConfig, LoggingConfig, PretrainedConfig, TrainerConfig,
                                      section)
 
@@ -171,6 +173,7 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
         check_run_dir(Path(run_dir), resume is not None, overwrite)  # cheap: before building the dataset
     resolved = resolve_run(recipe, overrides)
     rec = resolved.recipe
+    _check_step_checkpoints(rec, resolved.datamodule)
     seed = int(rec.get("seed") if rec.get("seed") is not None else 0)
     threads = section(TrainerConfig, rec.get("trainer")).threads
     if threads is not None:
@@ -233,13 +236,36 @@ def run_recipe(recipe: Any, overrides: list[str] | None = None, run_dir: str | o
             os.environ[RUN_DIR_ENV] = previous_env
 
 
+def _check_step_checkpoints(rec: Recipe, datamodule: Any) -> None:
+    """Refuses ``trainer.checkpoint_every_n_steps`` for a dataset that cannot resume inside an epoch.
+
+    A per-clip (npz) dataset is read through a shuffling sampler whose place Lightning does not
+    save, with augmentation drawn by whichever loader worker gets an item: resumed inside an
+    epoch it would repeat and skip clips. Its runs resume exactly at epoch ends.
+    """
+    key = "trainer.checkpoint_every_n_steps"
+    if section(TrainerConfig, rec.get("trainer")).checkpoint_every_n_steps is None:
+        return
+    if getattr(datamodule, "resumable_mid_epoch", False):
+        return
+    data = rec.get("data") or {}
+    raise RecipeError([Problem(key, f"needs a streamed dataset (data.store_format: shards, with data.name lrw or "
+                                    f"grid); data.name {data.get('name')!r} with data.store_format "
+                                    f"{data.get('store_format', 'npz')!r} resumes exactly only at epoch ends, so "
+                                    "drop the key (last.ckpt is written after every epoch)", rec.where(key))],
+                      str(rec.source) if rec.source else None)
+
+
 def _note_last_good(exc: TrainingDivergedError, last: Path) -> None:
     """Adds to a divergence error which checkpoint is the last good one (or that there is none)."""
     if not last.is_file():
         exc.add_note("no checkpoint was written (it diverged in the first epoch)")
         return
-    epoch = int(read_checkpoint(last).get("epoch", -1)) + 1
-    exc.add_note(f"last good checkpoint: {last} (end of epoch {epoch}, all weights finite); to go on with other "
+    checkpoint = read_checkpoint(last)
+    place = mid_epoch_place(checkpoint)
+    epoch = int(checkpoint.get("epoch", -1)) + 1
+    where = f"epoch {epoch} after {place['batches']} batches" if place else f"end of epoch {epoch}"
+    exc.add_note(f"last good checkpoint: {last} ({where}, all weights finite); to go on with other "
                  f"settings, start a new run with pretrained.path={last}")
 
 
@@ -286,12 +312,22 @@ def _fit_and_test(rec: Recipe, dm: Any, task: AVTask, pretrained: tuple[Path, St
         stopper = EarlyStopping(monitor=task.monitor, mode=task.monitor_mode, patience=stop_cfg.patience,
                                 min_delta=stop_cfg.min_delta, check_on_train_epoch_end=True)
         cbs.append(stopper)
-    cbs += [EpochSummary(out / "metrics.csv" if is_zero else None), *extra, checkpointing, last_checkpoint]
+    # last in the list (before Lightning's ModelCheckpoints): it saves what EMA and the others did in the step
+    every = section(TrainerConfig, rec.get("trainer")).checkpoint_every_n_steps
+    cbs += [EpochSummary(out / "metrics.csv" if is_zero else None), *extra, StepCheckpoint(every, ckpt_dir / LAST),
+            checkpointing, last_checkpoint]
     trainer = L.Trainer(**trainer_kwargs(rec), callbacks=cbs, logger=_loggers(rec, out) or False,
                         default_root_dir=str(out), plugins=[AtomicCheckpointIO()])
+    place = mid_epoch_place(read_checkpoint(ckpt_path)) if ckpt_path is not None else None
     if ckpt_path is not None:
-        log.info("resuming from %s", ckpt_path)
-    trainer.fit(task, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
+        log.info("resuming from %s%s", ckpt_path,
+                 f" (inside epoch {place['epoch'] + 1}, after {place['batches']} batches)" if place else "")
+    with warnings.catch_warnings():
+        if place is not None:
+            # Lightning warns of any loader that is not its `_Stateful` kind; the stream's place
+            # comes back through the datamodule's state (datasets/_stream.py, StreamedTraining).
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
+        trainer.fit(task, datamodule=dm, ckpt_path=str(ckpt_path) if ckpt_path else None)
     stopped = _early_stopping_report(stopper, trainer)
 
     best = Path(checkpointing.best_model_path) if checkpointing.best_model_path else ckpt_dir / LAST

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import lightning as L
 import torch
 from torch import Tensor
+from torchmetrics.aggregation import MeanMetric
 
 from avtoolkit import __version__
 from avtoolkit.models.checkpoint import META_KEY
@@ -54,6 +55,13 @@ class AVTask(L.LightningModule):
         self._bad_steps = 0
         #: finite and non-finite training steps of the current epoch
         self._epoch_steps = [0, 0]
+        #: the step counts a checkpoint saved inside an epoch, for that epoch's resumed start
+        self._resumed_steps: dict[str, Any] | None = None
+        #: the epoch's mean training loss (weighted by batch size), as a metric whose running sums a
+        #: checkpoint inside an epoch saves: Lightning keeps the mean of a logged tensor only in
+        #: memory, so a resumed epoch's row in metrics.csv would average only the steps after the
+        #: resume. Per process, as the logged tensor was (rank 0's is the one written).
+        self.train_loss = MeanMetric(sync_on_compute=False)
         #: metric prefix of test_step: "test", or the split evaluated ("val").
         self.eval_prefix = "test"
         #: when a list, test_step appends {id, reference, prediction, score} rows to it.
@@ -80,8 +88,19 @@ class AVTask(L.LightningModule):
             return None
         self._bad_steps = 0
         self._epoch_steps[0] += 1
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=_batch_size(batch))
+        self.train_loss(loss.detach(), _batch_size(batch))
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
+
+    def on_train_start(self) -> None:
+        # Resumed from a checkpoint written inside an epoch, Lightning goes on with that epoch
+        # without calling on_train_epoch_start: its step counts and loss sums come back here.
+        resumed, self._resumed_steps = self._resumed_steps, None
+        if resumed is not None and self.trainer.fit_loop.restarted_mid_epoch:
+            self._epoch_steps, self._bad_steps = list(resumed["epoch_steps"]), int(resumed["bad_steps"])
+            total, weight = resumed.get("loss_sums", (0.0, 0.0))
+            self.train_loss.mean_value.fill_(total)
+            self.train_loss.weight.fill_(weight)
 
     def on_train_epoch_start(self) -> None:
         self._epoch_steps = [0, 0]
@@ -130,6 +149,16 @@ class AVTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[META_KEY] = {"recipe": self.recipe, "vocabulary": self.vocabulary, "task": self.task,
                                 "version": __version__}
+        checkpoint[STEPS_KEY] = {"epoch": self.current_epoch, "epoch_steps": list(self._epoch_steps),
+                                 "bad_steps": self._bad_steps,
+                                 "loss_sums": (float(self.train_loss.mean_value), float(self.train_loss.weight))}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_steps = checkpoint.get(STEPS_KEY)
+
+
+#: the checkpoint key of the training-step counts (finite and skipped steps of the epoch, the skipped streak).
+STEPS_KEY = "avtoolkit_steps"
 
 
 def monitor_of(recipe: Mapping[str, Any], task: str) -> tuple[str, str]:

@@ -53,6 +53,10 @@ class TrainerConfig:
     limit_test_batches: float | int | None = None
     progress_bar: bool = True
     max_bad_steps: int = 5
+    #: also write ``checkpoints/last.ckpt`` every N optimizer steps inside an epoch, with the
+    #: data stream's place, so a killed run resumes there exactly (``data.store_format: shards``
+    #: only: a per-clip npz dataset resumes exactly at epoch ends; docs/distributed.md).
+    checkpoint_every_n_steps: int | None = None
 
 
 #: settings whose range is narrower than their type: ``section.key -> (lowest, lowest allowed?)``.
@@ -77,6 +81,7 @@ BOUNDS: dict[str, tuple[float, bool]] = {
     "schedule.factor": (0.0, False),
     "trainer.accumulate_grad_batches": (1.0, True),
     "trainer.max_bad_steps": (0.0, True),
+    "trainer.checkpoint_every_n_steps": (1.0, True),
 }
 
 #: settings with a highest allowed value (inclusive): ``section.key -> highest``.

@@ -126,3 +126,23 @@ def test_a_stream_without_index_says_how_to_finish_it(tmp_path):
     store.close()
     with pytest.raises(FileNotFoundError, match="--format shards --index"):
         _stream(tmp_path)
+
+
+def test_a_saved_place_planned_for_other_processes_or_batches_is_refused(shards):
+    from avtoolkit.datasets._stream import StreamedTraining
+    from avtoolkit.errors import UsageError
+
+    class Data(StreamedTraining):
+        streamed = True
+
+    data = Data()
+    stream = _stream(shards, rank=0, world_size=1)  # 28 clips in batches of 3: 10 batches an epoch
+    data.load_state_dict({"train_stream": {"epoch": 1, "batches": 4, "world_size": 1, "epoch_batches": 10}})
+    data.train_stream(stream, 1)
+    assert stream.state_dict() == {"epoch": 1, "start_batch": 4} and len(stream) == 10
+    assert len(list(stream)) == 6  # the rest of the epoch
+    data.train_stream(stream, 2)  # the next epoch starts at its first batch
+    assert stream.state_dict() == {"epoch": 2, "start_batch": 0}
+    data.load_state_dict({"train_stream": {"epoch": 1, "batches": 4, "world_size": 2, "epoch_batches": 5}})
+    with pytest.raises(UsageError, match="saved by 2 process\\(es\\) stepping through 5 batches, this run has 1 and 10"):
+        data.train_stream(stream, 1)

@@ -3,6 +3,7 @@
 Both read ``<cache folder>/<speaker>/<id>.npz`` written by
 :func:`~avtoolkit.datasets.grid.prepare.prepare_grid` (``rois`` uint8 ``[T, S, S]``, ``audio``
 int16 16 kHz) and yield the batch-dict items of :mod:`avtoolkit.data.contract`.
+:class:`GridShardSentences` makes the same sentence items from samples streamed out of shards.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from avtoolkit.data.noise import NoisyLogMel
 from avtoolkit.datasets.grid.prepare import SAMPLE_RATE, clip_store
 from avtoolkit.datasets.grid.layout import GridClip
 from avtoolkit.datasets.grid.word_clips import WordCut, word_window
+from avtoolkit.store import ClipStore
 
 #: GRID's video rate, and the cached audio's samples per video frame.
 VIDEO_FPS = 25
@@ -43,11 +45,14 @@ def load_prepared(folder: Path, clip: GridClip, rois: bool = True) -> tuple[np.n
 
 
 class GridTalkers:
-    """Babble for GRID: the other prepared clips of the training split (a :class:`~avtoolkit.data.noise.Talkers`)."""
+    """Babble for GRID: the other prepared clips of the training split (a :class:`~avtoolkit.data.noise.Talkers`).
+
+    ``folder`` is the npz cache folder, or the training split's store (its shards).
+    """
 
     missing = "other prepared clips in the training split"
 
-    def __init__(self, folder: Path, pool: Sequence[GridClip]) -> None:
+    def __init__(self, folder: Path | ClipStore, pool: Sequence[GridClip]) -> None:
         self.folder = folder
         self.pool = list(pool)
         # Babble talkers' audio, read once per process: every noisy item sums several other
@@ -60,11 +65,15 @@ class GridTalkers:
 
     def load(self, clip: GridClip) -> Tensor:
         if clip.key not in self._audio:
-            self._audio[clip.key] = torch.from_numpy(load_prepared(self.folder, clip, rois=False)[1])
+            if isinstance(self.folder, ClipStore):
+                audio = self.folder.read(clip.key, ("audio",)).arrays["audio"].astype(np.float32) / 32768.0
+            else:
+                audio = load_prepared(self.folder, clip, rois=False)[1]
+            self._audio[clip.key] = torch.from_numpy(audio)
         return self._audio[clip.key]
 
 
-def grid_audio(folder: Path, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
+def grid_audio(folder: Path | ClipStore, babble_pool: Sequence[GridClip], noise_snr_db: float | list[float] | None,
                noise_prob: float, noise_type: str, babble_talkers: int, spec: Mapping[str, Any] | None,
                audio_norm: str, audio_input: str = "log_mel") -> NoisyLogMel:
     """The noisy-audio policy of one GRID split (log-mel or waveform input), babble drawn from ``babble_pool``."""
@@ -122,6 +131,11 @@ class GridSentences(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.clips[index]
         rois, wave = load_prepared(self.folder, clip, rois="video" in self.modalities)
+        return self.item(clip, rois, wave)
+
+    def item(self, clip: GridClip, rois: np.ndarray | None, wave: np.ndarray) -> dict[str, Any]:
+        """The item of ``clip`` from its prepared ``rois`` (uint8 ``[T, S, S]``, or ``None`` without video)
+        and ``wave`` (float32 16 kHz in [-1, 1]), wherever they were read from."""
         if self.train and self.trim_silence is not None and clip.words:
             # GRID pads every sentence with about a second of silence on each side. Trained on
             # whole clips, the model emitted the first and last words at the clip's edges, from
@@ -206,3 +220,23 @@ class GridWords(Dataset):
             per_frame = AUDIO_PER_FRAME if self.audio.audio_input == "waveform" else 4
             item["audio"] = feats[per_frame * first:per_frame * (first + len(boundary))]
         return item
+
+
+class GridShardSentences:
+    """``make_item`` of a :class:`~avtoolkit.datasets._stream.ShardStream` over GRID sentence shards (picklable).
+
+    The items are :meth:`GridSentences.item`'s, so a clip gives the same batch from its shard as
+    from the npz cache (the ROIs within the shards' JPEG error).
+
+    Args:
+        sentences: the split's :class:`GridSentences` (its clips, modalities, audio policy).
+    """
+
+    def __init__(self, sentences: GridSentences) -> None:
+        self.sentences = sentences
+        self.by_key = {c.key: c for c in sentences.clips}
+
+    def __call__(self, clip: Any, key: str, train: bool) -> dict[str, Any]:
+        audio = clip.arrays.get("audio")  # not read for a video-only model
+        wave = audio.astype(np.float32) / 32768.0 if audio is not None else np.zeros(0, np.float32)
+        return self.sentences.item(self.by_key[key], clip.arrays.get("rois"), wave)

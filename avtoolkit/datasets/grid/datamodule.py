@@ -13,9 +13,10 @@ from avtoolkit.data.augment import spec_augment_settings
 from avtoolkit.data.contract import collate
 from avtoolkit.data.noise import AUDIO_INPUTS, AUDIO_NORMS, NOISE_TYPES
 from avtoolkit.data.tokens import make_vocab
+from avtoolkit.datasets._stream import StreamedTraining
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.grid.prepare import clip_store, prepare_grid
-from avtoolkit.datasets.grid.clips import GridSentences, GridWords, grid_audio
+from avtoolkit.datasets.grid.clips import GridSentences, GridShardSentences, GridWords, grid_audio
 from avtoolkit.data.grid_grammar import VOCABULARY
 from avtoolkit.datasets.grid.layout import GridClip, LayoutReport, find_clips
 from avtoolkit.datasets.grid.splits import OVERLAPPED_TEST_PER_SPEAKER, UNSEEN_SPEAKERS, split_clips
@@ -38,7 +39,7 @@ def default_cache_dir(root: str | Path) -> Path:
 
 
 @DATASETS.register("grid")
-class GridDataModule(AVDataModule):
+class GridDataModule(StreamedTraining, AVDataModule):
     """GRID (Cooke et al. 2006): read from its own layout, split reproducibly, sentences or words.
 
     ``prepare_data`` crops the mouth ROIs and decodes the audio of every selected clip once
@@ -94,11 +95,17 @@ class GridDataModule(AVDataModule):
         use_word_boundary: word mode: put ``word_boundary`` in the batches.
         flip: word mode: horizontal-flip probability in training.
         time_mask: word mode: most frames masked per training cut.
-        seed: evaluation noise seed.
+        seed: evaluation noise seed; with ``shards`` also the seed of the per-epoch shard, buffer
+            and augmentation draws.
         store_format: ``npz`` (one cached file per clip) or ``shards``: ``avtoolkit prepare
-            --format shards`` writes each split's tar shards to :attr:`shard_folder` (for
-            streaming to many GPUs; training from GRID shards is not wired yet, it reads ``npz``).
+            --format shards`` writes each split's tar shards to :attr:`shard_folder`, and training
+            streams them (sentence mode; each clip once per epoch across every rank and loader
+            worker, the place inside an epoch saved by ``trainer.checkpoint_every_n_steps``;
+            docs/distributed.md).
         shard_size: ``shards``: samples per shard.
+        max_frames: ``shards``: batches of at most this many video frames in total (bucketed by
+            length) instead of ``batch_size`` clips.
+        shuffle_buffer: ``shards``: shuffle-buffer size in samples (also the bucketing window).
         tokens: sentence mode's token kind (:func:`avtoolkit.data.tokens.make_vocab`): characters by
             default, or ``{kind: sentencepiece, model: PATH}``.
 
@@ -143,6 +150,8 @@ class GridDataModule(AVDataModule):
         store_format: Literal["npz", "shards"] = "npz",
         shard_size: int = 1000,
         tokens: dict | None = None,
+        max_frames: int | None = None,
+        shuffle_buffer: int = 256,
     ) -> None:
         super().__init__()
         from avtoolkit.datasets.grid.layout import GRID_HELP, GridNotFoundError
@@ -183,7 +192,12 @@ class GridDataModule(AVDataModule):
         self.seed = seed
         if store_format not in ("npz", "shards"):
             raise ValueError(f"data.store_format: '{store_format}' is not one of npz, shards")
+        if store_format == "shards" and mode == "word":
+            raise ValueError("data.store_format: shards streams GRID sentences (data.mode: sentence); word mode "
+                             "trains from the npz cache, drop data.store_format")
         self.store_format, self.shard_size = store_format, shard_size
+        self.streamed = store_format == "shards"
+        self.max_frames, self.shuffle_buffer = max_frames, shuffle_buffer
         #: ``avtoolkit prepare --part I/N`` / ``--index`` set these before :meth:`prepare_data`.
         self.prepare_part: tuple[int, int] = (1, 1)
         self.prepare_index_only = False
@@ -250,20 +264,32 @@ class GridDataModule(AVDataModule):
         if report.prepared or report.failed:
             print(f"GRID: {layout.summary()}; {report}")
 
+    def _split_store(self, split: str) -> Any:
+        """``shards``: the split's :class:`~avtoolkit.store.ShardClipStore` (its index must be written)."""
+        from avtoolkit.datasets.grid.layout import GridNotFoundError
+        from avtoolkit.store import ShardClipStore
+
+        store = ShardClipStore(self.shard_folder / split)
+        if store.read_index() is None:
+            raise GridNotFoundError(f"GRID {split}: no shards in {store.location}; run `avtoolkit prepare RECIPE "
+                                    "--format shards` (and `--index` after `--part I/N` runs)")
+        return store
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        if self.store_format == "shards":
-            from avtoolkit.errors import UsageError
-
-            raise UsageError("GRID trains from its npz cache: data.store_format=shards only prepares shards "
-                             f"(in {self.shard_folder}) for now; drop it to train")
-        folder = self.folder
+        streamed = self.store_format == "shards"
+        folder = self.shard_folder if streamed else self.folder
         self.failed = read_failed(folder)
-        store = clip_store(folder)
         by_split = self.split_clips()
+        stores = {split: self._split_store(split) for split in SPLITS} if streamed else {}
         for split, clips in by_split.items():
-            ready = [c for c in clips if store.usable(c.key)]
+            if streamed:
+                keys = set(stores[split].keys())
+                ready = [c for c in clips if c.key in keys]
+            else:
+                store = clip_store(folder)
+                ready = [c for c in clips if store.usable(c.key)]
             if len(ready) < len(clips):
                 warnings.warn(f"GRID {split}: {len(clips) - len(ready)} of {len(clips)} clips are not prepared and "
                               f"are left out; reasons in {folder / REPORT_NAME}", stacklevel=2)
@@ -274,7 +300,7 @@ class GridDataModule(AVDataModule):
                           f"{layout_problems[0][0]}: {layout_problems[0][1]}", stacklevel=2)
         for split in SPLITS:
             train = split == "train"
-            audio = grid_audio(folder, self.clips["train"],
+            audio = grid_audio(stores["train"] if streamed else folder, self.clips["train"],
                                self.noise["noise_snr_db"] if train else self.test_noise_snr_db,
                                self.noise["noise_prob"] if train else 1.0, self.noise["noise_type"],
                                self.noise["babble_talkers"], self.spec_augment if train else None, self.audio_norm,
@@ -296,13 +322,30 @@ class GridDataModule(AVDataModule):
         if not len(self.splits[split]):
             raise GridNotFoundError(f"GRID {split} split is empty under {self.root} (speakers {self.speakers}, "
                                     f"split {self.split_args['protocol']}) or none of it is prepared in "
-                                    f"{self.folder}. {GRID_HELP}")
+                                    f"{self.shard_folder if self.streamed else self.folder}. {GRID_HELP}")
+        if self.streamed:
+            return self._stream_loader(split, shuffle)
         return DataLoader(self.splits[split], batch_size=self.batch_size, shuffle=shuffle,
                           num_workers=self.workers,
                           collate_fn=functools.partial(collate, word_boundary=self.use_word_boundary),
                           persistent_workers=self.workers > 0)
 
+    def _stream_loader(self, split: str, shuffle: bool) -> DataLoader:
+        from avtoolkit.datasets._stream import ShardStream, stream_loader
+
+        train = split == "train"
+        names = [n for n, m in (("rois", "video"), ("audio", "audio")) if m in self.modalities]
+        stream = ShardStream(self._split_store(split), GridShardSentences(self.splits[split]),
+                             functools.partial(collate, word_boundary=self.use_word_boundary),
+                             batch_size=None if self.max_frames else self.batch_size, max_frames=self.max_frames,
+                             shuffle=shuffle, buffer=self.shuffle_buffer, seed=self.seed, train=train, names=names)
+        trainer = getattr(self, "trainer", None)
+        if train:
+            self.train_stream(stream, trainer.current_epoch if trainer is not None else 0)
+        return stream_loader(stream, self.workers)
+
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {split: len(ds) for split, ds in self.splits.items()}
         return info | {"mode": self.mode, "modalities": self.modalities, "split": self.split_args["protocol"],
-                       "failed_clips": len(self.failed), "cache_dir": str(self.folder)}
+                       "failed_clips": len(self.failed),
+                       "cache_dir": str(self.shard_folder if self.streamed else self.folder)}

@@ -10,6 +10,7 @@ from typing import Literal
 from torch.utils.data import DataLoader
 
 from avtoolkit.data.contract import collate
+from avtoolkit.datasets._stream import StreamedTraining
 from avtoolkit.datasets.base import AVDataModule
 from avtoolkit.datasets.lrw.prepare import build_roi_cache, clip_key, shard_folder
 from avtoolkit.datasets.lrw.dataset import LRWClips, LRWShardItems
@@ -29,7 +30,7 @@ def default_cache_dir(root: str | Path, method: str = "fixed") -> Path:
 
 
 @DATASETS.register("lrw")
-class LRWDataModule(AVDataModule):
+class LRWDataModule(StreamedTraining, AVDataModule):
     """LRW word clips (500 words, 29 frames at 25 fps) from prepared 96x96 mouth ROIs.
 
     ``prepare_data`` (run once, on the first process only) converts the mp4s that are not
@@ -53,7 +54,8 @@ class LRWDataModule(AVDataModule):
         prepare_workers: processes for preparing (default: every core).
         store_format: ``npz`` (one cached file per clip, read by index) or ``shards`` (tar
             shards in ``<cache_dir>/shards/<split>``, streamed: each sample once per epoch
-            across every rank and loader worker, exact mid-epoch position; docs/distributed.md).
+            across every rank and loader worker, and the position inside an epoch saved in
+            mid-epoch checkpoints, ``trainer.checkpoint_every_n_steps``; docs/distributed.md).
         max_frames: ``shards``: batches of at most this many frames in total (bucketed by
             length) instead of ``batch_size`` clips.
         shuffle_buffer: ``shards``: shuffle-buffer size in samples (also the bucketing window).
@@ -93,6 +95,7 @@ class LRWDataModule(AVDataModule):
         if store_format not in ("npz", "shards"):
             raise ValueError(f"data.store_format: '{store_format}' is not one of npz, shards")
         self.store_format = store_format
+        self.streamed = store_format == "shards"
         self.max_frames, self.shuffle_buffer, self.shard_size, self.seed = max_frames, shuffle_buffer, shard_size, seed
         self.shards_dir = shards_dir
         self.splits: dict[str, LRWClips] = {}
@@ -150,7 +153,8 @@ class LRWDataModule(AVDataModule):
                              shuffle=shuffle, buffer=self.shuffle_buffer, seed=self.seed, train=train,
                              names=("rois", "duration"))
         trainer = getattr(self, "trainer", None)
-        stream.set_epoch(trainer.current_epoch if trainer is not None and train else 0)
+        if train:
+            self.train_stream(stream, trainer.current_epoch if trainer is not None else 0)
         return stream_loader(stream, self.workers)
 
 
