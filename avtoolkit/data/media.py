@@ -144,11 +144,45 @@ def read_video(
         cap.release()
     if not frames:
         raise MediaError(p, "no video frames could be decoded (corrupt, truncated or audio-only)")
-    if not math.isfinite(fps) or fps <= 0:
-        fps = DEFAULT_FPS
+    fps = _plausible_rate(p, fps)
     if max_frames is None:
         _warn_if_truncated(p, len(frames), declared, fps)
     return np.stack(frames), fps
+
+
+#: frame rates a camera records at; a container rate outside this is a muxing artefact.
+PLAUSIBLE_FPS = (1.0, 120.0)
+
+
+def _plausible_rate(path: Path, fps: float) -> float:
+    """``fps``, or the stream's guessed rate when the container reports an impossible one.
+
+    Some muxers write a timebase-derived rate: the GRID mp4s in ``shared/data/grid_s1`` report
+    1875 fps for 25 fps video (OpenCV and PyAV's ``average_rate`` alike). Taken at face value it
+    makes 75 frames last 0.04 s, and resampling to 25 fps keeps one of them. PyAV's
+    ``guessed_rate`` (FFmpeg's ``r_frame_rate`` guess from the timestamps) reads 25 there; when it
+    is implausible too, :data:`DEFAULT_FPS`.
+    """
+    low, high = PLAUSIBLE_FPS
+    if math.isfinite(fps) and low <= fps <= high:
+        return fps
+    guessed = None
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = stream.guessed_rate or stream.base_rate
+            guessed = float(rate) if rate else None
+    except Exception:  # an unreadable header: the frames decoded, so fall back to the default
+        guessed = None
+    if guessed is not None and low <= guessed <= high:
+        rate = guessed
+    else:
+        rate = DEFAULT_FPS
+    if math.isfinite(fps) and fps > 0:
+        log.info("%s: the container reports %g fps, taken as %g", path, fps, rate)
+    return rate
 
 
 def _warn_if_truncated(path: Path, decoded: int, declared: float, fps: float) -> None:

@@ -218,3 +218,27 @@ def test_pcm_wav_fast_path_matches_the_ffmpeg_path(tmp_path, channels):
     fast, slow = read_audio(wav), read_audio(other)
     assert fast.dtype == np.float32 and fast.shape == slow.shape == (16000,)
     np.testing.assert_allclose(fast, slow, atol=1e-6)
+
+
+GRID_S1_CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "grid_s1" / "s1" / "bbaf2n.mp4"
+
+
+@pytest.mark.skipif(not GRID_S1_CLIP.exists(), reason=f"GRID s1 clips not found at {GRID_S1_CLIP.parent}")
+def test_a_container_rate_of_1875_fps_is_read_as_the_streams_25() -> None:
+    # These mp4s declare 1875 fps (a timebase artefact); at face value 75 frames would last
+    # 0.04 s and resampling to 25 fps would keep one frame.
+    import cv2
+
+    cap = cv2.VideoCapture(str(GRID_S1_CLIP), cv2.CAP_FFMPEG)
+    assert cap.get(cv2.CAP_PROP_FPS) == 1875.0
+    cap.release()
+    frames, fps = read_video(GRID_S1_CLIP, color="gray")
+    assert fps == 25.0 and frames.shape[0] == 75
+
+
+def test_an_impossible_rate_with_no_readable_stream_rate_is_the_default(tmp_path: Path) -> None:
+    from avtoolkit.data.media import DEFAULT_FPS, _plausible_rate
+
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    assert _plausible_rate(junk, 1875.0) == DEFAULT_FPS and _plausible_rate(junk, 29.97) == 29.97
