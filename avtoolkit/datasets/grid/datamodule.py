@@ -89,7 +89,7 @@ class GridDataModule(StreamedTraining, AVDataModule):
         noise_snr_db: training noise SNR (a number or ``[low, high]``); ``null``: clean.
         noise_prob: fraction of training items that get noise.
         test_noise_snr_db: noise at this SNR on validation and test audio (fixed per clip).
-        noise_type: ``white`` or ``babble`` (other clips of the *training* split summed).
+        noise_type: ``white``, ``babble`` (other clips of the *training* split summed) or ``mixed`` (either, by chance).
         babble_talkers: clips summed into one babble noise.
         word_window: word mode: video frames per word cut.
         use_word_boundary: word mode: put ``word_boundary`` in the batches.
@@ -140,7 +140,7 @@ class GridDataModule(StreamedTraining, AVDataModule):
         noise_snr_db: float | list[float] | None = None,
         noise_prob: float = 0.5,
         test_noise_snr_db: float | None = None,
-        noise_type: Literal["white", "babble"] = "white",
+        noise_type: Literal["white", "babble", "mixed"] = "white",
         babble_talkers: int = 4,
         word_window: int = 15,
         use_word_boundary: bool = True,

@@ -46,7 +46,7 @@ class LRS3DataModule(SentenceCorpus):
                  crop_method: Literal["face", "fixed", "landmarks"] = "landmarks", cache_dir: str | None = None,
                  prepare_workers: int | None = None, spec_augment: bool | dict = True,
                  noise_snr_db: float | list[float] | None = None, noise_prob: float = 0.5,
-                 test_noise_snr_db: float | None = None, noise_type: Literal["white", "babble"] = "babble",
+                 test_noise_snr_db: float | None = None, noise_type: Literal["white", "babble", "mixed"] = "babble",
                  babble_talkers: int = 4, max_clips: dict[str, int] | None = None, seed: int = 0) -> None:
         super().__init__(root, **common_args(locals()))
         self.use_pretrain = use_pretrain

@@ -71,7 +71,7 @@ class ManifestDataModule(AVDataModule):
                  video_size: int = 64, crop_method: Literal["face", "fixed", "landmarks", "auto_avsr"] = "face", cache_dir: str | None = None,
                  spec_augment: bool | dict = True, noise_snr_db: float | list[float] | None = None,
                  noise_prob: float = 0.5, test_noise_snr_db: float | None = None,
-                 skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble"] = "white",
+                 skip_bad_lines: bool = False, seed: int = 0, noise_type: Literal["white", "babble", "mixed"] = "white",
                  babble_talkers: int = 4, tokens: dict | None = None,
                  audio_input: Literal["log_mel", "waveform"] = "log_mel") -> None:
         super().__init__()
