@@ -4,6 +4,12 @@ Two ``avtoolkit run --resume D`` at once would interleave checkpoints, ``metrics
 and ``results.json``; the second is refused instead. The lock is ``fcntl.flock`` on
 ``D/.lock``: the kernel drops it when its process dies, so a lock file left by a killed run
 is stale by construction and the next run takes it over without asking.
+
+A ``flock`` belongs to the open file, and ``fork()`` shares open files: the loader workers a run
+forks would keep its lock alive after the run itself was killed, so ``--resume`` right after a
+``kill -9`` was refused until they exited. The descriptor is therefore closed in every forked
+child (``os.register_at_fork``); the parent's lock is unaffected, since a ``flock`` lasts until
+the last descriptor of its open file is closed.
 """
 
 from __future__ import annotations
@@ -21,6 +27,22 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows has no flock; runs there are not locked
     fcntl = None  # type: ignore[assignment]
+
+#: descriptors of the locks this process holds, closed in each child it forks.
+_HELD: set[int] = set()
+
+
+def _drop_locks_in_child() -> None:
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:  # pragma: no cover - already closed
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
 
 
 class RunLock:
@@ -70,6 +92,7 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        _HELD.add(fd)
 
     def release(self) -> None:
         """Removes the lock file and drops the lock (a no-op when not held)."""
@@ -77,6 +100,7 @@ class RunLock:
             return
         # Unlink while still holding the lock, so nobody locks a file that is about to vanish.
         self.path.unlink(missing_ok=True)
+        _HELD.discard(self._fd)
         os.close(self._fd)
         self._fd = None
 
