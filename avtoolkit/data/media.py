@@ -18,7 +18,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal
 
 import numpy as np
 
@@ -116,6 +116,72 @@ def read_video(
         raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
     if color not in ("rgb", "gray", "bgr"):
         raise ValueError(f"color must be 'rgb', 'gray' or 'bgr', got {color!r}")
+    cap = _open_capture(p, threads)
+    try:
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+        declared = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames: list[np.ndarray] = []
+        while max_frames is None or len(frames) < max_frames:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            frames.append(_convert(frame, color))
+    finally:
+        cap.release()
+    if not frames:
+        raise MediaError(p, "no video frames could be decoded (corrupt, truncated or audio-only)")
+    fps = _plausible_rate(p, fps)
+    if max_frames is None:
+        _warn_if_truncated(p, len(frames), declared, fps)
+    return np.stack(frames), fps
+
+
+def stream_video(path: str | os.PathLike[str], *, color: Literal["rgb", "gray", "bgr"] = "gray",
+                 threads: int = 1) -> tuple[Iterator[np.ndarray], float]:
+    """The frames of a video one at a time: what :func:`read_video` returns, without holding them.
+
+    An hour of 360x288 gray video is 9 GB as one array; streamed, one frame is held at a time.
+    The frames and the rate are those of :func:`read_video` (same decoder, same colour
+    conversion, the same rule for an implausible container rate, :func:`_plausible_rate`).
+
+    Returns:
+        ``(frames, fps)``: a one-pass iterator of uint8 frames and the frame rate.
+
+    Raises:
+        MediaError: the file is missing, empty or not a video (at the call; a file whose
+            frames do not decode gives an empty iterator).
+
+    Examples:
+        >>> stream_video("missing.mp4")
+        Traceback (most recent call last):
+        ...
+        avtoolkit.data.media.MediaError: missing.mp4: file does not exist
+    """
+    import cv2
+
+    p = _check_file(path)
+    if color not in ("rgb", "gray", "bgr"):
+        raise ValueError(f"color must be 'rgb', 'gray' or 'bgr', got {color!r}")
+    cap = _open_capture(p, threads)
+    fps = _plausible_rate(p, float(cap.get(cv2.CAP_PROP_FPS)))
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield _convert(frame, color)
+        finally:
+            cap.release()
+
+    return frames(), fps
+
+
+def _open_capture(p: Path, threads: int):
+    """An opened ``cv2.VideoCapture`` of ``p`` (FFmpeg backend), or a MediaError."""
+    import cv2
+
     # OpenCV logs a warning on stderr for every file it cannot open; the MediaError below
     # says it once, with the file name, so a corrupt clip in a large preparation run is
     # not reported twice.
@@ -125,29 +191,20 @@ def read_video(
         cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(threads)])
     finally:
         cv2.utils.logging.setLogLevel(level)
-    try:
-        if not cap.isOpened():
-            raise MediaError(p, "OpenCV could not open it as a video (corrupt or unsupported format)")
-        fps = float(cap.get(cv2.CAP_PROP_FPS))
-        declared = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames: list[np.ndarray] = []
-        while max_frames is None or len(frames) < max_frames:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if color == "rgb":
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            elif color == "gray":
-                frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            frames.append(frame)
-    finally:
+    if not cap.isOpened():
         cap.release()
-    if not frames:
-        raise MediaError(p, "no video frames could be decoded (corrupt, truncated or audio-only)")
-    fps = _plausible_rate(p, fps)
-    if max_frames is None:
-        _warn_if_truncated(p, len(frames), declared, fps)
-    return np.stack(frames), fps
+        raise MediaError(p, "OpenCV could not open it as a video (corrupt or unsupported format)")
+    return cap
+
+
+def _convert(frame: np.ndarray, color: str) -> np.ndarray:
+    import cv2
+
+    if color == "rgb":
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    if color == "gray":
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return frame
 
 
 #: frame rates a camera records at; a container rate outside this is a muxing artefact.

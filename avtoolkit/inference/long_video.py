@@ -3,28 +3,35 @@
 :func:`transcribe_recording` works with any :class:`~avtoolkit.inference.transcriber.Transcriber`
 (audio-only, video-only or audio-visual; CTC or hybrid, with the decoder its recipe names):
 
-1. the audio track (16 kHz) and the frames (resampled to 25 fps, :func:`resample_to_25fps`)
-   are read once; faces are tracked over the whole video when the model reads video (or
-   when there is no audio to cut by);
+1. the audio track (16 kHz) is read whole (an hour is 115 MB); the frames (resampled to
+   25 fps, :func:`stream_at_25fps`) are streamed, never held: a first pass tracks the face
+   and keeps only its landmarks (1 KB a frame) when the model reads video (or when there is
+   no audio to cut by), a second pass cuts each utterance's frames as the stream reaches
+   it, so at most one utterance's frames (plus the next one's overlap) are in memory;
 2. utterances come from voice activity when there is an audio track with speech in it,
    else from face tracks; either is split into overlapping windows when longer than
    ``max_s`` (:mod:`avtoolkit.inference.segments`);
 3. each utterance is transcribed from the inputs it has: the waveform slice and, where a
    face is tracked over at least half of it, the mouth crops cut as the checkpoint's recipe
-   says (``data.crop_method``).
+   says (``data.crop_method``);
+4. the overlapping windows' transcripts are joined so a word in an overlap appears once
+   (:mod:`avtoolkit.inference.overlap`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from avtoolkit.data.media import MediaError
+from avtoolkit.inference.overlap import trim_window
 from avtoolkit.inference.segments import Span, face_tracks, split_long, voice_activity
 from avtoolkit.inference.subtitles import Cue
 
@@ -50,32 +57,84 @@ def resample_to_25fps(frames: np.ndarray, fps: float) -> np.ndarray:
     return frames[index]
 
 
+def stream_at_25fps(frames: Iterable[np.ndarray], fps: float) -> Iterator[np.ndarray]:
+    """:func:`resample_to_25fps` of a stream: the same frames, holding at most three.
+
+    The count (``round(n * 25 / fps)``) is known only at the stream's end; it is at most one
+    frame less than the frames the nearest-timestamp rule gives, so two are held back until then.
+
+    Examples:
+        >>> [int(f) for f in stream_at_25fps(iter(range(6)), 30.0)]
+        [0, 1, 2, 4, 5]
+    """
+    if abs(fps - FPS) < 1e-3:
+        yield from frames
+        return
+    held: deque[np.ndarray] = deque()
+    k = n = 0
+    last = None
+    for i, frame in enumerate(frames):
+        n, last = i + 1, frame
+        while math.floor(k * fps / FPS + 0.5) <= i:  # the same arithmetic as resample_to_25fps
+            held.append(frame)
+            k += 1
+        while len(held) > 2:
+            yield held.popleft()
+    if n == 0:
+        return
+    count, given = max(1, int(round(n * FPS / fps))), k - len(held)
+    while given < count:  # the held frames, then the last one repeated (upsampling's clipped tail)
+        yield held.popleft() if held else last
+        given += 1
+
+
+@dataclass
+class VideoTrack:
+    """A file's video, to be streamed at 25 fps gray (:meth:`frames`) rather than held."""
+
+    path: Path
+    count: int  # frames at 25 fps
+
+    def frames(self) -> Iterator[np.ndarray]:
+        from avtoolkit.data.media import stream_video
+
+        frames, fps = stream_video(self.path, color="gray", threads=0)
+        return stream_at_25fps(frames, fps)
+
+
 @dataclass
 class Recording:
-    """A recording's inputs, read once: 16 kHz audio (or None), 25 fps gray frames (or None), landmarks."""
+    """A recording's inputs: 16 kHz audio (or None), its video (streamed, or None), landmarks."""
 
     audio: np.ndarray | None
-    frames: np.ndarray | None
+    video: VideoTrack | None
     landmarks: np.ndarray | None
+
+    @property
+    def frame_count(self) -> int:
+        return self.video.count if self.video is not None else 0
 
     @property
     def duration(self) -> float:
         lengths = [len(self.audio) / SAMPLE_RATE] if self.audio is not None else []
-        lengths += [len(self.frames) / FPS] if self.frames is not None else []
+        lengths += [self.frame_count / FPS] if self.video is not None else []
         return max(lengths)
 
     def face_found(self) -> np.ndarray:
         """Per-frame bool: landmarks found (all True when faces were not tracked)."""
         if self.landmarks is None:
-            return np.ones(len(self.frames) if self.frames is not None else 0, bool)
+            return np.ones(self.frame_count, bool)
         return ~np.isnan(self.landmarks).any(axis=(1, 2))
 
 
 def read_recording(path: str | os.PathLike[str], *, need_video: bool, need_audio: bool) -> Recording:
-    """Reads what is needed of ``path``; a file with neither usable input is a MediaError."""
-    from avtoolkit.data.media import read_audio, read_video
+    """Reads the audio and tracks the face in one pass over the frames (the frames are not kept).
 
-    audio = frames = landmarks = None
+    A file with neither usable input is a MediaError.
+    """
+    from avtoolkit.data.media import read_audio, stream_video
+
+    audio = video = landmarks = None
     if need_audio:
         try:
             audio = read_audio(path, sample_rate=SAMPLE_RATE)
@@ -84,7 +143,7 @@ def read_recording(path: str | os.PathLike[str], *, need_video: bool, need_audio
                 raise
     if need_video or audio is None:
         try:
-            frames, fps = read_video(path, color="gray", threads=0)
+            source, fps = stream_video(path, color="gray", threads=0)
         except MediaError:
             if audio is None:
                 raise
@@ -92,9 +151,9 @@ def read_recording(path: str | os.PathLike[str], *, need_video: bool, need_audio
             from avtoolkit.errors import MissingExtraError
             from avtoolkit.roi.detector import detect_landmarks
 
-            frames = resample_to_25fps(frames, fps)
+            counted = _Counted(stream_at_25fps(source, fps))
             try:
-                landmarks = detect_landmarks(frames)
+                landmarks = detect_landmarks(counted)
             except MissingExtraError:
                 if audio is None:
                     raise  # silent video is cut by face tracks: nothing else to cut by
@@ -104,9 +163,60 @@ def read_recording(path: str | os.PathLike[str], *, need_video: bool, need_audio
                 logging.getLogger(__name__).warning("%s: no face tracking without the landmarks extra "
                                                     "(pip install 'avtoolkit[landmarks]'); every segment "
                                                     "is given its video", path)
-    if audio is None and frames is None:
+                for _ in counted:  # the frame count is still needed
+                    pass
+            if counted.n:
+                video = VideoTrack(Path(path), counted.n)
+            elif audio is None:
+                raise MediaError(path, "no video frames could be decoded (corrupt, truncated or audio-only)")
+    if audio is None and video is None:
         raise MediaError(path, "neither an audio track nor video frames could be read")
-    return Recording(audio, frames, landmarks)
+    return Recording(audio, video, landmarks)
+
+
+class _Counted:
+    """An iterator that counts what passes through it."""
+
+    def __init__(self, items: Iterator[np.ndarray]) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self) -> "_Counted":
+        return self
+
+    def __next__(self) -> np.ndarray:
+        item = next(self.items)
+        self.n += 1
+        return item
+
+
+class _FrameCutter:
+    """Cuts ``[a, b)`` frame ranges, in order of ``a``, from one pass over a frame stream.
+
+    Frames before the latest ``a`` are dropped; those of the current range are held, so the
+    memory is one range's frames (a window and the overlap the next one shares with it).
+    """
+
+    def __init__(self, frames: Iterator[np.ndarray]) -> None:
+        self.frames, self.next_index = frames, 0
+        self.held: deque[tuple[int, np.ndarray]] = deque()
+
+    def cut(self, a: int, b: int) -> np.ndarray | None:
+        while self.held and self.held[0][0] < a:
+            self.held.popleft()
+        while self.next_index < b:
+            frame = next(self.frames, None)
+            if frame is None:
+                break
+            if self.next_index >= a:
+                self.held.append((self.next_index, frame))
+            self.next_index += 1
+        got = [f for i, f in self.held if i < b]
+        return np.stack(got) if got else None
+
+    def close(self) -> None:
+        close = getattr(self.frames, "close", None)
+        if close is not None:
+            close()
 
 
 def find_utterances(rec: Recording, *, max_s: float = 10.0, overlap_s: float = 1.0) -> list[tuple[Span, str]]:
@@ -134,10 +244,11 @@ def transcribe_recording(asr: Any, path: str | os.PathLike[str] | Recording, *, 
         path: a video or audio file of any length, or a :class:`Recording` already read
             (:func:`read_recording`) to transcribe it with several models.
         max_s: longest utterance passed to the model; longer spans become overlapping windows.
-        overlap_s: overlap of those windows.
+        overlap_s: overlap of those windows; each overlap is split at its middle, a word in
+            it kept by one window (:func:`~avtoolkit.inference.overlap.trim_window`).
         progress: draw a progress bar on stderr.
         modalities: inputs to use (default: all the model reads).
-        on_cue: called with each cue as it is made.
+        on_cue: called with each cue once final (a window's, when the next window is transcribed).
 
     Returns:
         Cues in time order (empty when no speech and no face was found).
@@ -159,44 +270,62 @@ def transcribe_recording(asr: Any, path: str | os.PathLike[str] | Recording, *, 
     utterances = find_utterances(rec, max_s=max_s, overlap_s=overlap_s)
     from tqdm import tqdm
 
-    cues = []
-    bar = tqdm(total=len(utterances), desc="transcribing", unit="segment", file=sys.stderr, disable=not progress)
-    for span, cut_by in utterances:
-        item = _inputs(asr, rec, span, use, path)
-        bar.update(1)
-        if not item:
-            continue
-        result = asr.transcribe(**item)
-        cue = Cue(round(span.start, 3), round(span.end, 3), result.transcript, result.modalities, cut_by)
+    cutter = _FrameCutter(rec.video.frames()) if "video" in use and rec.video is not None else None
+    raw: list[Cue] = []  # as transcribed; a window's cue is final once the next one is known
+    cues: list[Cue] = []
+
+    def finish(i: int) -> None:
+        cue = trim_window(raw[i], raw[i - 1] if i else None, raw[i + 1] if i + 1 < len(raw) else None)
         cues.append(cue)
         if on_cue is not None:
             on_cue(cue)
-        bar.set_postfix_str(result.transcript[:40])
-    bar.close()
+
+    bar = tqdm(total=len(utterances), desc="transcribing", unit="segment", file=sys.stderr, disable=not progress)
+    try:
+        for span, cut_by in utterances:
+            item = _inputs(asr, rec, span, use, path, cutter)
+            bar.update(1)
+            if not item:
+                continue
+            result = asr.transcribe(**item)
+            raw.append(Cue(round(span.start, 3), round(span.end, 3), result.transcript, result.modalities, cut_by))
+            if len(raw) > 1:
+                finish(len(raw) - 2)
+            bar.set_postfix_str(result.transcript[:40])
+        if raw:
+            finish(len(raw) - 1)
+    finally:
+        bar.close()
+        if cutter is not None:
+            cutter.close()
     return cues
 
 
-def _inputs(asr: Any, rec: Recording, span: Span, use: list[str], path) -> dict[str, Any]:
+def _inputs(asr: Any, rec: Recording, span: Span, use: list[str], path, cutter: _FrameCutter | None) -> dict[str, Any]:
     item: dict[str, Any] = {}
     if "audio" in use and rec.audio is not None:
         a, b = int(span.start * SAMPLE_RATE), int(span.end * SAMPLE_RATE)
         if b - a > max(asr.log_mel.win_length, asr.audio.min_samples):
             item["audio"] = rec.audio[a:b]
-    if "video" in use and rec.frames is not None:
+    if cutter is not None:
         a, b = int(round(span.start * FPS)), max(int(round(span.start * FPS)) + 1, int(round(span.end * FPS)))
         found = rec.face_found()[a:b]
         # A span the face is missing from most of (a cutaway, the speaker off screen) is
         # transcribed from audio alone, or skipped when there is none.
         if len(found) and found.mean() >= 0.5:
+            frames = cutter.cut(a, b)
+            marks = rec.landmarks[a:b] if rec.landmarks is not None else None
             try:
-                item["video"] = _mouth_crops(asr, rec.frames[a:b], rec.landmarks[a:b], f"{path} at {span.start:.2f} s")
+                if frames is None:
+                    raise MediaError(path, f"no frames at {span.start:.2f} s")
+                item["video"] = _mouth_crops(asr, frames, marks, f"{path} at {span.start:.2f} s")
             except MediaError:
                 if "audio" not in item:
                     raise
     return item
 
 
-def _mouth_crops(asr: Any, frames: np.ndarray, landmarks: np.ndarray, source: str) -> np.ndarray:
+def _mouth_crops(asr: Any, frames: np.ndarray, landmarks: np.ndarray | None, source: str) -> np.ndarray:
     from avtoolkit.roi import MouthCropper
 
     cropper = MouthCropper(size=asr.video_size, method=asr.crop_method)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -177,16 +178,17 @@ class FaceMeshDetector:
         meshes = [m for m in meshes if m is not None]
         return max(meshes, key=_mesh_size) if meshes else None
 
-    def track(self, frames: np.ndarray) -> np.ndarray:
+    def track(self, frames: Iterable[np.ndarray]) -> np.ndarray:
         """68-point landmarks ``[T, 68, 2]`` (x, y) of one tracked face; NaN where none was found.
 
         Args:
-            frames: uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grayscale frames.
+            frames: uint8 ``[T, H, W, 3]`` RGB or ``[T, H, W]`` grayscale frames, or an
+                iterator of such frames (a long video streamed: only the landmarks are kept).
         """
-        out = np.full((len(frames), 68, 2), np.nan)
+        rows: list[np.ndarray] = []
         previous: np.ndarray | None = None  # mesh of the last frame, [468, 2]
         last_seen: np.ndarray | None = None  # where the tracked face was last, [2]
-        for t, rgb in enumerate(frames):  # gray frames stay gray until cut down to model size
+        for rgb in frames:  # gray frames stay gray until cut down to model size
             points = None
             if previous is not None:
                 points = self.mesh(rgb, *_region_from_mesh(previous))
@@ -198,10 +200,13 @@ class FaceMeshDetector:
                 elif faces:
                     points = self._largest_mesh(rgb, faces)
             previous = points
+            rows.append(points[MESH_TO_68] if points is not None else _NOT_FOUND)
             if points is not None:
-                out[t] = points[MESH_TO_68]
                 last_seen = points.mean(axis=0)
-        return out
+        return np.stack(rows).astype(np.float64) if rows else np.full((0, 68, 2), np.nan)
+
+
+_NOT_FOUND = np.full((68, 2), np.nan)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -266,7 +271,7 @@ def _region_matrix(centre: np.ndarray, size: float, angle: float) -> np.ndarray:
     return np.column_stack([rot, shift])
 
 
-def detect_landmarks(frames: np.ndarray) -> np.ndarray:
+def detect_landmarks(frames: Iterable[np.ndarray]) -> np.ndarray:
     """68-point landmarks ``[T, 68, 2]`` of the tracked face of a clip (NaN where not found).
 
     Raises:
