@@ -11,15 +11,18 @@ Why word times from character positions: the rule has to work for every decoder 
 greedy CTC has a frame alignment to read times from. A word is timed at the middle of its
 characters, with the window's characters spread evenly over the window:
 ``t = start + (end - start) * (centre character index) / (number of characters)``.
-That estimate is off where the speaking rate changes or a window starts or ends in silence, so a
-word within about a word's length of an overlap's middle may still be kept twice or by neither
-window; words away from the middle are kept exactly once. A 1 s overlap (the default) holds 2-3
-words of read speech, so most overlap words are away from its middle.
+That estimate is off by up to a word where the speaking rate changes or a window starts or ends
+in silence, so timing alone keeps a word near the overlap's middle twice (both windows place it
+on their own side) or drops it. Hence a second step: the two windows' words in and near the
+overlap are aligned as text (:class:`difflib.SequenceMatcher`); a word both windows say is one
+word, timed at the mean of its two estimates, and kept by the window on whose side that falls.
+A word only one window says (the windows heard it differently) is kept by its own time.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from difflib import SequenceMatcher
 from typing import Sequence
 
 from avtoolkit.inference.subtitles import Cue
@@ -64,9 +67,39 @@ def trim_window(cue: Cue, before: Cue | None, after: Cue | None) -> Cue:
     hi = (after.start + cue.end) / 2 if after is not None and overlaps(cue, after) else None
     if lo is None and hi is None:
         return cue
-    lo_t, hi_t = cue.start if lo is None else lo, cue.end if hi is None else hi
-    words = [w for t, w in word_times(cue.text, cue.start, cue.end) if lo_t <= t < hi_t]
-    return replace(cue, start=round(lo_t, 3), end=round(hi_t, 3), text=" ".join(words))
+    drop: set[int] = set()
+    if lo is not None:
+        drop |= split_overlap(before, cue)[1]
+    if hi is not None:
+        drop |= split_overlap(cue, after)[0]
+    words = [w for i, (_, w) in enumerate(word_times(cue.text, cue.start, cue.end)) if i not in drop]
+    return replace(cue, start=round(cue.start if lo is None else lo, 3), end=round(cue.end if hi is None else hi, 3),
+                   text=" ".join(words))
+
+
+def split_overlap(a: Cue, b: Cue) -> tuple[set[int], set[int]]:
+    """Indices of ``a``'s words and of ``b``'s words that the overlap of ``a`` then ``b`` gives to the other.
+
+    The overlap is split at its middle ``m``: ``a`` keeps its words timed before ``m``, ``b`` those
+    at or after it; a word both say near the overlap counts once, at the mean of its two times.
+
+    Examples:
+        >>> a = Cue(0.0, 4.0, "bin blue at f two", ["video"], "window")
+        >>> b = Cue(3.0, 7.0, "two now set white", ["video"], "window")
+        >>> split_overlap(a, b)  # "two": 3.65 s in a, 3.35 s in b: one word at 3.5 s, kept by b
+        ({4}, set())
+    """
+    m, margin = (b.start + a.end) / 2, (a.end - b.start) / 2
+    wa, wb = word_times(a.text, a.start, a.end), word_times(b.text, b.start, b.end)
+    ta, tb = [t for t, _ in wa], [t for t, _ in wb]
+    ia = [i for i, t in enumerate(ta) if t >= b.start - margin]  # a's words in or near the overlap
+    ib = [j for j, t in enumerate(tb) if t < a.end + margin]
+    match = SequenceMatcher(None, [wa[i][1] for i in ia], [wb[j][1] for j in ib], autojunk=False)
+    for block in match.get_matching_blocks():
+        for k in range(block.size):
+            i, j = ia[block.a + k], ib[block.b + k]
+            ta[i] = tb[j] = (ta[i] + tb[j]) / 2
+    return {i for i, t in enumerate(ta) if t >= m}, {j for j, t in enumerate(tb) if t < m}
 
 
 def merge_windows(cues: Sequence[Cue]) -> list[Cue]:

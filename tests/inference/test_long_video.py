@@ -118,6 +118,9 @@ def test_silent_video_is_cut_at_the_face_track_breaks(recording: dict) -> None:
         assert cue.modalities == ["video"] and cue.cut_by == "face"
     windows = transcribe_recording(asr, silent, progress=False, max_s=2.0, overlap_s=0.5)
     assert {c.cut_by for c in windows} == {"window"} and len(windows) == 2 * len(CLIPS)
+    # the two windows of a track meet at the middle of their overlap (0.5 s): its words are kept once
+    for first, second in zip(windows[::2], windows[1::2]):
+        assert first.end == second.start and abs(second.start - first.start - 1.75) < 1e-6, (first, second)
 
 
 def test_audio_only_model_and_bad_arguments(recording: dict, tmp_path: Path, capsys) -> None:
