@@ -35,7 +35,7 @@ def test_lrw_typos_in_dataset_and_optimiser_values_are_both_reported_with_sugges
 def test_avasr_typos_in_noise_type_and_decoder_are_both_reported():
     messages = problems_of(RECIPES / "avasr.yaml", ["data.noise_type=pink", "decoding.name=beem"])
     assert messages == [
-        "expected one of 'white', 'babble', got 'pink'",
+        "expected one of 'white', 'babble', 'mixed', got 'pink'",
         "expected one of 'greedy', 'beam', 'attention', 'joint', got 'beem' (did you mean 'beam'?)",
     ]
 
