@@ -22,6 +22,7 @@ from grid_tokens import train_grid_spm, units_file
 
 from avtoolkit.cli.main import main
 from avtoolkit.models.encoders.auto_avsr_frontends import ResNet18Audio, ResNet18Video
+from auto_avsr_av_model import av_section
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "auto_avsr"
@@ -29,15 +30,6 @@ GRID = REPO.parent / "shared" / "data" / "grid_s1"
 CLIP = GRID / "s1" / "bbaf2n.mp4"
 
 
-def av_model(cfg: dict) -> dict:
-    """The fixture's configuration as the model section of ``auto_avsr_avsr``."""
-    conformer = {"dim": cfg["adim"], "layers": cfg["elayers"], "heads": cfg["aheads"], "ff_dim": cfg["eunits"],
-                 "kernel_size": cfg["cnn_module_kernel"]}
-    return {"encoders": {"video": {"name": "auto_avsr_video_conformer", **conformer},
-                         "audio": {"name": "auto_avsr_audio_conformer", **conformer}},
-            "fusion": {"name": "auto_avsr_mlp", "hidden": cfg["fusion_hdim"]},
-            "head": {"name": "espnet_hybrid", "vocab_size": cfg["odim"] - 1, "layers": cfg["dlayers"],
-                     "heads": cfg["dheads"], "dim": cfg["ddim"], "ff_dim": cfg["dunits"]}}
 
 
 @pytest.fixture
@@ -64,7 +56,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     units = units_file(spm, fx["config"]["odim"] - 2, folder / "units.txt")
     recipe = folder / "small.yaml"
     recipe.write_text(yaml.safe_dump({"base": str(REPO / "recipes" / "auto_avsr_avsr.yaml"),
-                                      "model": av_model(fx["config"])}))
+                                      "model": av_section(fx["config"])}))
     ckpt = folder / "avsr_small.ckpt"
     assert main(["import-checkpoint", str(theirs), "--recipe", str(recipe), "--out", str(ckpt),
                  f"data.tokens.model={spm}", f"data.tokens.units={units}"]) == 0

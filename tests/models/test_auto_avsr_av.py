@@ -20,21 +20,13 @@ from avtoolkit.decoding.joint_search import joint_beam_search
 from avtoolkit.errors import CheckpointError
 from avtoolkit.models.assemble import assemble
 from avtoolkit.models.convert import auto_avsr_state, check_conversion, convert_auto_avsr, import_auto_avsr
+from auto_avsr_av_model import av_section
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "auto_avsr"
 TOLERANCE = 1e-4  # float32 rounding through two encoders, the fusion and the decoder
 
 
-def av_section(cfg: dict) -> dict:
-    """The fixture's configuration as a recipe model section."""
-    conformer = {"dim": cfg["adim"], "layers": cfg["elayers"], "heads": cfg["aheads"], "ff_dim": cfg["eunits"],
-                 "kernel_size": cfg["cnn_module_kernel"]}
-    return {"encoders": {"video": {"name": "auto_avsr_video_conformer", **conformer},
-                         "audio": {"name": "auto_avsr_audio_conformer", **conformer}},
-            "fusion": {"name": "auto_avsr_mlp", "hidden": cfg["fusion_hdim"]},
-            "head": {"name": "espnet_hybrid", "vocab_size": cfg["odim"] - 1, "layers": cfg["dlayers"],
-                     "heads": cfg["dheads"], "dim": cfg["ddim"], "ff_dim": cfg["dunits"]}}
 
 
 @pytest.fixture(scope="module")
